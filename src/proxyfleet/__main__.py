@@ -1,0 +1,3 @@
+from proxyfleet.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Accounts: users, API keys, roles and the ledger (credits and money)."""

@@ -1,0 +1,59 @@
+"""Authentication dependencies: `Authorization: Bearer pp_…` to a Principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from proxyfleet.accounts.service import AccountsService
+from proxyfleet.bootstrap import Container
+from proxyfleet.core.accounts import Principal
+from proxyfleet.core.errors import Forbidden, Unauthenticated
+
+
+def container(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+def accounts_service(request: Request) -> AccountsService:
+    return container(request).accounts
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Missing API key: send `Authorization: Bearer pp_…`.")
+    return token.strip()
+
+
+async def current_principal(
+    token: Annotated[str, Depends(bearer_token)],
+    accounts: Annotated[AccountsService, Depends(accounts_service)],
+) -> Principal:
+    return await accounts.authenticate(token)
+
+
+async def current_admin(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("This endpoint is for admins.")
+    return principal
+
+
+class RegistrationClosed(Forbidden):
+    code = "REGISTRATION_CLOSED"
+
+
+def registration_open(request: Request) -> None:
+    if not container(request).settings.registration_open:
+        raise RegistrationClosed("Registration is closed; ask an admin for an account.")
+
+
+Registration = Annotated[None, Depends(registration_open)]
+Caller = Annotated[Principal, Depends(current_principal)]
+Admin = Annotated[Principal, Depends(current_admin)]
+Accounts = Annotated[AccountsService, Depends(accounts_service)]

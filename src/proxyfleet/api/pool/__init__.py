@@ -1,0 +1,1 @@
+"""The pool API surface (seed 001): accounts, and later sources, proxies, leases and stats."""

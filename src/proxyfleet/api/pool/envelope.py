@@ -1,0 +1,30 @@
+"""The pool API's error shape: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
+from proxyfleet.core.errors import DomainError
+
+
+class PoolSurface:
+    def render(self, status: int, code: str, message: str,
+               details: Mapping[str, Any]) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "details": dict(details)}},
+            status_code=status)
+
+    def status_for(self, error: DomainError) -> int:
+        return STATUS_BY_KIND[error.kind]
+
+
+POOL = PoolSurface()
+
+
+def pool_router() -> APIRouter:
+    return surface_router(POOL)

@@ -1,0 +1,99 @@
+"""The composition root: builds engines, clients and services from settings.
+
+Nothing else creates an engine or a client; tests build their own container with overrides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import structlog
+
+from proxyfleet.accounts.service import AccountsService
+from proxyfleet.settings import Settings
+from proxyfleet.storage import migrate
+from proxyfleet.storage.uow import Database
+
+log = structlog.get_logger(__name__)
+
+PING_TIMEOUT_SECONDS = 2.0
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The configured secret, or one kept in data_dir/secret.key (made on first use)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        _write_private(path, secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def _write_private(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process made it first; use theirs
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+
+
+@dataclass
+class DependencyStatus:
+    database: str
+    redis: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.database == "connected" and self.redis in {"connected", "not_configured"}
+
+
+@dataclass
+class Container:
+    settings: Settings
+    database: Database
+    redis: aioredis.Redis | None
+    accounts: AccountsService
+
+    async def start(self) -> None:
+        await migrate.upgrade(self.database.engines)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.dispose()
+
+    async def dependencies(self) -> DependencyStatus:
+        return DependencyStatus(await self._ping_database(), await self._ping_redis())
+
+    async def _ping_database(self) -> str:
+        try:
+            await asyncio.wait_for(self.database.ping(), PING_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError, Exception) as exc:  # any driver error means unreachable
+            log.warning("database unreachable", error=str(exc))
+            return "unreachable"
+        return "connected"
+
+    async def _ping_redis(self) -> str:
+        if self.redis is None:
+            return "not_configured"
+        try:
+            await asyncio.wait_for(self.redis.ping(), PING_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError, aioredis.RedisError) as exc:
+            log.warning("redis unreachable", error=str(exc))
+            return "unreachable"
+        return "connected"
+
+
+def build(settings: Settings) -> Container:
+    database = Database.connect(settings.effective_database_url)
+    redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    accounts = AccountsService(database, load_secret(settings),
+                               signup_credits=settings.signup_credits)
+    return Container(settings, database, redis, accounts)

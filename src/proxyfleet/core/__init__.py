@@ -1,0 +1,1 @@
+"""The pure core: entities, enums, domain errors, clock. Standard library only."""

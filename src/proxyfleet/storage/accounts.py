@@ -1,0 +1,142 @@
+"""Repository for users, API keys, balances and the ledger. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from proxyfleet.core.accounts import ApiKey, Currency, LedgerEntry, Role, TxType, User
+from proxyfleet.core.errors import EmailTaken
+from proxyfleet.storage.tables import ApiKeyRow, BalanceRow, LedgerEntryRow, UserRow
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.email, row.display_name, Role(row.role), row.created_at)
+
+
+def _key(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(row.id, row.user_id, row.prefix, row.label, row.created_at,
+                  row.last_used_at, row.revoked_at)
+
+
+def _entry(row: LedgerEntryRow) -> LedgerEntry:
+    return LedgerEntry(row.id, row.user_id, Currency(row.currency), row.amount,
+                       row.balance_after, TxType(row.tx_type), row.description, row.created_at)
+
+
+class AccountsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_user(self, user: User) -> None:
+        self._session.add(UserRow(id=user.id, email=user.email, display_name=user.display_name,
+                                  role=user.role.value, created_at=user.created_at))
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise EmailTaken("An account with this email already exists.",
+                             {"email": user.email}) from None
+        self._session.add_all(
+            BalanceRow(user_id=user.id, currency=c.value, amount=0, version=0) for c in Currency
+        )
+        await self._session.flush()
+
+    async def user(self, user_id: uuid.UUID) -> User | None:
+        row = await self._session.get(UserRow, user_id)
+        return _user(row) if row else None
+
+    async def user_by_email(self, email: str) -> User | None:
+        row = await self._session.scalar(select(UserRow).where(UserRow.email == email))
+        return _user(row) if row else None
+
+    async def users(self, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[User]:
+        query = select(UserRow).order_by(UserRow.created_at, UserRow.id).limit(limit)
+        if after is not None:
+            query = query.where(
+                (UserRow.created_at > after[0])
+                | ((UserRow.created_at == after[0]) & (UserRow.id > after[1]))
+            )
+        return [_user(row) for row in await self._session.scalars(query)]
+
+    async def count_users(self) -> int:
+        return int(await self._session.scalar(select(func.count()).select_from(UserRow)) or 0)
+
+    async def add_key(self, key: ApiKey, key_hash: str) -> None:
+        self._session.add(ApiKeyRow(id=key.id, user_id=key.user_id, prefix=key.prefix,
+                                    key_hash=key_hash, label=key.label,
+                                    created_at=key.created_at))
+        await self._session.flush()
+
+    async def key_by_hash(self, key_hash: str) -> tuple[ApiKey, User] | None:
+        query = (select(ApiKeyRow, UserRow).join(UserRow, UserRow.id == ApiKeyRow.user_id)
+                 .where(ApiKeyRow.key_hash == key_hash))
+        found = (await self._session.execute(query)).first()
+        return (_key(found[0]), _user(found[1])) if found else None
+
+    async def keys_of(self, user_id: uuid.UUID) -> list[ApiKey]:
+        query = (select(ApiKeyRow).where(ApiKeyRow.user_id == user_id)
+                 .order_by(ApiKeyRow.created_at, ApiKeyRow.id))
+        return [_key(row) for row in await self._session.scalars(query)]
+
+    async def key_of(self, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+        row = await self._session.get(ApiKeyRow, key_id)
+        return _key(row) if row and row.user_id == user_id else None
+
+    async def revoke_key(self, key_id: uuid.UUID, at: datetime) -> None:
+        await self._session.execute(
+            update(ApiKeyRow).where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+
+    async def touch_key(self, key_id: uuid.UUID, at: datetime) -> None:
+        await self._session.execute(
+            update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at)
+        )
+
+    async def balance(self, user_id: uuid.UUID, currency: Currency) -> int:
+        amount = await self._session.scalar(
+            select(BalanceRow.amount).where(BalanceRow.user_id == user_id,
+                                            BalanceRow.currency == currency.value))
+        return int(amount or 0)
+
+    async def balances(self, user_id: uuid.UUID) -> dict[Currency, int]:
+        rows = await self._session.execute(
+            select(BalanceRow.currency, BalanceRow.amount).where(BalanceRow.user_id == user_id))
+        found = {Currency(currency): int(amount) for currency, amount in rows}
+        return {c: found.get(c, 0) for c in Currency}
+
+    async def move(self, user_id: uuid.UUID, currency: Currency, amount: int, tx_type: TxType,
+                   description: str, at: datetime) -> LedgerEntry | None:
+        """Change a balance by `amount` and append its ledger entry, or do nothing and return
+        None when a debit would take the balance below zero.
+
+        One conditional UPDATE decides: concurrent debits cannot both pass the check.
+        """
+        moved = (await self._session.execute(
+            update(BalanceRow)
+            .where(BalanceRow.user_id == user_id, BalanceRow.currency == currency.value,
+                   BalanceRow.amount + amount >= 0)
+            .values(amount=BalanceRow.amount + amount, version=BalanceRow.version + 1)
+            .returning(BalanceRow.amount, BalanceRow.version)
+        )).first()
+        if moved is None:
+            return None
+        row = LedgerEntryRow(id=uuid.uuid4(), seq=moved.version, user_id=user_id,
+                             currency=currency.value, amount=amount,
+                             balance_after=moved.amount, tx_type=tx_type.value,
+                             description=description, created_at=at)
+        self._session.add(row)
+        await self._session.flush()
+        return _entry(row)
+
+    async def recent_entries(self, user_id: uuid.UUID, currency: Currency,
+                             limit: int) -> list[LedgerEntry]:
+        query = (select(LedgerEntryRow)
+                 .where(LedgerEntryRow.user_id == user_id,
+                        LedgerEntryRow.currency == currency.value)
+                 .order_by(LedgerEntryRow.seq.desc()).limit(limit))
+        return [_entry(row) for row in await self._session.scalars(query)]

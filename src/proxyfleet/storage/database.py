@@ -1,0 +1,104 @@
+"""Engines for one database URL: a reader and a writer, set up per backend.
+
+SQLite: WAL mode, a busy timeout, and writes that start with BEGIN IMMEDIATE so two writers
+queue instead of deadlocking on a lock upgrade. PostgreSQL: asyncpg, READ COMMITTED, with
+races settled by conditional single-statement updates and constraints.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Backend(enum.StrEnum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+def backend_of(url: str | URL) -> Backend:
+    name = make_url(url).get_backend_name()
+    try:
+        return Backend(name)
+    except ValueError:
+        raise ValueError(f"unsupported database: {name} (use sqlite or postgresql)") from None
+
+
+def normalise_url(url: str) -> URL:
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
+    parsed = make_url(url)
+    driver = {Backend.SQLITE: "sqlite+aiosqlite", Backend.POSTGRESQL: "postgresql+asyncpg"}
+    return parsed.set(drivername=driver[backend_of(parsed)])
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # aiosqlite must not emit its own BEGIN: the "begin" listener decides how a transaction
+    # starts (deferred for readers, IMMEDIATE for writers).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_engine(url: URL, *, immediate: bool) -> AsyncEngine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url,
+        # One writer connection: SQLite runs one write at a time anyway, and queueing in the
+        # pool is fairer and cheaper than spinning on the busy handler.
+        pool_size=1 if immediate else 8,
+        max_overflow=0 if immediate else 8,
+        pool_timeout=60,
+    )
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
+
+
+def _postgres_engine(url: URL) -> AsyncEngine:
+    return create_async_engine(url, pool_size=20, max_overflow=20, pool_timeout=60,
+                               pool_pre_ping=True)
+
+
+@dataclass(frozen=True)
+class Engines:
+    """The reader and writer for one database (the same engine on PostgreSQL)."""
+
+    backend: Backend
+    reader: AsyncEngine
+    writer: AsyncEngine
+
+    @classmethod
+    def create(cls, url: str) -> Engines:
+        parsed = normalise_url(url)
+        backend = backend_of(parsed)
+        if backend is Backend.SQLITE:
+            return cls(backend, _sqlite_engine(parsed, immediate=False),
+                       _sqlite_engine(parsed, immediate=True))
+        engine = _postgres_engine(parsed)
+        return cls(backend, engine, engine)
+
+    def sessions(self, *, write: bool) -> async_sessionmaker[Any]:
+        return async_sessionmaker(self.writer if write else self.reader, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        async with self.reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.reader.dispose()
+        if self.writer is not self.reader:
+            await self.writer.dispose()

@@ -1,0 +1,69 @@
+"""The unit of work: one transaction, its repositories, one commit.
+
+Leaving the block without `commit()` rolls back. Repositories never commit.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from proxyfleet.storage.accounts import AccountsRepository
+from proxyfleet.storage.database import Engines
+
+
+class UnitOfWork:
+    accounts: AccountsRepository
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        self.accounts = AccountsRepository(self._session)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        assert self._session is not None
+        try:
+            await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+
+    async def commit(self) -> None:
+        assert self._session is not None
+        await self._session.commit()
+
+
+class Database:
+    """Hands out units of work: readers for queries, writers for changes."""
+
+    def __init__(self, engines: Engines) -> None:
+        self.engines = engines
+        self._readers: async_sessionmaker[Any] = engines.sessions(write=False)
+        self._writers: async_sessionmaker[Any] = engines.sessions(write=True)
+
+    @classmethod
+    def connect(cls, url: str) -> Database:
+        return cls(Engines.create(url))
+
+    def reading(self) -> UnitOfWork:
+        return UnitOfWork(self._readers)
+
+    def writing(self) -> UnitOfWork:
+        return UnitOfWork(self._writers)
+
+    @property
+    def backend(self) -> str:
+        return self.engines.backend.value
+
+    async def ping(self) -> None:
+        await self.engines.ping()
+
+    async def dispose(self) -> None:
+        await self.engines.dispose()

@@ -1,0 +1,103 @@
+"""proxyfleet as a user runs it: real processes, real ports, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(tmp_path: Path, database_url: str, redis_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYFLEET_")}
+    env |= {"PROXYFLEET_DATA_DIR": str(tmp_path / "data"), "PROXYFLEET_LOG_LEVEL": "warning"}
+    if database_url.startswith("postgresql"):
+        env["PROXYFLEET_DATABASE_URL"] = database_url
+        env["PROXYFLEET_SECRET_KEY"] = "process-test-secret"
+    if redis_url:
+        env["PROXYFLEET_REDIS_URL"] = redis_url
+    return env
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "proxyfleet", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str, redis_url: str | None,
+           container: object) -> Iterator[tuple[str, dict[str, str]]]:
+    port = _free_port()
+    env = _env(tmp_path, database_url, redis_url) | {"PROXYFLEET_PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "proxyfleet", "serve"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        yield base, env
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"serve exited early:\n{output}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("serve did not come up within 30 s")
+
+
+def test_serve_answers_over_http(server: tuple[str, dict[str, str]]) -> None:
+    base, _ = server
+    with httpx.Client(base_url=base, timeout=10) as http:
+        assert http.get("/health").json()["status"] == "healthy"
+        registered = http.post("/auth/register", json={"email": "proc@example.com"})
+        assert registered.status_code == 201
+        key = registered.json()["api_key"]["key"]
+        account = http.get("/account", headers={"Authorization": f"Bearer {key}"})
+        assert account.status_code == 200
+        assert account.json()["email"] == "proc@example.com"
+        assert http.get("/account").status_code == 401
+
+
+def test_admin_create_prints_a_key_that_works(server: tuple[str, dict[str, str]]) -> None:
+    base, env = server
+    created = _cli("admin", "create", "boss@example.com", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("pp_")
+    account = httpx.get(f"{base}/account", headers={"Authorization": f"Bearer {key}"})
+    assert account.json()["role"] == "admin"
+    again = _cli("admin", "create", "boss@example.com", env=env)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path, database_url: str, redis_url: str | None,
+                                  container: object) -> None:
+    env = _env(tmp_path, database_url, redis_url)
+    for _ in range(2):
+        result = _cli("db", "upgrade", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "latest revision" in result.stderr
