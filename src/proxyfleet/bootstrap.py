@@ -15,6 +15,13 @@ import redis.asyncio as aioredis
 import structlog
 
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.jobs.periodic import every
+from proxyfleet.jobs.tasks import TaskKeeper
+from proxyfleet.pool.fetch import ListFetcher
+from proxyfleet.pool.inventory import InventoryService
+from proxyfleet.pool.leasing import LeasingService
+from proxyfleet.pool.parsers import ParserRegistry
+from proxyfleet.pool.sources import SourcesService
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
 from proxyfleet.storage.uow import Database
@@ -60,11 +67,24 @@ class Container:
     database: Database
     redis: aioredis.Redis | None
     accounts: AccountsService
+    parsers: ParserRegistry
+    inventory: InventoryService
+    sources: SourcesService
+    leasing: LeasingService
+    background: TaskKeeper
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
 
+    def start_background(self) -> None:
+        """The jobs `proxyfleet serve` runs beside the API: the source schedule and the
+        lease sweep."""
+        tick = self.settings.scheduler_tick_seconds
+        self.background.start("scheduler:sources", every(tick, self.sources.run_due, "sources"))
+        self.background.start("sweep:leases", every(tick, self.leasing.expire_due, "leases"))
+
     async def close(self) -> None:
+        await self.background.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()
@@ -96,4 +116,9 @@ def build(settings: Settings) -> Container:
     redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     accounts = AccountsService(database, load_secret(settings),
                                signup_credits=settings.signup_credits)
-    return Container(settings, database, redis, accounts)
+    parsers = ParserRegistry.load()
+    inventory = InventoryService(database)
+    fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
+    sources = SourcesService(database, inventory, parsers, fetcher)
+    return Container(settings, database, redis, accounts, parsers, inventory, sources,
+                     LeasingService(database), TaskKeeper())

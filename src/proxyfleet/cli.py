@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api.app import create_app
 from proxyfleet.core.accounts import Role
-from proxyfleet.core.errors import DomainError
+from proxyfleet.core.errors import DomainError, InvalidInput
+from proxyfleet.core.proxies import ProxyOrigin, ProxyProtocol, UpsertCounts
 from proxyfleet.logconfig import configure
 from proxyfleet.settings import Settings
 
@@ -88,6 +91,44 @@ def admin_create(
         raise typer.Exit(1) from None
     console.print(f"admin {email} created; API key (shown once):")
     print(raw)
+
+
+@app.command("import")
+def import_proxies(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="A proxy list in any format a parser reads.")],
+    protocol: Annotated[ProxyProtocol, typer.Option(
+        help="Protocol for entries that do not name one.")] = ProxyProtocol.HTTP,
+    parser: Annotated[str | None, typer.Option(
+        help="Parser to use (default: detected from the content).")] = None,
+) -> None:
+    """Add proxies from a file; known ones are refreshed, never duplicated."""
+    settings = Settings()
+    configure("warning")
+    content = file.read_text(encoding="utf-8", errors="replace")
+
+    async def run(container: bootstrap.Container) -> UpsertCounts:
+        chosen = container.parsers.get(parser) if parser else container.parsers.detect(
+            content, None)
+        if chosen is None:
+            raise InvalidInput("No parser recognises this file; pass --parser.")
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
+                      console=console) as progress:
+            task = progress.add_task(f"importing ({chosen.name})",
+                                     total=content.count("\n") + 1)
+            counts = await container.inventory.add(
+                chosen.parse(content, protocol), ProxyOrigin.MANUAL,
+                progress=lambda n: progress.advance(task, n))
+            progress.update(task, completed=progress.tasks[0].total)
+        return counts
+
+    try:
+        counts = _with_container(settings, run)
+    except (DomainError, KeyError) as error:
+        console.print(f"[red]error:[/red] {getattr(error, 'message', error)}")
+        raise typer.Exit(1) from None
+    console.print(f"discovered {counts.discovered}, new {counts.new}, "
+                  f"updated {counts.updated}")
 
 
 @app.command()

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
                           "every process that shares one database.")
     registration_open: bool = Field(True, description="Allow POST /auth/register.")
     signup_credits: int = Field(0, ge=0, description="Credits a new account starts with.")
+    scheduler_enabled: bool = Field(
+        True, description="Run the source schedule and sweeps inside `proxyfleet serve`.")
+    scheduler_tick_seconds: float = Field(
+        5.0, gt=0, description="How often due sources and expired leases are looked for.")
+    source_fetch_timeout_seconds: float = Field(
+        30.0, gt=0, description="Time limit for downloading one source list.")
     log_level: str = Field("info", description="debug, info, warning or error.")
 
     @property

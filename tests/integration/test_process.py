@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import TEST_SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -22,12 +25,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env(tmp_path: Path, database_url: str, redis_url: str | None) -> dict[str, str]:
+def _env(data_dir: Path, database_url: str, redis_url: str | None) -> dict[str, str]:
+    """A server environment on the test database, with the secret the test's keys use."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYFLEET_")}
-    env |= {"PROXYFLEET_DATA_DIR": str(tmp_path / "data"), "PROXYFLEET_LOG_LEVEL": "warning"}
-    if database_url.startswith("postgresql"):
-        env["PROXYFLEET_DATABASE_URL"] = database_url
-        env["PROXYFLEET_SECRET_KEY"] = "process-test-secret"
+    env |= {"PROXYFLEET_DATA_DIR": str(data_dir), "PROXYFLEET_LOG_LEVEL": "warning",
+            "PROXYFLEET_DATABASE_URL": database_url, "PROXYFLEET_SECRET_KEY": TEST_SECRET}
     if redis_url:
         env["PROXYFLEET_REDIS_URL"] = redis_url
     return env
@@ -38,20 +40,29 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.fixture
-def server(tmp_path: Path, database_url: str, redis_url: str | None,
-           container: object) -> Iterator[tuple[str, dict[str, str]]]:
+@contextmanager
+def running_server(data_dir: Path, database_url: str, redis_url: str | None,
+                   env_extra: dict[str, str] | None = None) -> Iterator[str]:
+    """`proxyfleet serve` as a child process on a free port; yields its base URL."""
     port = _free_port()
-    env = _env(tmp_path, database_url, redis_url) | {"PROXYFLEET_PORT": str(port)}
+    env = _env(data_dir, database_url, redis_url) | {"PROXYFLEET_PORT": str(port)}
+    env |= env_extra or {}
     process = subprocess.Popen([sys.executable, "-m", "proxyfleet", "serve"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
-        yield base, env
+        yield base
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str, redis_url: str | None,
+           container: object) -> Iterator[tuple[str, dict[str, str]]]:
+    with running_server(tmp_path / "data", database_url, redis_url) as base:
+        yield base, _env(tmp_path / "data", database_url, redis_url)
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
@@ -96,7 +107,7 @@ def test_admin_create_prints_a_key_that_works(server: tuple[str, dict[str, str]]
 
 def test_db_upgrade_is_idempotent(tmp_path: Path, database_url: str, redis_url: str | None,
                                   container: object) -> None:
-    env = _env(tmp_path, database_url, redis_url)
+    env = _env(tmp_path / "data", database_url, redis_url)
     for _ in range(2):
         result = _cli("db", "upgrade", env=env)
         assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from proxyfleet import __version__
-from proxyfleet.api.pool import accounts, system
+from proxyfleet.api.pool import accounts, proxies, sources, stats, system
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
@@ -30,6 +30,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if own_container:
             await container.start()
+            if container.settings.scheduler_enabled:
+                container.start_background()
         try:
             yield
         finally:
@@ -38,7 +40,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan)
     app.state.container = container
-    for router in (system.router, accounts.router):
+    for router in (system.router, accounts.router, sources.router, proxies.router,
+                   stats.router):
         app.include_router(router)
     _install_fallback_handlers(app)
     return app

@@ -20,6 +20,7 @@ class ErrorKind(enum.Enum):
     CONFLICT = "conflict"
     PAYMENT_REQUIRED = "payment_required"
     UNAVAILABLE = "unavailable"
+    UPSTREAM = "upstream"
     INTERNAL = "internal"
 
 
@@ -72,3 +73,10 @@ class InsufficientFunds(DomainError):
 class Unavailable(DomainError):
     kind = ErrorKind.UNAVAILABLE
     code = "SERVICE_UNAVAILABLE"
+
+
+class UpstreamFailed(DomainError):
+    """Something outside proxyfleet (a list server, a provider) failed us."""
+
+    kind = ErrorKind.UPSTREAM
+    code = "UPSTREAM_FAILED"

@@ -4,16 +4,23 @@ to `core` entities."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
+    UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,4 +97,117 @@ class LedgerEntryRow(Base):
 
     __table_args__ = (
         Index("ix_ledger_entries_user_currency_seq", "user_id", "currency", "seq"),
+    )
+
+
+# Sentinels keep the sort columns of `proxies` NOT NULL, so one plain (column, id) index
+# serves keyset pagination on both backends; repositories map them back to None.
+NO_LATENCY_MS = 1e9
+NO_UPTIME_PCT = -1.0
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    parser_name: Mapped[str] = mapped_column(String(64))
+    cron_schedule: Mapped[str] = mapped_column(String(120))
+    default_protocol: Mapped[str] = mapped_column(String(8))
+    is_active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_scraped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_sources_active_next_run", "is_active", "next_run_at"),)
+
+
+class ProxyRow(Base):
+    """The one inventory table every feature shares."""
+
+    __tablename__ = "proxies"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    protocol: Mapped[str] = mapped_column(String(8))
+    username: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    password: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    origin: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="SET NULL"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    anonymity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    exit_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+    avg_latency_ms: Mapped[float] = mapped_column(Float)
+    uptime_pct: Mapped[float] = mapped_column(Float)
+    checks_total: Mapped[int] = mapped_column(Integer)
+    checks_passed: Mapped[int] = mapped_column(Integer)
+    consecutive_failures: Mapped[int] = mapped_column(Integer)
+    last_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        UniqueConstraint("host", "port", "protocol", name="uq_proxies_endpoint"),
+        Index("ix_proxies_score_id", "score", "id"),
+        Index("ix_proxies_latency_id", "avg_latency_ms", "id"),
+        Index("ix_proxies_uptime_id", "uptime_pct", "id"),
+        Index("ix_proxies_last_checked_id", "last_checked_at", "id"),
+        Index("ix_proxies_status_score_id", "status", "score", "id"),
+        Index("ix_proxies_next_check_at", "next_check_at"),
+        Index("ix_proxies_country", "country"),
+        Index("ix_proxies_source_id", "source_id"),
+    )
+
+
+class ProxyCheckRow(Base):
+    """Bounded check history: a window per proxy, older rows folded into the counters."""
+
+    __tablename__ = "proxy_checks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    proxy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("proxies.id", ondelete="CASCADE"))
+    checker_name: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_proxy_checks_proxy_id_id", "proxy_id", "id"),)
+
+
+class LeaseRow(Base):
+    """An exclusive lease. A live lease has `released_at` NULL; the partial unique index
+    lets each proxy have at most one, whatever the number of API processes."""
+
+    __tablename__ = "leases"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    proxy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("proxies.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    __table_args__ = (
+        Index("uq_leases_live_proxy", "proxy_id", unique=True,
+              sqlite_where=text("released_at IS NULL"),
+              postgresql_where=text("released_at IS NULL")),
+        Index("ix_leases_user_live", "user_id", "released_at", "expires_at"),
+        Index("ix_leases_live_expiry", "expires_at",
+              sqlite_where=text("released_at IS NULL"),
+              postgresql_where=text("released_at IS NULL")),
     )

@@ -12,10 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proxyfleet.storage.accounts import AccountsRepository
 from proxyfleet.storage.database import Engines
+from proxyfleet.storage.leases import LeasesRepository
+from proxyfleet.storage.proxies import ProxiesRepository
+from proxyfleet.storage.sources import SourcesRepository
 
 
 class UnitOfWork:
     accounts: AccountsRepository
+    proxies: ProxiesRepository
+    leases: LeasesRepository
+    sources: SourcesRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -24,6 +30,9 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self.accounts = AccountsRepository(self._session)
+        self.proxies = ProxiesRepository(self._session)
+        self.leases = LeasesRepository(self._session)
+        self.sources = SourcesRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -26,5 +26,5 @@ class PoolSurface:
 POOL = PoolSurface()
 
 
-def pool_router() -> APIRouter:
-    return surface_router(POOL)
+def pool_router(**options: Any) -> APIRouter:
+    return surface_router(POOL, **options)

@@ -1,0 +1,1 @@
+"""Background work: what runs when, and where. May import services and core."""

@@ -1,0 +1,89 @@
+"""Inventory use cases: add proxies in bulk, query the pool, read one proxy, pool stats."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.errors import NotFound
+from proxyfleet.core.proxies import (
+    Proxy,
+    ProxyAddress,
+    ProxyCheck,
+    ProxyFilter,
+    ProxyOrigin,
+    SortField,
+    UpsertCounts,
+)
+from proxyfleet.storage.uow import Database
+
+# Proxies per write transaction when importing: short transactions keep SQLite's single
+# writer available to API requests while a million-line import runs.
+IMPORT_CHUNK = 5000
+RECENT_CHECKS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyPage:
+    items: list[Proxy]
+    total_count: int
+    next_after: tuple[Any, uuid.UUID] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyDetail:
+    proxy: Proxy
+    recent_checks: list[ProxyCheck]
+
+
+def chunked(addresses: Iterable[ProxyAddress], size: int) -> Iterator[list[ProxyAddress]]:
+    iterator = iter(addresses)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class InventoryService:
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = database
+        self._now = clock
+
+    async def add(self, addresses: Iterable[ProxyAddress], origin: ProxyOrigin,
+                  source_id: uuid.UUID | None = None,
+                  progress: Callable[[int], None] | None = None) -> UpsertCounts:
+        counts = UpsertCounts()
+        for chunk in chunked(addresses, IMPORT_CHUNK):
+            async with self._db.writing() as uow:
+                counts += await uow.proxies.upsert(chunk, origin, source_id, self._now())
+                await uow.commit()
+            if progress is not None:
+                progress(len(chunk))
+        return counts
+
+    async def query(self, wanted: ProxyFilter, sort: SortField, descending: bool, limit: int,
+                    after: tuple[Any, uuid.UUID] | None) -> ProxyPage:
+        async with self._db.reading() as uow:
+            rows = await uow.proxies.page(wanted, sort, descending, limit + 1, after)
+            total = await uow.proxies.count(wanted)
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_after = (page[-1][1], page[-1][0].id) if more else None
+        return ProxyPage([proxy for proxy, _ in page], total, next_after)
+
+    async def detail(self, proxy_id: uuid.UUID) -> ProxyDetail:
+        async with self._db.reading() as uow:
+            proxy = await uow.proxies.get(proxy_id)
+            if proxy is None:
+                raise NotFound("No such proxy.", {"proxy_id": str(proxy_id)})
+            return ProxyDetail(proxy, await uow.proxies.recent_checks(proxy_id, RECENT_CHECKS))
+
+    async def stats(self) -> dict[str, Any]:
+        async with self._db.reading() as uow:
+            return await uow.proxies.stats()
+
+    def verified_since(self, minutes: int) -> datetime:
+        return self._now() - timedelta(minutes=minutes)

@@ -1,0 +1,171 @@
+"""Source use cases: add (with parser auto-detection), change, delete, scrape, run what is due."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.errors import DomainError, InvalidInput, NotFound
+from proxyfleet.core.proxies import ProxyAddress, ProxyOrigin, ProxyProtocol, ScrapeResult, Source
+from proxyfleet.pool.fetch import FetchedList, ListFetcher
+from proxyfleet.pool.inventory import InventoryService
+from proxyfleet.pool.schedule import next_run, validate_cron
+from proxyfleet.storage.uow import Database
+
+log = structlog.get_logger(__name__)
+
+
+class Parser(Protocol):
+    name: str
+
+    def parse(self, content: str, default_protocol: ProxyProtocol) -> Iterator[ProxyAddress]: ...
+
+
+class Parsers(Protocol):
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str) -> Parser: ...
+
+    def detect(self, content: str, content_type: str | None) -> Parser | None: ...
+
+
+class NoMatchingParser(InvalidInput):
+    code = "NO_MATCHING_PARSER"
+
+
+class SourcesService:
+    def __init__(self, database: Database, inventory: InventoryService, parsers: Parsers,
+                 fetcher: ListFetcher, *, clock: Callable[[], datetime] = utcnow,
+                 concurrency: int = 4) -> None:
+        self._db = database
+        self._inventory = inventory
+        self._parsers = parsers
+        self._fetcher = fetcher
+        self._now = clock
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def _parser(self, name: str) -> Parser:
+        if name not in self._parsers.names():
+            raise NoMatchingParser(f"No parser named {name!r}.",
+                                   {"parser_name": name, "available": self._parsers.names()})
+        return self._parsers.get(name)
+
+    async def _detect(self, url: str) -> str:
+        try:
+            fetched = await self._fetcher.fetch(url)
+        except DomainError as error:
+            raise NoMatchingParser("Could not fetch the source to detect its format: "
+                                   f"{error.message}", {"url": url}) from None
+        parser = self._parsers.detect(fetched.text, fetched.content_type)
+        if parser is None:
+            raise NoMatchingParser("No parser supports this source's content; "
+                                   "set parser_name.", {"url": url,
+                                                        "available": self._parsers.names()})
+        return parser.name
+
+    async def create(self, url: str, parser_name: str | None, cron_schedule: str,
+                     default_protocol: ProxyProtocol, is_active: bool = True) -> Source:
+        cron = validate_cron(cron_schedule)
+        name = self._parser(parser_name).name if parser_name else await self._detect(url)
+        now = self._now()
+        source = Source(uuid.uuid4(), url, name, cron, default_protocol, is_active, now, None,
+                        next_run(cron, now), None, 0)
+        async with self._db.writing() as uow:
+            await uow.sources.add(source)
+            await uow.commit()
+        return source
+
+    async def get(self, source_id: uuid.UUID) -> Source:
+        async with self._db.reading() as uow:
+            source = await uow.sources.get(source_id)
+        if source is None:
+            raise NotFound("No such source.", {"source_id": str(source_id)})
+        return source
+
+    async def page(self, is_active: bool | None, limit: int,
+                   after: tuple[datetime, uuid.UUID] | None) -> tuple[list[Source], int]:
+        async with self._db.reading() as uow:
+            return (await uow.sources.page(is_active, limit, after),
+                    await uow.sources.count(is_active))
+
+    async def change(self, source_id: uuid.UUID, changes: dict[str, Any]) -> Source:
+        changes = dict(changes)
+        if "parser_name" in changes:
+            changes["parser_name"] = self._parser(changes["parser_name"]).name
+        if "cron_schedule" in changes:
+            changes["cron_schedule"] = validate_cron(changes["cron_schedule"])
+            changes["next_run_at"] = next_run(changes["cron_schedule"], self._now())
+        if "default_protocol" in changes:
+            changes["default_protocol"] = ProxyProtocol(changes["default_protocol"]).value
+        async with self._db.writing() as uow:
+            if await uow.sources.get(source_id) is None:
+                raise NotFound("No such source.", {"source_id": str(source_id)})
+            if changes:
+                await uow.sources.change(source_id, changes)
+            await uow.commit()
+        return await self.get(source_id)
+
+    async def delete(self, source_id: uuid.UUID) -> None:
+        """Delete a source; the proxies it found stay (other sources may list them too)."""
+        async with self._db.writing() as uow:
+            if not await uow.sources.delete(source_id):
+                raise NotFound("No such source.", {"source_id": str(source_id)})
+            await uow.commit()
+
+    async def scrape(self, source_id: uuid.UUID) -> ScrapeResult:
+        """Fetch, parse and import a source now; a failure is recorded, then raised."""
+        source = await self.get(source_id)
+        started = time.perf_counter()
+        try:
+            fetched = await self._fetcher.fetch(source.url)
+            counts = await self._inventory.add(self._addresses(source, fetched),
+                                               ProxyOrigin.SOURCE, source.id)
+        except DomainError as error:
+            await self._record_failure(source.id, error.message)
+            raise
+        result = ScrapeResult(source.id, counts, int((time.perf_counter() - started) * 1000))
+        async with self._db.writing() as uow:
+            await uow.sources.record_success(source.id, self._now(), {
+                "proxies_discovered": counts.discovered, "proxies_new": counts.new,
+                "proxies_updated": counts.updated, "duration_ms": result.duration_ms})
+            await uow.commit()
+        return result
+
+    def _addresses(self, source: Source, fetched: FetchedList) -> Iterator[ProxyAddress]:
+        return self._parser(source.parser_name).parse(fetched.text, source.default_protocol)
+
+    async def _record_failure(self, source_id: uuid.UUID, error: str) -> None:
+        async with self._db.writing() as uow:
+            await uow.sources.record_failure(source_id, self._now(), error)
+            await uow.commit()
+        log.warning("scrape failed", source_id=str(source_id), error=error)
+
+    async def run_due(self, limit: int = 50) -> list[ScrapeResult]:
+        """Scrape every active source whose time has come. Each due run is claimed in the
+        database first, so several scheduler processes never run it twice."""
+        now = self._now()
+        async with self._db.writing() as uow:
+            claimed = []
+            for source in await uow.sources.due(now, limit):
+                assert source.next_run_at is not None
+                upcoming = next_run(source.cron_schedule, now)
+                if await uow.sources.claim(source.id, source.next_run_at, upcoming):
+                    claimed.append(replace(source, next_run_at=upcoming))
+            await uow.commit()
+        outcomes = await asyncio.gather(*(self._scrape_claimed(s) for s in claimed))
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _scrape_claimed(self, source: Source) -> ScrapeResult | None:
+        async with self._slots:
+            try:
+                return await self.scrape(source.id)
+            except DomainError:
+                return None  # recorded by scrape(); the next run is already scheduled

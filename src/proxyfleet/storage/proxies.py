@@ -1,0 +1,207 @@
+"""Repository for the inventory: proxies, their check history, pool statistics. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from proxyfleet.core.proxies import (
+    Anonymity,
+    Proxy,
+    ProxyAddress,
+    ProxyCheck,
+    ProxyFilter,
+    ProxyOrigin,
+    ProxyProtocol,
+    ProxyStatus,
+    SortField,
+    UpsertCounts,
+)
+from proxyfleet.storage.tables import (
+    NEVER,
+    NO_LATENCY_MS,
+    NO_UPTIME_PCT,
+    ProxyCheckRow,
+    ProxyRow,
+    SourceRow,
+)
+
+SORT_COLUMNS = {
+    SortField.SCORE: ProxyRow.score,
+    SortField.LATENCY: ProxyRow.avg_latency_ms,
+    SortField.UPTIME: ProxyRow.uptime_pct,
+    SortField.LAST_CHECKED: ProxyRow.last_checked_at,
+}
+# Rows per statement when importing: well under SQLite's and asyncpg's parameter limits.
+UPSERT_BATCH = 1000
+
+
+def address_of(row: ProxyRow) -> ProxyAddress:
+    return ProxyAddress(row.host, row.port, ProxyProtocol(row.protocol), row.username,
+                        row.password)
+
+
+def proxy_of(row: ProxyRow) -> Proxy:
+    return Proxy(
+        id=row.id, address=address_of(row), status=ProxyStatus(row.status),
+        anonymity=Anonymity(row.anonymity) if row.anonymity else None,
+        exit_ip=row.exit_ip, country=row.country, score=row.score,
+        avg_latency_ms=None if row.avg_latency_ms >= NO_LATENCY_MS else row.avg_latency_ms,
+        uptime_pct=None if row.uptime_pct <= NO_UPTIME_PCT else row.uptime_pct,
+        last_checked_at=None if row.last_checked_at <= NEVER else row.last_checked_at,
+        first_seen_at=row.first_seen_at, tags=dict(row.tags or {}),
+    )
+
+
+def filter_clauses(wanted: ProxyFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if wanted.status is not None:
+        clauses.append(ProxyRow.status == wanted.status.value)
+    if wanted.protocol is not None:
+        clauses.append(ProxyRow.protocol == wanted.protocol.value)
+    if wanted.anonymity is not None:
+        clauses.append(ProxyRow.anonymity == wanted.anonymity.value)
+    if wanted.country is not None:
+        clauses.append(ProxyRow.country == wanted.country)
+    if wanted.min_score is not None:
+        clauses.append(ProxyRow.score >= wanted.min_score)
+    if wanted.max_latency_ms is not None:
+        clauses.append(ProxyRow.avg_latency_ms <= wanted.max_latency_ms)
+    if wanted.min_uptime_pct is not None:
+        clauses.append(ProxyRow.uptime_pct >= wanted.min_uptime_pct)
+    if wanted.verified_since is not None:
+        clauses.append(ProxyRow.last_checked_at >= wanted.verified_since)
+    return clauses
+
+
+def sort_value(proxy_row: ProxyRow, sort: SortField) -> Any:
+    return getattr(proxy_row, SORT_COLUMNS[sort].key)
+
+
+class ProxiesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _insert(self) -> Any:
+        dialect = self._session.get_bind().dialect.name
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ProxyRow)
+
+    async def upsert(self, addresses: Sequence[ProxyAddress], origin: ProxyOrigin,
+                     source_id: uuid.UUID | None, at: datetime) -> UpsertCounts:
+        """Add new proxies and refresh the ones already known, unique by (host, port, protocol)."""
+        unique = {address.key: address for address in addresses}
+        counts = UpsertCounts(discovered=len(addresses))
+        batch = list(unique.values())
+        for start in range(0, len(batch), UPSERT_BATCH):
+            counts += await self._upsert_batch(batch[start:start + UPSERT_BATCH], origin,
+                                               source_id, at)
+        return counts
+
+    async def _upsert_batch(self, batch: list[ProxyAddress], origin: ProxyOrigin,
+                            source_id: uuid.UUID | None, at: datetime) -> UpsertCounts:
+        endpoint = tuple_(ProxyRow.host, ProxyRow.port, ProxyRow.protocol)
+        keys = [(a.host, a.port, a.protocol.value) for a in batch]
+        known = {
+            (host, port, protocol): proxy_id
+            for proxy_id, host, port, protocol in await self._session.execute(
+                select(ProxyRow.id, ProxyRow.host, ProxyRow.port, ProxyRow.protocol)
+                .where(endpoint.in_(keys)))
+        }
+        fresh = [a for a in batch if (a.host, a.port, a.protocol.value) not in known]
+        if fresh:
+            await self._session.execute(
+                self._insert().on_conflict_do_nothing(),
+                [self._new_row(a, origin, source_id, at) for a in fresh])
+        if known:
+            await self._session.execute(
+                update(ProxyRow).where(ProxyRow.id.in_(known.values())).values(last_seen_at=at))
+            await self._refresh_credentials(batch, known)
+        return UpsertCounts(new=len(fresh), updated=len(known))
+
+    async def _refresh_credentials(self, batch: list[ProxyAddress],
+                                   known: dict[tuple[str, int, str], uuid.UUID]) -> None:
+        for address in batch:
+            proxy_id = known.get((address.host, address.port, address.protocol.value))
+            if proxy_id is not None and address.username is not None:
+                await self._session.execute(
+                    update(ProxyRow).where(ProxyRow.id == proxy_id)
+                    .values(username=address.username, password=address.password))
+
+    @staticmethod
+    def _new_row(address: ProxyAddress, origin: ProxyOrigin, source_id: uuid.UUID | None,
+                 at: datetime) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4(), "host": address.host, "port": address.port,
+            "protocol": address.protocol.value, "username": address.username,
+            "password": address.password, "origin": origin.value, "source_id": source_id,
+            "status": ProxyStatus.UNCHECKED.value, "anonymity": None, "exit_ip": None,
+            "country": None, "score": 0.0, "avg_latency_ms": NO_LATENCY_MS,
+            "uptime_pct": NO_UPTIME_PCT, "checks_total": 0, "checks_passed": 0,
+            "consecutive_failures": 0, "last_checked_at": NEVER, "next_check_at": at,
+            "first_seen_at": at, "last_seen_at": at, "tags": {},
+        }
+
+    async def page(self, wanted: ProxyFilter, sort: SortField, descending: bool, limit: int,
+                   after: tuple[Any, uuid.UUID] | None) -> list[tuple[Proxy, Any]]:
+        """A page in keyset order, each proxy with its raw sort value (for the next cursor)."""
+        column = SORT_COLUMNS[sort]
+        query: Select[ProxyRow] = select(ProxyRow).where(*filter_clauses(wanted))
+        if after is not None:
+            position = tuple_(column, ProxyRow.id)
+            bound = tuple_(*after)
+            query = query.where(position < bound if descending else position > bound)
+        order = (column.desc(), ProxyRow.id.desc()) if descending else (column, ProxyRow.id)
+        rows = await self._session.scalars(query.order_by(*order).limit(limit))
+        return [(proxy_of(row), sort_value(row, sort)) for row in rows]
+
+    async def count(self, wanted: ProxyFilter) -> int:
+        query = select(func.count()).select_from(ProxyRow).where(*filter_clauses(wanted))
+        return int(await self._session.scalar(query) or 0)
+
+    async def get(self, proxy_id: uuid.UUID) -> Proxy | None:
+        row = await self._session.get(ProxyRow, proxy_id)
+        return proxy_of(row) if row else None
+
+    async def recent_checks(self, proxy_id: uuid.UUID, limit: int) -> list[ProxyCheck]:
+        rows = await self._session.scalars(
+            select(ProxyCheckRow).where(ProxyCheckRow.proxy_id == proxy_id)
+            .order_by(ProxyCheckRow.id.desc()).limit(limit))
+        return [ProxyCheck(r.checker_name, r.stage, r.passed, r.latency_ms, r.detail,
+                           r.created_at) for r in rows]
+
+    async def tally(self, column: Any) -> dict[str, int]:
+        rows = await self._session.execute(
+            select(column, func.count()).where(column.is_not(None)).group_by(column))
+        return {str(key): int(n) for key, n in rows}
+
+    async def stats(self) -> dict[str, Any]:
+        checked = ProxyRow.last_checked_at > NEVER
+        averages = (await self._session.execute(
+            select(func.count(), func.avg(ProxyRow.score),
+                   func.max(ProxyRow.last_checked_at))
+            .select_from(ProxyRow).where(checked))).one()
+        latency = await self._session.scalar(
+            select(func.avg(ProxyRow.avg_latency_ms))
+            .where(ProxyRow.avg_latency_ms < NO_LATENCY_MS))
+        sources = (await self._session.execute(
+            select(func.count(), func.count().filter(SourceRow.is_active),
+                   func.max(SourceRow.last_scraped_at)))).one()
+        last_validation = averages[2]
+        return {
+            "total_proxies": await self.count(ProxyFilter()),
+            "by_status": await self.tally(ProxyRow.status),
+            "by_protocol": await self.tally(ProxyRow.protocol),
+            "by_anonymity": await self.tally(ProxyRow.anonymity),
+            "avg_score": float(averages[1]) if averages[1] is not None else None,
+            "avg_latency_ms": float(latency) if latency is not None else None,
+            "sources_active": int(sources[1]), "sources_total": int(sources[0]),
+            "last_scrape_at": sources[2],
+            "last_validation_at": last_validation,
+        }
+
