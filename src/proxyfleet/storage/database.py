@@ -48,6 +48,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # 64 MiB page cache per connection: random UUID keys touch index pages all over.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, Table, case, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +38,7 @@ SORT_COLUMNS = {
     SortField.UPTIME: ProxyRow.uptime_pct,
     SortField.LAST_CHECKED: ProxyRow.last_checked_at,
 }
+PROXIES = cast(Table, ProxyRow.__table__)
 # Rows per statement when importing: well under SQLite's and asyncpg's parameter limits.
 UPSERT_BATCH = 1000
 
@@ -90,7 +91,8 @@ class ProxiesRepository:
 
     def _insert(self) -> Any:
         dialect = self._session.get_bind().dialect.name
-        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ProxyRow)
+        # The Core table, not the mapped class: the ORM's bulk path costs more than the database.
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PROXIES)
 
     async def upsert(self, addresses: Sequence[ProxyAddress], origin: ProxyOrigin,
                      source_id: uuid.UUID | None, at: datetime) -> UpsertCounts:
@@ -105,33 +107,25 @@ class ProxiesRepository:
 
     async def _upsert_batch(self, batch: list[ProxyAddress], origin: ProxyOrigin,
                             source_id: uuid.UUID | None, at: datetime) -> UpsertCounts:
-        endpoint = tuple_(ProxyRow.host, ProxyRow.port, ProxyRow.protocol)
-        keys = [(a.host, a.port, a.protocol.value) for a in batch]
-        known = {
-            (host, port, protocol): proxy_id
-            for proxy_id, host, port, protocol in await self._session.execute(
-                select(ProxyRow.id, ProxyRow.host, ProxyRow.port, ProxyRow.protocol)
-                .where(endpoint.in_(keys)))
-        }
-        fresh = [a for a in batch if (a.host, a.port, a.protocol.value) not in known]
-        if fresh:
-            await self._session.execute(
-                self._insert().on_conflict_do_nothing(),
-                [self._new_row(a, origin, source_id, at) for a in fresh])
-        if known:
-            await self._session.execute(
-                update(ProxyRow).where(ProxyRow.id.in_(known.values())).values(last_seen_at=at))
-            await self._refresh_credentials(batch, known)
-        return UpsertCounts(new=len(fresh), updated=len(known))
-
-    async def _refresh_credentials(self, batch: list[ProxyAddress],
-                                   known: dict[tuple[str, int, str], uuid.UUID]) -> None:
-        for address in batch:
-            proxy_id = known.get((address.host, address.port, address.protocol.value))
-            if proxy_id is not None and address.username is not None:
-                await self._session.execute(
-                    update(ProxyRow).where(ProxyRow.id == proxy_id)
-                    .values(username=address.username, password=address.password))
+        """One INSERT … ON CONFLICT DO UPDATE … RETURNING per batch: no read first. A row
+        whose `first_seen_at` is this batch's time was inserted; any other was refreshed."""
+        insert = self._insert()
+        incoming = insert.excluded
+        statement = insert.on_conflict_do_update(
+            index_elements=[PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol],
+            set_={
+                "last_seen_at": incoming.last_seen_at,
+                # A list that names credentials replaces them; one that does not keeps them.
+                "username": func.coalesce(incoming.username, PROXIES.c.username),
+                "password": case((incoming.username.is_not(None), incoming.password),
+                                 else_=PROXIES.c.password),
+            },
+        ).returning(PROXIES.c.first_seen_at)
+        rows = [self._new_row(a, origin, source_id, at) for a in batch]
+        connection = await self._session.connection()
+        seen = (await connection.execute(statement, rows)).scalars().all()
+        new = sum(1 for first_seen in seen if first_seen == at)
+        return UpsertCounts(new=new, updated=len(seen) - new)
 
     @staticmethod
     def _new_row(address: ProxyAddress, origin: ProxyOrigin, source_id: uuid.UUID | None,

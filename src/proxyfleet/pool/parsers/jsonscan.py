@@ -53,9 +53,10 @@ def _array(content: str, pos: int) -> Entries:
 
 def _member(content: str, pos: int, key: object) -> Entries:
     """A member's value: entries when it wraps the list, otherwise decoded and dropped."""
-    if key in WRAPPER_KEYS and content.startswith("[", pos):
+    wraps = isinstance(key, str) and key.lower() in WRAPPER_KEYS
+    if wraps and content.startswith("[", pos):
         return (yield from _array(content, pos))
-    if key in WRAPPER_KEYS and content.startswith("{", pos):
+    if wraps and content.startswith("{", pos):
         return (yield from _object(content, pos))
     return _decode(content, pos)[1]
 

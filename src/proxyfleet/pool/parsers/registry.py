@@ -59,8 +59,9 @@ class ParserRegistry:
     def load(cls, entry_points: Iterable[metadata.EntryPoint] | None = None) -> ParserRegistry:
         """Self-registered parsers plus those the installed packages declare."""
         registry = cls.self_registered()
-        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-        registry.discover(found if entry_points is None else entry_points)
+        if entry_points is None:
+            entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        registry.discover(entry_points)
         return registry
 
     def add(self, parser: SourceParser) -> None:

@@ -1,6 +1,6 @@
 """Streaming over list text: its lines, one at a time, without splitting the whole content.
 
-Imports only the standard library.
+Imports only `address` (for what counts as a comment) and the standard library.
 """
 
 from __future__ import annotations
