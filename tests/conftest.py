@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -84,7 +85,7 @@ async def _empty_tables(url: str) -> None:
 @pytest.fixture
 def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
-                    secret_key=TEST_SECRET)
+                    secret_key=TEST_SECRET, redis_prefix=f"pftest:{uuid.uuid4().hex[:8]}:")
 
 
 @pytest.fixture
@@ -96,6 +97,20 @@ async def container(settings: Settings) -> AsyncIterator[bootstrap.Container]:
         yield built
     finally:
         await built.close()
+        await _forget_redis_keys(settings)
+
+
+async def _forget_redis_keys(settings: Settings) -> None:
+    """Each test's Redis keys live under its own prefix; remove them afterwards."""
+    if settings.redis_url is None:
+        return
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

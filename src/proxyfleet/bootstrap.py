@@ -16,6 +16,7 @@ import structlog
 
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.jobs.periodic import every
+from proxyfleet.jobs.queue import TaskQueue, build_broker, schedule_due_sources
 from proxyfleet.jobs.tasks import TaskKeeper
 from proxyfleet.pool.fetch import ListFetcher
 from proxyfleet.pool.inventory import InventoryService
@@ -71,20 +72,33 @@ class Container:
     inventory: InventoryService
     sources: SourcesService
     leasing: LeasingService
+    queue: TaskQueue
     background: TaskKeeper
+    stopping: asyncio.Event
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
+        await self.queue.start()
 
     def start_background(self) -> None:
-        """The jobs `proxyfleet serve` runs beside the API: the source schedule and the
-        lease sweep."""
+        """The jobs `proxyfleet serve` runs beside the API: the source schedule, the lease
+        sweep, and (with Redis) a consumer of the shared task stream."""
         tick = self.settings.scheduler_tick_seconds
-        self.background.start("scheduler:sources", every(tick, self.sources.run_due, "sources"))
+        self.background.start("scheduler:sources", every(tick, self.schedule_due, "sources"))
         self.background.start("sweep:leases", every(tick, self.leasing.expire_due, "leases"))
+        self.start_consumer()
+
+    def start_consumer(self) -> None:
+        if self.queue.distributed:
+            self.background.start("queue:consumer", self.queue.consume(self.stopping))
+
+    async def schedule_due(self) -> int:
+        return await schedule_due_sources(self.sources, self.queue)
 
     async def close(self) -> None:
+        self.stopping.set()
         await self.background.stop()
+        await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()
@@ -120,5 +134,6 @@ def build(settings: Settings) -> Container:
     inventory = InventoryService(database)
     fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
     sources = SourcesService(database, inventory, parsers, fetcher)
+    queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
-                     LeasingService(database), TaskKeeper())
+                     LeasingService(database), queue, TaskKeeper(), asyncio.Event())

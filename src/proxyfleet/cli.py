@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from signal import SIGINT, SIGTERM
 from typing import Annotated, TypeVar
 
 import typer
@@ -58,6 +59,26 @@ def serve(
     uvicorn.run(create_app(container, own_container=True), host=settings.host,
                 port=settings.port, log_level=settings.log_level, proxy_headers=False,
                 server_header=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run queued tasks (scrapes) from the shared Redis stream until stopped."""
+    settings = Settings()
+    configure(settings.log_level)
+    if settings.redis_url is None:
+        console.print("[red]error:[/red] a worker needs PROXYFLEET_REDIS_URL; without Redis, "
+                      "`proxyfleet serve` runs every task itself")
+        raise typer.Exit(2)
+
+    async def consume(container: bootstrap.Container) -> None:
+        loop = asyncio.get_running_loop()
+        for signal in (SIGINT, SIGTERM):
+            loop.add_signal_handler(signal, container.stopping.set)
+        console.print("worker consuming the task stream")
+        await container.queue.consume(container.stopping)
+
+    _with_container(settings, consume)
 
 
 @db_app.command("upgrade")

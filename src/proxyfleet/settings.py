@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="sqlite:///… or postgresql://…; default: SQLite in data_dir.")
     redis_url: str | None = Field(None, description="redis://…; enables Redis when set.")
+    redis_prefix: str = Field("proxyfleet:", description="Prefix of every Redis key we use.")
     secret_key: SecretStr | None = Field(
         None, description="Keys the API-key hash and encrypts secrets at rest. Default: a "
                           "random key kept in data_dir/secret.key. Set the same value in "

@@ -25,7 +25,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env(data_dir: Path, database_url: str, redis_url: str | None) -> dict[str, str]:
+def server_env(data_dir: Path, database_url: str, redis_url: str | None) -> dict[str, str]:
     """A server environment on the test database, with the secret the test's keys use."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYFLEET_")}
     env |= {"PROXYFLEET_DATA_DIR": str(data_dir), "PROXYFLEET_LOG_LEVEL": "warning",
@@ -45,7 +45,7 @@ def running_server(data_dir: Path, database_url: str, redis_url: str | None,
                    env_extra: dict[str, str] | None = None) -> Iterator[str]:
     """`proxyfleet serve` as a child process on a free port; yields its base URL."""
     port = _free_port()
-    env = _env(data_dir, database_url, redis_url) | {"PROXYFLEET_PORT": str(port)}
+    env = server_env(data_dir, database_url, redis_url) | {"PROXYFLEET_PORT": str(port)}
     env |= env_extra or {}
     process = subprocess.Popen([sys.executable, "-m", "proxyfleet", "serve"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -62,7 +62,7 @@ def running_server(data_dir: Path, database_url: str, redis_url: str | None,
 def server(tmp_path: Path, database_url: str, redis_url: str | None,
            container: object) -> Iterator[tuple[str, dict[str, str]]]:
     with running_server(tmp_path / "data", database_url, redis_url) as base:
-        yield base, _env(tmp_path / "data", database_url, redis_url)
+        yield base, server_env(tmp_path / "data", database_url, redis_url)
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
@@ -107,7 +107,7 @@ def test_admin_create_prints_a_key_that_works(server: tuple[str, dict[str, str]]
 
 def test_db_upgrade_is_idempotent(tmp_path: Path, database_url: str, redis_url: str | None,
                                   container: object) -> None:
-    env = _env(tmp_path / "data", database_url, redis_url)
+    env = server_env(tmp_path / "data", database_url, redis_url)
     for _ in range(2):
         result = _cli("db", "upgrade", env=env)
         assert result.returncode == 0, result.stderr

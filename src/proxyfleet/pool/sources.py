@@ -1,8 +1,7 @@
-"""Source use cases: add (with parser auto-detection), change, delete, scrape, run what is due."""
+"""Source use cases: add (with parser auto-detection), change, delete, scrape, claim due runs."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,14 +42,13 @@ class NoMatchingParser(InvalidInput):
 
 class SourcesService:
     def __init__(self, database: Database, inventory: InventoryService, parsers: Parsers,
-                 fetcher: ListFetcher, *, clock: Callable[[], datetime] = utcnow,
-                 concurrency: int = 4) -> None:
+                 fetcher: ListFetcher, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._db = database
         self._inventory = inventory
         self._parsers = parsers
         self._fetcher = fetcher
         self._now = clock
-        self._slots = asyncio.Semaphore(concurrency)
 
     def _parser(self, name: str) -> Parser:
         if name not in self._parsers.names():
@@ -148,24 +146,16 @@ class SourcesService:
             await uow.commit()
         log.warning("scrape failed", source_id=str(source_id), error=error)
 
-    async def run_due(self, limit: int = 50) -> list[ScrapeResult]:
-        """Scrape every active source whose time has come. Each due run is claimed in the
-        database first, so several scheduler processes never run it twice."""
+    async def claim_due(self, limit: int = 100) -> list[Source]:
+        """Claim every active source whose time has come, moving it to its next run. Each due
+        run is claimed by one conditional update, so several schedulers never take it twice."""
         now = self._now()
+        claimed = []
         async with self._db.writing() as uow:
-            claimed = []
             for source in await uow.sources.due(now, limit):
                 assert source.next_run_at is not None
                 upcoming = next_run(source.cron_schedule, now)
                 if await uow.sources.claim(source.id, source.next_run_at, upcoming):
                     claimed.append(replace(source, next_run_at=upcoming))
             await uow.commit()
-        outcomes = await asyncio.gather(*(self._scrape_claimed(s) for s in claimed))
-        return [outcome for outcome in outcomes if outcome is not None]
-
-    async def _scrape_claimed(self, source: Source) -> ScrapeResult | None:
-        async with self._slots:
-            try:
-                return await self.scrape(source.id)
-            except DomainError:
-                return None  # recorded by scrape(); the next run is already scheduled
+        return claimed

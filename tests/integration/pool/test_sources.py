@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +25,7 @@ from proxyfleet.settings import Settings
 from proxyfleet.sim.lists import Body, CutOff, Failing, Garbage, GeneratedList, ListServer, Slow
 from proxyfleet.storage.tables import SourceRow
 from tests.conftest import Member
+from tests.integration.test_process import server_env
 
 PLAIN = "# fresh list\n10.1.0.1:8080\nsocks5://10.1.0.2:1080\n\nnot a proxy\n10.1.0.3:3128\n"
 JSON = json.dumps([{"ip": "10.2.0.1", "port": 8080, "protocol": "http"},
@@ -153,21 +159,47 @@ async def test_the_schedule_scrapes_due_sources_once_and_survives_failures(
     for source in (good, bad):
         await _make_due(container, source["id"])
 
+    container.start_consumer()  # with Redis, this process also consumes the task stream
+
     # Two schedulers at once (two processes, in production): each due run happens once.
-    first, second = await asyncio.gather(container.sources.run_due(),
-                                         container.sources.run_due())
-    assert len(first) + len(second) == 1
-    assert lists.hits["/big"] == 1 and lists.hits["/broken"] == 1
+    first, second = await asyncio.gather(container.schedule_due(), container.schedule_due())
+    assert first + second == 2
+    await _until(lambda: lists.hits["/big"] == 1 and lists.hits["/broken"] == 1)
+    await _until(lambda: _scraped(client, admin, good["id"]))
     assert lists.hits["/plain.txt"] == 0
     assert (await client.get("/proxies", headers=admin.headers)).json()["total_count"] == 5000
 
-    failed = (await client.get(f"/sources/{bad['id']}", headers=admin.headers)).json()
-    assert failed["consecutive_failures"] == 1
+    failed = await _until(lambda: _failed(client, admin, bad["id"]))
     assert failed["next_run_at"] > utcnow().isoformat().replace("+00:00", "Z")
     await _make_due(container, bad["id"])
-    await container.sources.run_due()
-    assert lists.hits["/broken"] == 2
+    assert await container.schedule_due() == 1
+    await _until(lambda: lists.hits["/broken"] == 2)
+    await asyncio.sleep(0.2)
+    assert lists.hits["/big"] == 1
     assert idle["next_run_at"] is not None
+
+
+async def _scraped(client: httpx.AsyncClient, admin: Member, source_id: str) -> Any:
+    state = (await client.get(f"/sources/{source_id}", headers=admin.headers)).json()
+    return state if state["last_scraped_at"] else None
+
+
+async def _failed(client: httpx.AsyncClient, admin: Member, source_id: str) -> Any:
+    state = (await client.get(f"/sources/{source_id}", headers=admin.headers)).json()
+    return state if state["consecutive_failures"] == 1 else None
+
+
+async def _until(check: Callable[[], Any], seconds: float = 20.0) -> Any:
+    """Wait for work handed to the task queue to show its effect."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        outcome = check()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return outcome
+        await asyncio.sleep(0.05)
+    raise AssertionError("the queued work did not happen in time")
 
 
 async def test_a_slow_source_times_out_and_is_recorded(
@@ -182,3 +214,28 @@ async def test_a_slow_source_times_out_and_is_recorded(
     await impatient.close()
     assert response.status_code == 502
     assert "Timeout" in response.json()["error"]["message"]
+
+
+async def test_worker_processes_consume_the_shared_queue(
+        client: httpx.AsyncClient, admin: Member, container: Container, settings: Settings,
+        lists: ListServer, tmp_path: Path) -> None:
+    env = server_env(tmp_path, settings.effective_database_url, settings.redis_url)
+    env["PROXYFLEET_REDIS_PREFIX"] = settings.redis_prefix
+    command = [sys.executable, "-m", "proxyfleet", "worker"]
+    if settings.redis_url is None:
+        refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
+                                 check=False)
+        assert refused.returncode == 2
+        assert "PROXYFLEET_REDIS_URL" in refused.stderr
+        return
+    source = (await _add(client, admin, url=lists.url("/plain.txt"),
+                         parser_name="plaintext")).json()
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        await container.queue.enqueue_scrape(uuid.UUID(source["id"]))  # nobody here consumes
+        await _until(lambda: _scraped(client, admin, source["id"]), seconds=30)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert lists.hits["/plain.txt"] == 1

@@ -12,7 +12,7 @@ from proxyfleet.bootstrap import Container
 from proxyfleet.core.proxies import ProxyProtocol
 from tests.conftest import Member
 from tests.integration.pool.seeding import addresses, seed
-from tests.integration.test_process import _env
+from tests.integration.test_process import server_env
 
 
 async def test_pool_stats_count_what_is_there(client: httpx.AsyncClient, container: Container,
@@ -50,7 +50,7 @@ async def test_import_cli_adds_then_refreshes(client: httpx.AsyncClient, contain
     listing = tmp_path / "list.txt"
     listing.write_text("# mine\n10.7.0.1:1080\nhttp://10.7.0.2:8080\njunk\n"
                        "10.7.0.3:1080:bob:pw\n[2001:db8::7]:1080\n")
-    env = _env(tmp_path / "data", database_url, None)
+    env = server_env(tmp_path / "data", database_url, None)
     command = [sys.executable, "-m", "proxyfleet", "import", str(listing), "--protocol", "socks5"]
 
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,

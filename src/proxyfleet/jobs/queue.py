@@ -1,0 +1,82 @@
+"""The task queue (taskiq): where scrapes run.
+
+Embedded (no Redis): an in-memory broker runs each task in this process as it is sent.
+With Redis: a Redis Streams broker; `proxyfleet serve` and every `proxyfleet worker` consume
+the stream as one consumer group, so each task runs once, somewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import structlog
+from taskiq import AsyncBroker, AsyncTaskiqTask, InMemoryBroker
+from taskiq.receiver import Receiver
+from taskiq_redis import RedisStreamBroker
+
+from proxyfleet.core.errors import DomainError
+from proxyfleet.pool.sources import SourcesService
+
+log = structlog.get_logger(__name__)
+
+SCRAPE_TASK = "proxyfleet.scrape_source"
+CONSUMER_GROUP = "proxyfleet"
+# Tasks one process runs at once; scrapes are I/O-bound but each may hold a large list.
+TASKS_PER_PROCESS = 8
+
+
+def build_broker(redis_url: str | None, stream: str) -> AsyncBroker:
+    if redis_url is None:
+        return InMemoryBroker(max_async_tasks=TASKS_PER_PROCESS)
+    return RedisStreamBroker(redis_url, queue_name=stream, consumer_group_name=CONSUMER_GROUP,
+                             consumer_id="0", xread_block=1000,
+                             unacknowledged_lock_timeout=300)
+
+
+class TaskQueue:
+    def __init__(self, broker: AsyncBroker, sources: SourcesService) -> None:
+        self.broker = broker
+        self._sources = sources
+
+        # taskiq renames what it registers, so it takes a plain function, not a bound method.
+        async def scrape_source(source_id: str) -> None:
+            await self._scrape_source(source_id)
+
+        self._scrape = broker.register_task(scrape_source, task_name=SCRAPE_TASK)
+
+    @property
+    def distributed(self) -> bool:
+        return not isinstance(self.broker, InMemoryBroker)
+
+    async def _scrape_source(self, source_id: str) -> None:
+        try:
+            await self._sources.scrape(uuid.UUID(source_id))
+        except DomainError as error:  # recorded on the source by scrape(); nothing to retry
+            log.info("scheduled scrape failed", source_id=source_id, error=error.message)
+
+    async def enqueue_scrape(self, source_id: uuid.UUID) -> AsyncTaskiqTask[Any]:
+        return await self._scrape.kiq(str(source_id))
+
+    async def start(self) -> None:
+        await self.broker.startup()
+
+    async def consume(self, finished: asyncio.Event) -> None:
+        """Run tasks from the shared stream until `finished` is set (Redis only)."""
+        if not self.distributed:
+            return
+        receiver = Receiver(self.broker, max_async_tasks=TASKS_PER_PROCESS, run_startup=False,
+                            propagate_exceptions=False)
+        await receiver.listen(finished)
+
+    async def close(self) -> None:
+        await self.broker.shutdown()
+
+
+async def schedule_due_sources(sources: SourcesService, queue: TaskQueue) -> int:
+    """One scheduler tick: claim every due source run and hand it to the queue."""
+    claimed = await sources.claim_due()
+    for source in claimed:
+        await queue.enqueue_scrape(source.id)
+    return len(claimed)
