@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -65,14 +66,29 @@ class InventoryService:
         return counts
 
     async def query(self, wanted: ProxyFilter, sort: SortField, descending: bool, limit: int,
-                    after: tuple[Any, uuid.UUID] | None) -> ProxyPage:
-        async with self._db.reading() as uow:
-            rows = await uow.proxies.page(wanted, sort, descending, limit + 1, after)
-            total = await uow.proxies.count(wanted)
+                    after: tuple[Any, uuid.UUID] | None,
+                    known_total: int | None = None) -> ProxyPage:
+        """One page in keyset order. The total is counted once, for the first page (on its
+        own connection, beside the page query); later pages carry it in their cursor, so deep
+        pages cost one index range scan each."""
+        if known_total is None:
+            rows, total = await asyncio.gather(
+                self._page(wanted, sort, descending, limit + 1, after), self._count(wanted))
+        else:
+            rows, total = await self._page(wanted, sort, descending, limit + 1, after), known_total
         page = rows[:limit]
         more = len(rows) > limit
         next_after = (page[-1][1], page[-1][0].id) if more else None
         return ProxyPage([proxy for proxy, _ in page], total, next_after)
+
+    async def _page(self, wanted: ProxyFilter, sort: SortField, descending: bool, limit: int,
+                    after: tuple[Any, uuid.UUID] | None) -> list[tuple[Proxy, Any]]:
+        async with self._db.reading() as uow:
+            return await uow.proxies.page(wanted, sort, descending, limit, after)
+
+    async def _count(self, wanted: ProxyFilter) -> int:
+        async with self._db.reading() as uow:
+            return await uow.proxies.count(wanted)
 
     async def detail(self, proxy_id: uuid.UUID) -> ProxyDetail:
         async with self._db.reading() as uow:

@@ -42,26 +42,31 @@ Services = Annotated[Container, Depends(container)]
 
 
 
-def _position(cursor: str, sort: SortField, descending: bool) -> tuple[Any, uuid.UUID]:
+def _position(cursor: str, sort: SortField,
+              descending: bool) -> tuple[tuple[Any, uuid.UUID], int]:
+    """The keyset position a cursor points after, and the total counted for its first page."""
     position = decode_cursor(cursor)
     try:
-        kind, direction, value, proxy_id = position
+        kind, direction, value, proxy_id, total = position
+        if not isinstance(total, int) or total < 0:
+            raise ValueError("bad total")
         if kind != sort.value or direction != ("desc" if descending else "asc"):
             raise ValueError("cursor from another ordering")
         if sort is SortField.LAST_CHECKED:
             value = datetime.fromisoformat(value)
         elif not isinstance(value, int | float):
             raise ValueError("bad value")
-        return value, uuid.UUID(proxy_id)
+        return (value, uuid.UUID(proxy_id)), total
     except (ValueError, TypeError):
         raise InvalidInput("The cursor is not valid for this query.", {"cursor": cursor}) from None
 
 
-def _cursor(sort: SortField, descending: bool, after: tuple[Any, uuid.UUID]) -> str:
+def _cursor(sort: SortField, descending: bool, after: tuple[Any, uuid.UUID], total: int) -> str:
     value, proxy_id = after
     if isinstance(value, datetime):
         value = value.isoformat()
-    return encode_cursor([sort.value, "desc" if descending else "asc", value, str(proxy_id)])
+    return encode_cursor([sort.value, "desc" if descending else "asc", value, str(proxy_id),
+                          total])
 
 
 @router.get("/proxies", response_model=ProxyPageOut, tags=["proxies"])
@@ -88,12 +93,14 @@ async def query_proxies(
         max_latency_ms=max_latency_ms, min_uptime_pct=min_uptime_pct,
         verified_since=(inventory.verified_since(verified_within_minutes)
                         if verified_within_minutes else None))
-    after = _position(cursor, sort, descending) if cursor else None
-    page = await inventory.query(wanted, sort, descending, limit, after)
+    after, total = _position(cursor, sort, descending) if cursor else (None, None)
+    page = await inventory.query(wanted, sort, descending, limit, after, total)
+    next_cursor = None
+    if page.next_after is not None:
+        next_cursor = _cursor(sort, descending, page.next_after, page.total_count)
     return ProxyPageOut(
         items=[ProxyOut.of(p, with_credentials=caller.is_admin) for p in page.items],
-        next_cursor=_cursor(sort, descending, page.next_after) if page.next_after else None,
-        total_count=page.total_count)
+        next_cursor=next_cursor, total_count=page.total_count)
 
 
 @router.post("/proxies", status_code=201, response_model=ImportOut, tags=["proxies"])
