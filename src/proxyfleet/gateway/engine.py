@@ -1,0 +1,90 @@
+"""What every session on a listener shares: `ListenerConfig` (address, protocols, timeouts,
+limits), the `Authenticate` callable, and `Engine`, which checks credentials and dials with
+the listener's timeouts and counters.
+
+May import `proxyfleet.wire` and the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from proxyfleet.gateway.counters import TrafficCounters
+from proxyfleet.gateway.dialer import Dialer, DialError, classify
+from proxyfleet.gateway.leg import Leg
+from proxyfleet.wire.credentials import Credentials
+from proxyfleet.wire.target import Target
+
+log = logging.getLogger(__name__)
+
+Authenticate = Callable[[str, str], bool | Awaitable[bool]]
+"""`authenticate(username, password)`: plain or async; True lets the client in."""
+
+
+class ListenerProtocol(enum.Enum):
+    HTTP = "http"
+    SOCKS5 = "socks5"
+    SOCKS4 = "socks4"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    """0 picks a free port; `ProxyServer.address` tells which."""
+    protocols: frozenset[ListenerProtocol] = field(
+        default_factory=lambda: frozenset({ListenerProtocol.HTTP, ListenerProtocol.SOCKS5}))
+    handshake_timeout: float = 10.0
+    """From accept to a complete handshake, and for each credentials check."""
+    connect_timeout: float = 10.0
+    idle_timeout: float = 300.0
+    """A tunnel or a kept-alive connection that moves nothing this long is closed."""
+    max_connections: int = 1024
+    """Client connections served at once; more are closed as they arrive."""
+    realm: str = "proxyfleet"
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    config: ListenerConfig
+    dialer: Dialer
+    counters: TrafficCounters
+    authenticate: Authenticate | None = None
+
+    @property
+    def requires_login(self) -> bool:
+        return self.authenticate is not None
+
+    async def check(self, credentials: Credentials | None) -> bool:
+        """Whether these credentials open the listener; a failing check says no."""
+        if self.authenticate is None:
+            return True
+        if credentials is None:
+            return False
+        try:
+            async with asyncio.timeout(self.config.handshake_timeout):
+                verdict = self.authenticate(credentials.username, credentials.password)
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+        except Exception:
+            log.exception("authenticate(%r, …) failed", credentials.username)
+            return False
+        return verdict is True
+
+    async def dial(self, target: Target) -> Leg:
+        """A connected upstream leg, or `DialError` saying why not."""
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                return await self.dialer.dial(target, self.upstream_leg)
+        except DialError:
+            raise
+        except OSError as exc:  # TimeoutError and socket.gaierror are OSErrors too
+            raise DialError(classify(exc), target) from exc
+
+    def upstream_leg(self) -> Leg:
+        return Leg(self.counters.count_sent)

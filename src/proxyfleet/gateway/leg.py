@@ -1,0 +1,273 @@
+"""`Leg`: one side of a proxied connection, as an asyncio Protocol with two modes.
+
+Before the tunnel opens a leg buffers what arrives in an inbox that a handshake coroutine
+`read()`s with a timeout. Once `relay()` joins two legs, each `data_received` writes straight
+into the other leg's transport: no coroutine wakes per chunk, and back-pressure is the
+transports' own pause/resume (a full write buffer on one side pauses reading on the other).
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import cast
+
+from proxyfleet.wire.target import Target
+
+# A big write buffer lets a fast reader run ahead of a slow writer without pausing per chunk.
+WRITE_BUFFER_HIGH = 4 * 1024 * 1024
+INBOX_LIMIT = 256 * 1024
+
+
+def _ignore(size: int) -> None:
+    del size
+
+
+class Leg(asyncio.Protocol):
+    def __init__(self, on_bytes: Callable[[int], None] = _ignore) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.last_active = time.monotonic()
+        self._on_bytes = on_bytes
+        self._inbox = bytearray()
+        self._eof = False
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._drainer: asyncio.Future[None] | None = None
+        self._inbox_full = False
+        self._peer_full = False
+        self._reading_paused = False
+        self._relay: _Relay | None = None
+        self._peer: Leg | None = None
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport, though uvloop's do not subclass asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+
+    def data_received(self, data: bytes) -> None:
+        self._on_bytes(len(data))
+        self.last_active = time.monotonic()
+        peer = self._peer
+        if peer is not None:
+            peer.write(data)
+            return
+        self._inbox += data
+        self._wake()
+        if len(self._inbox) > INBOX_LIMIT:
+            self._inbox_full = True
+            self._update_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        if self._relay is not None:
+            self._relay.on_eof(self)
+        # Keep the transport open: the other direction may still be flowing (half-close).
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._wake()
+        self._wake_drainer()
+        if self._relay is not None:
+            self._relay.finish()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        if self._peer is not None:
+            self._peer.set_peer_full(True)
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drainer()
+        if self._peer is not None:
+            self._peer.set_peer_full(False)
+
+    # The handshake side: reads with timeouts, writes, drains.
+
+    @property
+    def at_eof(self) -> bool:
+        """No more bytes will arrive: the far side sent EOF or the connection is gone."""
+        return (self._eof or self._closed) and not self._inbox
+
+    @property
+    def reusable(self) -> bool:
+        """Open both ways with nothing unread: fit to carry another request."""
+        return not self.closed and not self._eof and not self._inbox
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self.transport is None or self.transport.is_closing()
+
+    async def read(self) -> bytes:
+        """What has arrived, waiting for something if nothing has; b"" at EOF.
+
+        Callers bound the wait with `asyncio.timeout`.
+        """
+        if not self._inbox and not self._eof and not self._closed:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.take_inbox()
+
+    def take_inbox(self) -> bytes:
+        data = bytes(self._inbox)
+        self._inbox.clear()
+        if self._inbox_full:
+            self._inbox_full = False
+            self._update_reading()
+        return data
+
+    def unread(self, data: bytes) -> None:
+        """Put back bytes a parser read past its message; the next read returns them first."""
+        if data:
+            self._inbox[:0] = data
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below its high-water mark; callers bound it."""
+        if self._write_paused and not self._closed:
+            self._drainer = asyncio.get_running_loop().create_future()
+            try:
+                await self._drainer
+            finally:
+                self._drainer = None
+
+    def write_eof(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    @property
+    def local_target(self) -> Target | None:
+        """The local address this leg's socket is bound to, when it has one."""
+        if self.transport is None:
+            return None
+        sockname = self.transport.get_extra_info("sockname")
+        if not isinstance(sockname, tuple) or len(sockname) < 2:
+            return None
+        return Target(str(sockname[0]).partition("%")[0], int(sockname[1]))
+
+    # Relay plumbing
+
+    def set_peer_full(self, full: bool) -> None:
+        self._peer_full = full
+        self._update_reading()
+
+    def attach(self, relay: _Relay, peer: Leg) -> None:
+        self._relay = relay
+        self._peer = peer
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        paused = self._inbox_full or self._peer_full
+        if transport is None or transport.is_closing() or paused is self._reading_paused:
+            return
+        self._reading_paused = paused
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _wake_drainer(self) -> None:
+        if self._drainer is not None and not self._drainer.done():
+            self._drainer.set_result(None)
+
+
+class _Relay:
+    """Two joined legs: finishes when both directions have ended, either side is gone, or
+    nothing moved for `idle_timeout` seconds."""
+
+    def __init__(self, first: Leg, second: Leg, idle_timeout: float) -> None:
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._legs = (first, second)
+        self._ended: set[Leg] = set()
+        self._idle_timeout = idle_timeout
+        self._timer: asyncio.TimerHandle | None = None
+
+    def join(self) -> None:
+        first, second = self._legs
+        for leg, peer in ((first, second), (second, first)):
+            pending = leg.take_inbox()
+            leg.attach(self, peer)
+            peer.write(pending)
+            leg.set_peer_full(peer.write_paused)
+        for leg in self._legs:
+            if leg.closed:
+                self.finish()
+            elif leg.at_eof:
+                self.on_eof(leg)
+        self._watch_idle(self._idle_timeout)
+
+    def on_eof(self, leg: Leg) -> None:
+        """Pass a half-close on; once both directions ended, the relay is done."""
+        self._ended.add(leg)
+        peer = self._legs[1] if leg is self._legs[0] else self._legs[0]
+        peer.write_eof()
+        if len(self._ended) == 2:
+            self.finish()
+
+    def finish(self) -> None:
+        for leg in self._legs:
+            leg.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    def _watch_idle(self, delay: float) -> None:
+        if not self.finished.done():
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(delay, self._check_idle)
+
+    def _check_idle(self) -> None:
+        # One timer per relay, re-armed for the time left, costs nothing per chunk.
+        idle = time.monotonic() - max(leg.last_active for leg in self._legs)
+        if idle >= self._idle_timeout:
+            self.finish()
+        else:
+            self._watch_idle(self._idle_timeout - idle)
+
+
+async def relay(first: Leg, second: Leg, idle_timeout: float) -> None:
+    """Move bytes both ways until both directions end, either side goes, or nothing has
+    moved for `idle_timeout` seconds; then close both legs."""
+    joined = _Relay(first, second, idle_timeout)
+    joined.join()
+    try:
+        # No timeout here on purpose: the relay's idle timer is this await's deadline.
+        await joined.finished
+    finally:
+        joined.finish()

@@ -1,0 +1,54 @@
+"""A SOCKS4/4a session on a listener: read the request with `Socks4Server`, dial, answer and
+relay. SOCKS4 carries no password, so a listener that requires a login turns it away.
+
+May import `proxyfleet.wire` and the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from proxyfleet.gateway.dialer import DialError
+from proxyfleet.gateway.engine import Engine
+from proxyfleet.gateway.leg import Leg, relay
+from proxyfleet.wire.errors import WireError
+from proxyfleet.wire.handshake import NEED_DATA
+from proxyfleet.wire.socks4 import Socks4ConnectRequest, Socks4Reply, Socks4Server
+
+
+async def serve_socks4(client: Leg, engine: Engine) -> None:
+    machine = Socks4Server()
+    try:
+        async with asyncio.timeout(engine.config.handshake_timeout):
+            request = await _read_request(client, machine)
+    except WireError as exc:
+        engine.counters.handshake_failures += 1
+        client.write(exc.answer)
+        return
+    if request is None:
+        return
+    if engine.requires_login:
+        engine.counters.handshake_failures += 1
+        machine.send_reply(Socks4Reply.REJECTED)
+        client.write(machine.data_to_send())
+        return
+    try:
+        upstream = await engine.dial(request.target)
+    except DialError:
+        machine.send_reply(Socks4Reply.REJECTED)
+        client.write(machine.data_to_send())
+        return
+    machine.send_reply(Socks4Reply.GRANTED, upstream.local_target)
+    client.write(machine.data_to_send())
+    client.unread(machine.take_rest())
+    await relay(client, upstream, engine.config.idle_timeout)
+
+
+async def _read_request(client: Leg, machine: Socks4Server) -> Socks4ConnectRequest | None:
+    while (event := machine.next_event()) is NEED_DATA:
+        # Bounded by the caller's handshake deadline.
+        data = await client.read()
+        if not data:
+            return None
+        machine.receive_data(data)
+    return event

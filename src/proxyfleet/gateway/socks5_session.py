@@ -1,0 +1,67 @@
+"""A SOCKS5 session on a listener: negotiate (and check credentials) with `Socks5Server`,
+dial the target, answer with the outcome and relay.
+
+May import `proxyfleet.wire` and the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from proxyfleet.gateway.dialer import DialError, DialFailure
+from proxyfleet.gateway.engine import Engine
+from proxyfleet.gateway.leg import Leg, relay
+from proxyfleet.wire.errors import WireError
+from proxyfleet.wire.handshake import NEED_DATA
+from proxyfleet.wire.socks5 import NO_BOUND, Socks5Reply
+from proxyfleet.wire.socks5_server import Socks5AuthRequest, Socks5Server
+from proxyfleet.wire.target import Target
+
+REPLY_FOR = {
+    DialFailure.UNRESOLVED: Socks5Reply.HOST_UNREACHABLE,
+    DialFailure.REFUSED: Socks5Reply.CONNECTION_REFUSED,
+    DialFailure.NETWORK_UNREACHABLE: Socks5Reply.NETWORK_UNREACHABLE,
+    DialFailure.HOST_UNREACHABLE: Socks5Reply.HOST_UNREACHABLE,
+    DialFailure.TIMED_OUT: Socks5Reply.TTL_EXPIRED,
+    DialFailure.FAILED: Socks5Reply.GENERAL_FAILURE,
+}
+
+
+async def serve_socks5(client: Leg, engine: Engine) -> None:
+    machine = Socks5Server(auth_required=engine.requires_login)
+    try:
+        async with asyncio.timeout(engine.config.handshake_timeout):
+            target = await _negotiate(client, machine, engine)
+    except WireError as exc:
+        engine.counters.handshake_failures += 1
+        client.write(machine.data_to_send() + exc.answer)
+        return
+    if target is None:
+        return
+    try:
+        upstream = await engine.dial(target)
+    except DialError as exc:
+        machine.send_reply(REPLY_FOR[exc.failure])
+        client.write(machine.data_to_send())
+        return
+    machine.send_reply(Socks5Reply.SUCCEEDED, upstream.local_target or NO_BOUND)
+    client.write(machine.data_to_send())
+    client.unread(machine.take_rest())
+    await relay(client, upstream, engine.config.idle_timeout)
+
+
+async def _negotiate(client: Leg, machine: Socks5Server, engine: Engine) -> Target | None:
+    """The target the client asks for, None if it leaves first."""
+    while True:
+        event = machine.next_event()
+        if event is NEED_DATA:
+            client.write(machine.data_to_send())
+            # Bounded by the caller's handshake deadline.
+            data = await client.read()
+            if not data:
+                return None
+            machine.receive_data(data)
+        elif isinstance(event, Socks5AuthRequest):
+            machine.accept_credentials(await engine.check(event.credentials))
+        else:
+            return event.target

@@ -1,0 +1,102 @@
+"""Bulk data, half-close and idle timeouts through open tunnels."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+
+import pytest
+
+from proxyfleet.gateway.engine import ListenerConfig
+from proxyfleet.gateway.server import ProxyServer
+from proxyfleet.wire.handshake import ClientHandshake
+from proxyfleet.wire.http_connect import HttpConnectClient
+from proxyfleet.wire.socks5_client import Socks5Client
+from proxyfleet.wire.target import Target
+from tests.integration.gateway.loopback import (
+    TIMEOUT,
+    hash_and_reply,
+    open_tunnel,
+    pattern,
+    serving,
+)
+
+BULK = 64 * 1024 * 1024
+BLOCK = 1024 * 1024
+HANDSHAKES: list[Callable[[Target], ClientHandshake]] = [HttpConnectClient, Socks5Client]
+
+
+async def _send_bulk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    data = pattern(BULK)
+    for start in range(0, BULK, BLOCK):
+        writer.write(data[start:start + BLOCK])
+        await writer.drain()
+    writer.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("handshake", HANDSHAKES)
+async def test_64_mib_each_way_arrive_intact(proxy: ProxyServer,
+                                             handshake: Callable[[Target], ClientHandshake],
+                                             ) -> None:
+    expected = hashlib.sha256(pattern(BULK)).hexdigest()
+    async with serving(hash_and_reply) as sink_port, serving(_send_bulk) as source_port:
+        upload, download = await asyncio.gather(
+            _upload(proxy, handshake(Target("127.0.0.1", sink_port))),
+            _download(proxy, handshake(Target("127.0.0.1", source_port))))
+    assert upload == f"{expected} {BULK}"
+    assert download == expected
+    assert proxy.counters.bytes_received > BULK
+    assert proxy.counters.bytes_sent > BULK
+
+
+async def _upload(proxy: ProxyServer, handshake: ClientHandshake) -> str:
+    """Send the bulk, half-close, and read the far side's verdict on the still-open half."""
+    reader, writer, _ = await open_tunnel(proxy.address, handshake)
+    data = pattern(BULK)
+    async with asyncio.timeout(TIMEOUT * 3):
+        for start in range(0, BULK, BLOCK):
+            writer.write(data[start:start + BLOCK])
+            await writer.drain()
+        writer.write_eof()
+        verdict = await reader.read()
+    writer.close()
+    return verdict.decode()
+
+
+async def _download(proxy: ProxyServer, handshake: ClientHandshake) -> str:
+    reader, writer, established = await open_tunnel(proxy.address, handshake)
+    digest = hashlib.sha256(established.early_data)
+    async with asyncio.timeout(TIMEOUT * 3):
+        while chunk := await reader.read(BLOCK):
+            digest.update(chunk)
+    writer.close()
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("handshake", HANDSHAKES)
+async def test_half_close_keeps_the_other_direction_open(
+        proxy: ProxyServer, handshake: Callable[[Target], ClientHandshake]) -> None:
+    async with serving(hash_and_reply) as port:
+        reader, writer, _ = await open_tunnel(proxy.address, handshake(Target("127.0.0.1", port)))
+        writer.write(b"ping")
+        writer.write_eof()
+        async with asyncio.timeout(TIMEOUT):
+            verdict = await reader.read()
+        writer.close()
+    assert verdict == f"{hashlib.sha256(b'ping').hexdigest()} 4".encode()
+
+
+async def test_idle_tunnels_are_closed() -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    config = ListenerConfig(idle_timeout=0.3)
+    async with ProxyServer(config) as proxy, serving(hold) as port:
+        reader, writer, _ = await open_tunnel(proxy.address, Socks5Client(Target("127.0.0.1",
+                                                                                 port)))
+        async with asyncio.timeout(TIMEOUT):
+            assert await reader.read() == b""
+        writer.close()
