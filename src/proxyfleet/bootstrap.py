@@ -131,7 +131,8 @@ def build(settings: Settings) -> Container:
     accounts = AccountsService(database, load_secret(settings),
                                signup_credits=settings.signup_credits)
     parsers = ParserRegistry.load()
-    inventory = InventoryService(database)
+    inventory = InventoryService(database,
+                                 count_cache_seconds=settings.count_cache_seconds)
     fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
     sources = SourcesService(database, inventory, parsers, fetcher)
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
         5.0, gt=0, description="How often due sources and expired leases are looked for.")
     source_fetch_timeout_seconds: float = Field(
         30.0, gt=0, description="Time limit for downloading one source list.")
+    count_cache_seconds: float = Field(
+        5.0, ge=0, description="How long GET /proxies reuses the total_count of a query.")
     log_level: str = Field("info", description="debug, info, warning or error.")
 
     @property

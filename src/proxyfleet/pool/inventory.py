@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -48,10 +49,33 @@ def chunked(addresses: Iterable[ProxyAddress], size: int) -> Iterator[list[Proxy
         yield chunk
 
 
+class CountCache:
+    """Totals of recent queries for a few seconds: dashboards and scrapers ask for the same
+    first page again and again, and counting a million rows is the costly part of it."""
+
+    def __init__(self, seconds: float, capacity: int = 512) -> None:
+        self._seconds = seconds
+        self._capacity = capacity
+        self._totals: dict[ProxyFilter, tuple[float, int]] = {}
+
+    def get(self, wanted: ProxyFilter) -> int | None:
+        found = self._totals.get(wanted)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, wanted: ProxyFilter, total: int) -> None:
+        if len(self._totals) >= self._capacity:
+            self._totals.clear()
+        self._totals[wanted] = (time.monotonic() + self._seconds, total)
+
+
 class InventoryService:
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow,
+                 count_cache_seconds: float = 0.0) -> None:
         self._db = database
         self._now = clock
+        self._counts = CountCache(count_cache_seconds)
 
     async def add(self, addresses: Iterable[ProxyAddress], origin: ProxyOrigin,
                   source_id: uuid.UUID | None = None,
@@ -72,6 +96,8 @@ class InventoryService:
         own connection, beside the page query); later pages carry it in their cursor, so deep
         pages cost one index range scan each."""
         if known_total is None:
+            known_total = self._counts.get(wanted)
+        if known_total is None:
             rows, total = await asyncio.gather(
                 self._page(wanted, sort, descending, limit + 1, after), self._count(wanted))
         else:
@@ -88,7 +114,9 @@ class InventoryService:
 
     async def _count(self, wanted: ProxyFilter) -> int:
         async with self._db.reading() as uow:
-            return await uow.proxies.count(wanted)
+            total = await uow.proxies.count(wanted)
+        self._counts.put(wanted, total)
+        return total
 
     async def detail(self, proxy_id: uuid.UUID) -> ProxyDetail:
         async with self._db.reading() as uow:
@@ -102,4 +130,5 @@ class InventoryService:
             return await uow.proxies.stats()
 
     def verified_since(self, minutes: int) -> datetime:
-        return self._now() - timedelta(minutes=minutes)
+        # Whole seconds, so the same query a moment later has the same filter (and total).
+        return (self._now() - timedelta(minutes=minutes)).replace(microsecond=0)
