@@ -1,8 +1,9 @@
 """Acquire + release pairs per second over real HTTP, with 64 concurrent clients and 10,000
-proxies, against one `proxyfleet serve` process; p50/p95 latency of acquire.
+proxies, against one or more `proxyfleet serve` processes on one database; p50/p95 latency of
+acquire.
 
-    .venv/bin/python -m bench.leases --backend sqlite
-    .venv/bin/python -m bench.leases --backend postgresql
+    .venv/bin/python -m bench.leases                       # both backends, one server
+    .venv/bin/python -m bench.leases --backend postgresql --servers 1 --servers 2
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import aiohttp
 import httpx
 from sqlalchemy import text
 
@@ -55,50 +57,62 @@ async def prepare(url: str, proxies: int, clients: int) -> list[str]:
     return keys
 
 
-async def client_loop(http: httpx.AsyncClient, key: str, until: float,
+async def client_loop(http: aiohttp.ClientSession, base: str, key: str, until: float,
                       latencies: list[float], errors: list[int]) -> int:
+    # aiohttp, not httpx, as the load generator: httpx spends more CPU per request than the
+    # server does, and on two cores the client would be what is measured.
     headers = {"Authorization": f"Bearer {key}"}
     pairs = 0
     while time.perf_counter() < until:
         started = time.perf_counter()
-        acquired = await http.post("/proxies/acquire", headers=headers)
+        async with http.post(f"{base}/proxies/acquire", headers=headers) as acquired:
+            body = await acquired.json()
+            status = acquired.status
         latencies.append((time.perf_counter() - started) * 1000)
-        if acquired.status_code != 200:
-            errors.append(acquired.status_code)
+        if status != 200:
+            errors.append(status)
             continue
-        lease_id = acquired.json()["lease_id"]
-        released = await http.post(f"/proxies/acquire/{lease_id}/release", headers=headers)
-        if released.status_code != 200:
-            errors.append(released.status_code)
+        async with http.post(f"{base}/proxies/acquire/{body['lease_id']}/release",
+                             headers=headers) as released:
+            await released.read()
+            if released.status != 200:
+                errors.append(released.status)
         pairs += 1
     return pairs
 
 
-async def run(backend: str, proxies: int, clients: int, seconds: float) -> list[str]:
+async def run(backend: str, servers: int, proxies: int, clients: int,
+              seconds: float) -> list[str]:
     async with fresh_database(backend) as url:
         keys = await prepare(url, proxies, clients)
-        port = free_port()
-        env = os.environ | {"PROXYFLEET_DATABASE_URL": url, "PROXYFLEET_SECRET_KEY": SECRET,
-                            "PROXYFLEET_PORT": str(port), "PROXYFLEET_LOG_LEVEL": "warning",
-                            "PROXYFLEET_DATA_DIR": tempfile.mkdtemp()}
-        server = subprocess.Popen([sys.executable, "-m", "proxyfleet", "serve"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
+        data_dir = tempfile.mkdtemp()
+        ports = [free_port() for _ in range(servers)]
+        processes = [subprocess.Popen(
+            [sys.executable, "-m", "proxyfleet", "serve"],
+            env=os.environ | {"PROXYFLEET_DATABASE_URL": url, "PROXYFLEET_SECRET_KEY": SECRET,
+                              "PROXYFLEET_PORT": str(port), "PROXYFLEET_LOG_LEVEL": "warning",
+                              "PROXYFLEET_DATA_DIR": data_dir},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
         try:
-            await wait_up(base)
-            limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+            for base in bases:
+                await wait_up(base)
+            connector = aiohttp.TCPConnector(limit=clients)
+            async with aiohttp.ClientSession(connector=connector) as http:
                 latencies: list[float] = []
                 errors: list[int] = []
                 started = time.perf_counter()
                 until = started + seconds
-                pairs = await asyncio.gather(*(client_loop(http, keys[i], until, latencies,
-                                                           errors) for i in range(clients)))
+                pairs = await asyncio.gather(*(client_loop(http, bases[i % servers], keys[i],
+                                                           until, latencies, errors)
+                                               for i in range(clients)))
                 elapsed = time.perf_counter() - started
         finally:
-            server.terminate()
-            server.wait(timeout=20)
-    return [backend, f"{sum(pairs) / elapsed:,.0f}", f"{percentile(latencies, 50):.1f}",
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=20)
+    return [backend, str(servers), f"{sum(pairs) / elapsed:,.0f}",
+            f"{percentile(latencies, 50):.1f}",
             f"{percentile(latencies, 95):.1f}", str(len(errors))]
 
 
@@ -114,10 +128,12 @@ async def wait_up(base: str) -> None:
     raise RuntimeError("server did not start")
 
 
-async def main(backends: list[str], proxies: int, clients: int, seconds: float) -> None:
-    rows = [["backend", "pairs/s", "acquire p50 ms", "acquire p95 ms", "errors"]]
+async def main(backends: list[str], servers: list[int], proxies: int, clients: int,
+               seconds: float) -> None:
+    rows = [["backend", "servers", "pairs/s", "acquire p50 ms", "acquire p95 ms", "errors"]]
     for backend in backends:
-        rows.append(await run(backend, proxies, clients, seconds))
+        for count in servers:
+            rows.append(await run(backend, count, proxies, clients, seconds))
     print(f"acquire+release over HTTP, {clients} clients, {proxies:,} proxies, {seconds:.0f} s:")
     print(table(rows))
 
@@ -125,9 +141,11 @@ async def main(backends: list[str], proxies: int, clients: int, seconds: float) 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], action="append")
+    parser.add_argument("--servers", type=int, action="append",
+                        help="API processes sharing the database (repeatable; default 1)")
     parser.add_argument("--proxies", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15)
     options = parser.parse_args()
-    asyncio.run(main(options.backend or ["sqlite", "postgresql"], options.proxies,
-                     options.clients, options.seconds))
+    asyncio.run(main(options.backend or ["sqlite", "postgresql"], options.servers or [1],
+                     options.proxies, options.clients, options.seconds))

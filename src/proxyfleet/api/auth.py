@@ -11,17 +11,24 @@ from proxyfleet.bootstrap import Container
 from proxyfleet.core.accounts import Principal
 from proxyfleet.core.errors import Forbidden, Unauthenticated
 
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread
+# pool, a thread hop per dependency per request.
 
-def container(request: Request) -> Container:
+
+def container_of(request: Request) -> Container:
     found: Container = request.app.state.container
     return found
 
 
-def accounts_service(request: Request) -> AccountsService:
-    return container(request).accounts
+async def container(request: Request) -> Container:
+    return container_of(request)
 
 
-def bearer_token(request: Request) -> str:
+async def accounts_service(request: Request) -> AccountsService:
+    return container_of(request).accounts
+
+
+async def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -48,8 +55,8 @@ class RegistrationClosed(Forbidden):
     code = "REGISTRATION_CLOSED"
 
 
-def registration_open(request: Request) -> None:
-    if not container(request).settings.registration_open:
+async def registration_open(request: Request) -> None:
+    if not container_of(request).settings.registration_open:
         raise RegistrationClosed("Registration is closed; ask an admin for an account.")
 
 

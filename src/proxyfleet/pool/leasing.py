@@ -68,10 +68,12 @@ class LeasingService:
 
     async def _acquire_once(self, uow: UnitOfWork, user_id: uuid.UUID, wanted: ProxyFilter,
                             duration: timedelta) -> LeaseGrant:
-        balance = await uow.accounts.balance(user_id, Currency.CREDITS)
-        if balance < LEASE_PRICE_CREDITS:
-            raise _short(balance)
+        # The debit comes first: it is the 402 check and the charge in one statement, and
+        # raising 404/409 afterwards rolls it back with everything else.
         now = self._now()
+        moved = await uow.accounts.adjust(user_id, Currency.CREDITS, -LEASE_PRICE_CREDITS)
+        if moved is None:
+            raise _short(await uow.accounts.balance(user_id, Currency.CREDITS))
         proxy = await uow.leases.candidate(wanted, now)
         if proxy is None:
             if await uow.leases.any_match(wanted):
@@ -79,12 +81,9 @@ class LeasingService:
             raise NoProxyMatches("No active proxy matches the filters.")
         lease = Lease(uuid.uuid4(), proxy, user_id, now, now + duration, None)
         await uow.leases.add(lease.id, proxy.id, user_id, now, lease.expires_at)
-        entry = await uow.accounts.move(user_id, Currency.CREDITS, -LEASE_PRICE_CREDITS,
-                                        TxType.ACQUIRE,
-                                        f"Proxy acquired: {proxy.address.netloc}", now)
-        if entry is None:  # a concurrent debit took the last credit
-            raise _short(0)
-        return LeaseGrant(lease, entry.balance_after)
+        await uow.accounts.append(user_id, Currency.CREDITS, -LEASE_PRICE_CREDITS, moved,
+                                  TxType.ACQUIRE, f"Proxy acquired: {proxy.address.netloc}", now)
+        return LeaseGrant(lease, moved[0])
 
     async def release(self, user_id: uuid.UUID, lease_id: uuid.UUID) -> Lease:
         async with self._db.writing() as uow:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.accounts import ApiKey, Currency, LedgerEntry, Role, TxType, User
 from proxyfleet.core.errors import EmailTaken
+from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import ApiKeyRow, BalanceRow, LedgerEntryRow, UserRow
 
 
@@ -88,13 +89,13 @@ class AccountsRepository:
 
     async def revoke_key(self, key_id: uuid.UUID, at: datetime) -> None:
         await self._session.execute(
-            update(ApiKeyRow).where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+            bulk_update(ApiKeyRow).where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
             .values(revoked_at=at)
         )
 
     async def touch_key(self, key_id: uuid.UUID, at: datetime) -> None:
         await self._session.execute(
-            update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at)
+            bulk_update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at)
         )
 
     async def balance(self, user_id: uuid.UUID, currency: Currency) -> int:
@@ -112,26 +113,37 @@ class AccountsRepository:
     async def move(self, user_id: uuid.UUID, currency: Currency, amount: int, tx_type: TxType,
                    description: str, at: datetime) -> LedgerEntry | None:
         """Change a balance by `amount` and append its ledger entry, or do nothing and return
-        None when a debit would take the balance below zero.
+        None when a debit would take the balance below zero."""
+        moved = await self.adjust(user_id, currency, amount)
+        if moved is None:
+            return None
+        return await self.append(user_id, currency, amount, moved, tx_type, description, at)
 
-        One conditional UPDATE decides: concurrent debits cannot both pass the check.
-        """
+    async def adjust(self, user_id: uuid.UUID, currency: Currency,
+                     amount: int) -> tuple[int, int] | None:
+        """Move the balance alone: `(balance_after, version)`, or None when it would go below
+        zero. One conditional UPDATE decides, so concurrent debits cannot both pass. The caller
+        appends the ledger entry in the same transaction."""
         moved = (await self._session.execute(
-            update(BalanceRow)
+            bulk_update(BalanceRow)
             .where(BalanceRow.user_id == user_id, BalanceRow.currency == currency.value,
                    BalanceRow.amount + amount >= 0)
             .values(amount=BalanceRow.amount + amount, version=BalanceRow.version + 1)
             .returning(BalanceRow.amount, BalanceRow.version)
         )).first()
-        if moved is None:
-            return None
-        row = LedgerEntryRow(id=uuid.uuid4(), seq=moved.version, user_id=user_id,
-                             currency=currency.value, amount=amount,
-                             balance_after=moved.amount, tx_type=tx_type.value,
-                             description=description, created_at=at)
-        self._session.add(row)
-        await self._session.flush()
-        return _entry(row)
+        return (int(moved.amount), int(moved.version)) if moved is not None else None
+
+    async def append(self, user_id: uuid.UUID, currency: Currency, amount: int,
+                     moved: tuple[int, int], tx_type: TxType, description: str,
+                     at: datetime) -> LedgerEntry:
+        balance_after, version = moved
+        entry = LedgerEntry(uuid.uuid4(), user_id, currency, amount, balance_after, tx_type,
+                            description, at)
+        await self._session.execute(insert(LedgerEntryRow).values(
+            id=entry.id, seq=version, user_id=user_id, currency=currency.value, amount=amount,
+            balance_after=balance_after, tx_type=tx_type.value, description=description,
+            created_at=at))
+        return entry
 
     async def recent_entries(self, user_id: uuid.UUID, currency: Currency,
                              limit: int) -> list[LedgerEntry]:

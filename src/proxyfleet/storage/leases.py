@@ -8,13 +8,14 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.leases import Lease, LeaseEnd
 from proxyfleet.core.proxies import Proxy, ProxyFilter, ProxyStatus
 from proxyfleet.storage.proxies import filter_clauses, proxy_of
+from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import LeaseRow, ProxyRow
 
 
@@ -44,7 +45,8 @@ class LeasesRepository:
         query = (select(ProxyRow)
                  .where(ProxyRow.status == ProxyStatus.ACTIVE.value, *filter_clauses(wanted),
                         ~live)
-                 .order_by(ProxyRow.score.desc(), ProxyRow.id).limit(1))
+                 # Both descending: one backward walk of (status, score, id), no sort.
+                 .order_by(ProxyRow.score.desc(), ProxyRow.id.desc()).limit(1))
         if self._session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=ProxyRow)
         row = await self._session.scalar(query)
@@ -59,14 +61,14 @@ class LeasesRepository:
                   now: datetime, expires_at: datetime) -> None:
         """Insert a live lease, first ending an expired one the proxy may still carry."""
         await self._session.execute(
-            update(LeaseRow)
+            bulk_update(LeaseRow)
             .where(LeaseRow.proxy_id == proxy_id, LeaseRow.released_at.is_(None),
                    LeaseRow.expires_at <= now)
             .values(released_at=LeaseRow.expires_at, end_reason=LeaseEnd.EXPIRED.value))
-        self._session.add(LeaseRow(id=lease_id, proxy_id=proxy_id, user_id=user_id,
-                                   created_at=now, expires_at=expires_at))
         try:
-            await self._session.flush()
+            await self._session.execute(insert(LeaseRow).values(
+                id=lease_id, proxy_id=proxy_id, user_id=user_id, created_at=now,
+                expires_at=expires_at))
         except IntegrityError:
             raise LeaseTaken(str(proxy_id)) from None
 
@@ -79,7 +81,7 @@ class LeasesRepository:
     async def release(self, lease_id: uuid.UUID, user_id: uuid.UUID,
                       now: datetime) -> ReleaseOutcome:
         result = await self._session.execute(
-            update(LeaseRow)
+            bulk_update(LeaseRow)
             .where(LeaseRow.id == lease_id, LeaseRow.user_id == user_id,
                    LeaseRow.released_at.is_(None), LeaseRow.expires_at > now)
             .values(released_at=now, end_reason=LeaseEnd.RELEASED.value))
@@ -99,7 +101,7 @@ class LeasesRepository:
     async def expire_due(self, now: datetime) -> int:
         """Record the end of every lease whose time is up (the proxies were free already)."""
         result = await self._session.execute(
-            update(LeaseRow)
+            bulk_update(LeaseRow)
             .where(LeaseRow.released_at.is_(None), LeaseRow.expires_at <= now)
             .values(released_at=LeaseRow.expires_at, end_reason=LeaseEnd.EXPIRED.value))
         return int(result.rowcount)  # type: ignore[attr-defined]

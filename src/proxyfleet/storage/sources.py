@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.proxies import ProxyProtocol, Source
+from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import SourceRow
 
 
@@ -54,7 +55,7 @@ class SourcesRepository:
 
     async def change(self, source_id: uuid.UUID, changes: dict[str, Any]) -> None:
         await self._session.execute(
-            update(SourceRow).where(SourceRow.id == source_id).values(**changes))
+            bulk_update(SourceRow).where(SourceRow.id == source_id).values(**changes))
 
     async def delete(self, source_id: uuid.UUID) -> bool:
         row = await self._session.get(SourceRow, source_id)
@@ -73,7 +74,7 @@ class SourcesRepository:
     async def claim(self, source_id: uuid.UUID, due_at: datetime, next_run_at: datetime) -> bool:
         """Move a due run to its next time; only the process whose update lands runs it."""
         result = await self._session.execute(
-            update(SourceRow)
+            bulk_update(SourceRow)
             .where(SourceRow.id == source_id, SourceRow.next_run_at == due_at)
             .values(next_run_at=next_run_at))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -85,6 +86,6 @@ class SourcesRepository:
 
     async def record_failure(self, source_id: uuid.UUID, at: datetime, error: str) -> None:
         await self._session.execute(
-            update(SourceRow).where(SourceRow.id == source_id)
+            bulk_update(SourceRow).where(SourceRow.id == source_id)
             .values(last_error=error[:1000], last_error_at=at,
                     consecutive_failures=SourceRow.consecutive_failures + 1))

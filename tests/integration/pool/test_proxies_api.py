@@ -39,7 +39,7 @@ async def _varied_pool(container: Container) -> list[ProxyAddress]:
             container, proxy.host, status=["active", "dead", "unchecked"][i % 3],
             protocol=["http", "socks5"][i % 2], anonymity=["elite", "anonymous", None][i % 3],
             country=["US", "DE"][i % 2], score=round(i / 30, 3), avg_latency_ms=100.0 + i * 10,
-            uptime_pct=float(i * 3), last_checked_at=now - timedelta(minutes=i))
+            uptime_pct=float(i * 3), last_checked_at=now - timedelta(minutes=i, seconds=30))
     return pool
 
 

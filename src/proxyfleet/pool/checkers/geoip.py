@@ -1,0 +1,37 @@
+"""Stage 3, `geoip`: the country of the exit IP, from the offline database `iptocc` ships.
+
+Private, loopback and other non-public addresses have no country; that is no failure.
+Imports `core`, `pool.judge`, this package, iptocc and the standard library.
+"""
+
+from __future__ import annotations
+
+import iptocc
+
+from proxyfleet.core.proxies import ProxyAddress
+from proxyfleet.pool.checkers.base import CheckContext, CheckerPlugin, CheckOutcome, Findings, Stage
+from proxyfleet.pool.judge import parse_ip
+
+
+def country_of(address: str) -> str | None:
+    """ISO 3166 alpha-2 code of a public address; None when it has none or is unknown."""
+    ip = parse_ip(address)  # also unwraps ::ffff:a.b.c.d, which iptocc does not
+    if ip is None or not ip.is_global:
+        return None
+    return iptocc.country_code(str(ip))
+
+
+class GeoIp(CheckerPlugin):
+    name = "geoip"
+    stage = Stage.ENRICH
+    priority = 10
+
+    async def check(self, proxy: ProxyAddress, ctx: CheckContext) -> CheckOutcome:
+        exit_ip = ctx.findings.exit_ip
+        if exit_ip is None:
+            return CheckOutcome(passed=True, latency_ms=None, detail="no exit IP to locate")
+        country = country_of(exit_ip)
+        if country is None:
+            return CheckOutcome(passed=True, latency_ms=None, detail=f"no country for {exit_ip}")
+        return CheckOutcome(passed=True, latency_ms=None, detail=f"{exit_ip} is in {country}",
+                            findings=Findings(country=country))

@@ -1,0 +1,225 @@
+"""Client-side handshake messages for HTTP proxies, SOCKS4(a) and SOCKS5, as bytes.
+
+Encoders build what a client sends; parsers read what a proxy answers and raise
+`HandshakeError` (or `ProxyAuthRejected`) on anything but "go on". No I/O happens here:
+`tunnels` and `judging` drive these over asyncio streams. This is the checker's own minimal
+client side, kept apart from the gateway's codecs. Imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import ipaddress
+import struct
+
+from proxyfleet.pool.checkers.errors import HandshakeError, ProxyAuthRejected
+
+SOCKS4_VERSION = 4
+SOCKS5_VERSION = 5
+RFC1929_VERSION = 1
+
+
+class Socks4Command(enum.IntEnum):
+    CONNECT = 1
+
+
+class Socks4Reply(enum.IntEnum):
+    GRANTED = 0x5A
+    REJECTED = 0x5B
+    NO_IDENTD = 0x5C
+    USERID_MISMATCH = 0x5D
+
+
+class Socks5Method(enum.IntEnum):
+    NO_AUTH = 0x00
+    USERNAME_PASSWORD = 0x02
+    NO_ACCEPTABLE = 0xFF
+
+
+class Socks5Command(enum.IntEnum):
+    CONNECT = 1
+
+
+class Socks5AddressType(enum.IntEnum):
+    IPV4 = 1
+    DOMAIN = 3
+    IPV6 = 4
+
+
+class Socks5Reply(enum.IntEnum):
+    SUCCEEDED = 0
+    GENERAL_FAILURE = 1
+    NOT_ALLOWED = 2
+    NETWORK_UNREACHABLE = 3
+    HOST_UNREACHABLE = 4
+    CONNECTION_REFUSED = 5
+    TTL_EXPIRED = 6
+    COMMAND_NOT_SUPPORTED = 7
+    ADDRESS_TYPE_NOT_SUPPORTED = 8
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+def basic_proxy_authorization(username: str, password: str | None) -> str:
+    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def http_request(method: str, target: str, headers: list[tuple[str, str]]) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def http_connect_request(host: str, port: int, authorization: str | None) -> bytes:
+    authority = host_port(host, port)
+    headers = [("Host", authority)]
+    if authorization is not None:
+        headers.append(("Proxy-Authorization", authorization))
+    return http_request("CONNECT", authority, headers)
+
+
+def host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_http_head(head: bytes) -> tuple[int, str, list[tuple[str, str]]]:
+    """Status code, reason and headers of a response head (status line to blank line)."""
+    lines = head.decode("latin-1").split("\r\n")
+    status, reason = parse_status_line(lines[0])
+    headers = [_header(line) for line in lines[1:] if line]
+    return status, reason, headers
+
+
+def parse_status_line(line: str) -> tuple[int, str]:
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise HandshakeError(f"not an HTTP response: {line[:60]!r}")
+    return int(code), reason.strip()
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, colon, value = line.partition(":")
+    if not colon or not name.strip():
+        raise HandshakeError(f"malformed HTTP header line: {line[:60]!r}")
+    return name.strip(), value.strip()
+
+
+def check_connect_status(status: int, reason: str) -> None:
+    if status == 407:
+        raise ProxyAuthRejected("proxy authentication failed (HTTP 407)")
+    if not 200 <= status < 300:
+        raise HandshakeError(f"proxy refused CONNECT: HTTP {status} {reason}".rstrip())
+
+
+# --- SOCKS4 / SOCKS4a ---------------------------------------------------------------------
+
+def socks4_connect_request(host: str, port: int, userid: str | None) -> bytes:
+    """SOCKS4 CONNECT; a host name makes it SOCKS4a (address 0.0.0.1, name after the user)."""
+    user = (userid or "").encode() + b"\x00"
+    ip = _ipv4_or_none(host)
+    if ip is not None:
+        return struct.pack("!BBH", SOCKS4_VERSION, Socks4Command.CONNECT, port) + ip + user
+    address = bytes([0, 0, 0, 1])
+    name = host.encode("idna") + b"\x00"
+    return struct.pack("!BBH", SOCKS4_VERSION, Socks4Command.CONNECT, port) + address + user + name
+
+
+def _ipv4_or_none(host: str) -> bytes | None:
+    try:
+        return ipaddress.IPv4Address(host).packed
+    except ValueError:
+        if ":" in host:
+            raise HandshakeError("SOCKS4 cannot reach an IPv6 address") from None
+        return None
+
+
+SOCKS4_REPLY_SIZE = 8
+
+
+def parse_socks4_reply(reply: bytes) -> None:
+    if len(reply) != SOCKS4_REPLY_SIZE or reply[0] != 0:
+        raise HandshakeError(f"not a SOCKS4 reply: {reply[:8].hex()}")
+    code = reply[1]
+    if code == Socks4Reply.GRANTED:
+        return
+    if code in (Socks4Reply.USERID_MISMATCH, Socks4Reply.NO_IDENTD):
+        raise ProxyAuthRejected(f"SOCKS4 user id rejected (0x{code:02x})")
+    raise HandshakeError(f"SOCKS4 request rejected (0x{code:02x})")
+
+
+# --- SOCKS5 -------------------------------------------------------------------------------
+
+def socks5_greeting(with_credentials: bool) -> bytes:
+    methods = [Socks5Method.NO_AUTH]
+    if with_credentials:
+        methods.append(Socks5Method.USERNAME_PASSWORD)
+    return bytes([SOCKS5_VERSION, len(methods), *methods])
+
+
+def parse_socks5_method(reply: bytes, with_credentials: bool) -> Socks5Method:
+    if len(reply) != 2 or reply[0] != SOCKS5_VERSION:
+        raise HandshakeError(f"not a SOCKS5 method reply: {reply[:2].hex()}")
+    if reply[1] == Socks5Method.NO_ACCEPTABLE:
+        raise ProxyAuthRejected("SOCKS5 proxy accepts none of our methods (credentials needed?)")
+    if reply[1] == Socks5Method.USERNAME_PASSWORD and with_credentials:
+        return Socks5Method.USERNAME_PASSWORD
+    if reply[1] == Socks5Method.NO_AUTH:
+        return Socks5Method.NO_AUTH
+    raise HandshakeError(f"SOCKS5 proxy chose a method we did not offer: 0x{reply[1]:02x}")
+
+
+def socks5_auth_request(username: str, password: str | None) -> bytes:
+    """RFC 1929 username/password sub-negotiation."""
+    user, secret = username.encode(), (password or "").encode()
+    if not 0 < len(user) < 256 or len(secret) > 255:
+        raise HandshakeError("SOCKS5 credentials must be 1-255 bytes")
+    return bytes([RFC1929_VERSION, len(user)]) + user + bytes([len(secret)]) + secret
+
+
+def parse_socks5_auth_reply(reply: bytes) -> None:
+    if len(reply) != 2 or reply[0] != RFC1929_VERSION:
+        raise HandshakeError(f"not a SOCKS5 auth reply: {reply[:2].hex()}")
+    if reply[1] != 0:
+        raise ProxyAuthRejected(f"SOCKS5 authentication failed (status 0x{reply[1]:02x})")
+
+
+def socks5_connect_request(host: str, port: int) -> bytes:
+    head = bytes([SOCKS5_VERSION, Socks5Command.CONNECT, 0])
+    return head + socks5_address(host) + struct.pack("!H", port)
+
+
+def socks5_address(host: str) -> bytes:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.encode("idna")
+        return bytes([Socks5AddressType.DOMAIN, len(name)]) + name
+    kind = Socks5AddressType.IPV4 if ip.version == 4 else Socks5AddressType.IPV6
+    return bytes([kind]) + ip.packed
+
+
+SOCKS5_REPLY_PREFIX = 5  # VER REP RSV ATYP and the first address byte
+
+
+def socks5_reply_size(prefix: bytes) -> int:
+    """The whole reply's size, known once its first five bytes are in."""
+    if len(prefix) != SOCKS5_REPLY_PREFIX or prefix[0] != SOCKS5_VERSION:
+        raise HandshakeError(f"not a SOCKS5 reply: {prefix.hex()}")
+    sizes = {Socks5AddressType.IPV4: 4, Socks5AddressType.IPV6: 16}
+    if prefix[3] == Socks5AddressType.DOMAIN:
+        return 4 + 1 + prefix[4] + 2
+    if prefix[3] in sizes:
+        return 4 + sizes[Socks5AddressType(prefix[3])] + 2
+    raise HandshakeError(f"SOCKS5 reply has an unknown address type 0x{prefix[3]:02x}")
+
+
+def parse_socks5_reply(reply: bytes) -> None:
+    if reply[1] == Socks5Reply.SUCCEEDED:
+        return
+    try:
+        reason = Socks5Reply(reply[1]).name.lower().replace("_", " ")
+    except ValueError:
+        reason = "unknown reason"
+    raise HandshakeError(f"SOCKS5 connect failed: {reason} (0x{reply[1]:02x})")

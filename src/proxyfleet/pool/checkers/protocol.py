@@ -1,0 +1,135 @@
+"""Stage 2: speak the proxy's protocol to reach the judge through it — `http` (absolute-URI
+GET), `https` (CONNECT, then a plain GET inside the tunnel), `socks4` and `socks5` — and read
+latency, exit IP and anonymity off the judge's report.
+
+Only the checker of the proxy's own protocol applies. Imports `core`, `pool.judge`, this
+package and the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+from proxyfleet.core.proxies import ProxyAddress, ProxyProtocol
+from proxyfleet.pool.checkers import tunnels
+from proxyfleet.pool.checkers.base import (
+    CheckContext,
+    CheckerPlugin,
+    CheckOutcome,
+    Findings,
+    Stage,
+    elapsed_ms,
+)
+from proxyfleet.pool.checkers.errors import describe
+from proxyfleet.pool.checkers.judging import JudgeAddress, ask_judge, judge_request
+from proxyfleet.pool.judge import JudgeReport, classify_anonymity, parse_ip
+
+
+@dataclass(slots=True)
+class _Progress:
+    """Where a check got to, so a timeout or a reset can say what it interrupted."""
+
+    step: str = "connecting to the proxy"
+
+
+class ProxiedJudgeCheck(CheckerPlugin):
+    """Base of the protocol checks: tunnel (or not) to the judge, ask it, read the report."""
+
+    stage = Stage.PROTOCOL
+    priority = 10
+    protocol: ClassVar[ProxyProtocol]
+
+    def applies_to(self, proxy: ProxyAddress) -> bool:
+        return proxy.protocol is self.protocol
+
+    async def check(self, proxy: ProxyAddress, ctx: CheckContext) -> CheckOutcome:
+        judge = JudgeAddress.from_url(ctx.judge_url)
+        progress = _Progress()
+        started = time.perf_counter()
+        try:
+            # One deadline for the whole check: a proxy that drips bytes cannot stretch it.
+            async with asyncio.timeout(ctx.timeout):
+                report = await self._fetch_report(proxy, judge, progress)
+        except TimeoutError:
+            return CheckOutcome.failed(f"timed out after {ctx.timeout:g} s {progress.step}")
+        except OSError as error:
+            return CheckOutcome.failed(f"{describe(error)} ({progress.step})", elapsed_ms(started))
+        return self._verdict(report, ctx, elapsed_ms(started))
+
+    async def _fetch_report(
+        self, proxy: ProxyAddress, judge: JudgeAddress, progress: _Progress
+    ) -> JudgeReport:
+        reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+        try:
+            progress.step = f"in the {self.name} handshake"
+            await self.open_tunnel((reader, writer), proxy, judge)
+            progress.step = "waiting for the judge"
+            return await ask_judge(reader, writer, self.judge_request(proxy, judge))
+        finally:
+            writer.close()
+
+    async def open_tunnel(
+        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
+    ) -> None:
+        """Make the connection to the proxy carry bytes to the judge."""
+
+    def judge_request(self, proxy: ProxyAddress, judge: JudgeAddress) -> bytes:
+        return judge_request(judge, absolute=False, authorization=None)
+
+    def _verdict(self, report: JudgeReport, ctx: CheckContext, latency_ms: float) -> CheckOutcome:
+        exit_ip = exit_ip_of(report)
+        if exit_ip is None:
+            origin = report["origin"][:60]
+            return CheckOutcome.failed(f"the judge's origin is no address: {origin!r}")
+        anonymity = classify_anonymity(report, ctx.own_ip)
+        findings = Findings(exit_ip=exit_ip, anonymity=anonymity, protocol=self.protocol)
+        detail = f"{anonymity.value} {self.protocol.value} proxy, exit {exit_ip}"
+        return CheckOutcome(passed=True, latency_ms=latency_ms, detail=detail, findings=findings)
+
+
+def exit_ip_of(report: JudgeReport) -> str | None:
+    """The address the judge saw: the last of `origin`, which httpbin-style judges may list."""
+    ip = parse_ip(report["origin"].rsplit(",", 1)[-1])
+    return None if ip is None else str(ip)
+
+
+class HttpCheck(ProxiedJudgeCheck):
+    name = "http"
+    protocol = ProxyProtocol.HTTP
+
+    def judge_request(self, proxy: ProxyAddress, judge: JudgeAddress) -> bytes:
+        authorization = tunnels.proxy_authorization(proxy)
+        return judge_request(judge, absolute=True, authorization=authorization)
+
+
+class HttpsCheck(ProxiedJudgeCheck):
+    name = "https"
+    protocol = ProxyProtocol.HTTPS
+
+    async def open_tunnel(
+        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
+    ) -> None:
+        await tunnels.http_connect(streams, proxy, judge.host, judge.port)
+
+
+class Socks4Check(ProxiedJudgeCheck):
+    name = "socks4"
+    protocol = ProxyProtocol.SOCKS4
+
+    async def open_tunnel(
+        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
+    ) -> None:
+        await tunnels.socks4_connect(streams, proxy, judge.host, judge.port)
+
+
+class Socks5Check(ProxiedJudgeCheck):
+    name = "socks5"
+    protocol = ProxyProtocol.SOCKS5
+
+    async def open_tunnel(
+        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
+    ) -> None:
+        await tunnels.socks5_connect(streams, proxy, judge.host, judge.port)

@@ -1,0 +1,542 @@
+"""A proxy farm on loopback: HTTP (with CONNECT), SOCKS4(a) and SOCKS5 proxies with declared
+behaviours, each on its own 127.x.y.z address and egressing from another one of its own.
+
+`FarmSpec` says how many proxies of each (protocol, behaviour) to run; `Farm` runs them (async
+context manager) and lists them with the truth a checker must find (`ProxyTruth`). Linux
+loopback answers on all of 127/8 with no set-up, so 10,000 proxies need 10,000 listening
+sockets and nothing else; the farm raises its file descriptor limit to the hard limit.
+
+Behaviours: `elite` adds nothing; `anonymous` adds proxy headers with a fake client address;
+`transparent` gives our address away — an HTTP proxy in X-Forwarded-For, Forwarded or
+X-Real-IP, a tunnel (HTTPS via CONNECT, SOCKS), which cannot touch the bytes it carries, by
+egressing from the host's own 127.0.0.1; `slow` answers after a delay; `flaky` drops a given
+fraction of requests, the first one included; `auth` wants credentials; `dead` has nothing
+listening. Imports `core`, `pool.checkers.handshakes` (wire constants), `sim.judge` and the
+standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import errno
+import functools
+import ipaddress
+import resource
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
+from proxyfleet.pool.checkers.handshakes import (
+    SOCKS4_VERSION,
+    SOCKS5_VERSION,
+    Socks4Command,
+    Socks4Reply,
+    Socks5AddressType,
+    Socks5Command,
+    Socks5Method,
+    Socks5Reply,
+    http_request,
+)
+from proxyfleet.sim.judge import cancel_all, parse_request_head, response, tracked
+
+HOST_ADDRESS = "127.0.0.1"
+DEAD_PORT = 1  # nothing listens on port 1 of a farm address: connecting is refused
+ADDRESSES_PER_PREFIX = 256 * 250
+MAX_HEAD = 16 * 1024
+RELAY_CHUNK = 64 * 1024
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class Behaviour(enum.StrEnum):
+    ELITE = "elite"
+    ANONYMOUS = "anonymous"
+    TRANSPARENT = "transparent"
+    SLOW = "slow"
+    FLAKY = "flaky"
+    AUTH = "auth"
+    DEAD = "dead"
+
+
+TUNNEL_PROTOCOLS = frozenset({ProxyProtocol.HTTPS, ProxyProtocol.SOCKS4, ProxyProtocol.SOCKS5})
+Kind = tuple[ProxyProtocol, Behaviour]
+
+
+def valid_kind(protocol: ProxyProtocol, behaviour: Behaviour) -> bool:
+    # A tunnel carries bytes it cannot rewrite: it can hide us entirely or not at all.
+    return not (behaviour is Behaviour.ANONYMOUS and protocol in TUNNEL_PROTOCOLS)
+
+
+def every_kind() -> list[Kind]:
+    return [(p, b) for p in ProxyProtocol for b in Behaviour if valid_kind(p, b)]
+
+
+@dataclass(frozen=True, slots=True)
+class FarmSpec:
+    """How many proxies of each kind, and how the behaviours behave."""
+
+    counts: Mapping[Kind, int]
+    slow_delay: float = 0.25
+    flaky_fraction: float = 0.5
+    listen_prefix: str = "127.71"
+    egress_prefix: str = "127.72"
+    io_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        bad = [kind for kind in self.counts if not valid_kind(*kind)]
+        if bad:
+            raise ValueError(f"tunnels cannot add headers, so they cannot be anonymous: {bad}")
+        if any(count < 0 for count in self.counts.values()):
+            raise ValueError("counts cannot be negative")
+        if self.total > ADDRESSES_PER_PREFIX:
+            raise ValueError(f"a farm holds at most {ADDRESSES_PER_PREFIX} proxies")
+        if not 0 < self.flaky_fraction <= 1:
+            raise ValueError("flaky_fraction must be in (0, 1]")
+
+    @classmethod
+    def of_every_kind(cls, per_kind: int, **options: Any) -> FarmSpec:
+        return cls(counts=dict.fromkeys(every_kind(), per_kind), **options)
+
+    @classmethod
+    def spread(cls, total: int, **options: Any) -> FarmSpec:
+        """`total` proxies spread as evenly as possible over every kind."""
+        kinds = every_kind()
+        share, extra = divmod(total, len(kinds))
+        counts = {kind: share + (1 if i < extra else 0) for i, kind in enumerate(kinds)}
+        return cls(counts=counts, **options)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def kinds(self) -> Iterator[Kind]:
+        """One kind per proxy, in order."""
+        for kind, count in self.counts.items():
+            for _ in range(count):
+                yield kind
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyTruth:
+    """What a correct checker finds about a farm proxy.
+
+    `alive` is the verdict of its first check (a flaky proxy drops its first request);
+    `anonymity` and `exit_ip` are what any successful check finds (None for a dead proxy).
+    """
+
+    behaviour: Behaviour
+    protocol: ProxyProtocol
+    alive: bool
+    anonymity: Anonymity | None
+    exit_ip: str | None
+    min_latency_ms: float = 0.0
+    flaky_fraction: float = 0.0
+
+
+@dataclass(slots=True)
+class FarmProxy:
+    """One running proxy: its address, behaviour, egress address and request count."""
+
+    index: int
+    address: ProxyAddress
+    behaviour: Behaviour
+    egress: str
+    delay: float = 0.0
+    drop_rate: Fraction = Fraction(0)
+    requests: int = 0
+
+    def next_request_fails(self) -> bool:
+        """Request n fails when ceil((n+1)·rate) > ceil(n·rate): the first one, then evenly."""
+        n, self.requests = self.requests, self.requests + 1
+        return _ceil((n + 1) * self.drop_rate) > _ceil(n * self.drop_rate)
+
+    def truth(self) -> ProxyTruth:
+        dead = self.behaviour is Behaviour.DEAD
+        return ProxyTruth(
+            behaviour=self.behaviour,
+            protocol=self.address.protocol,
+            alive=self.behaviour not in (Behaviour.DEAD, Behaviour.FLAKY),
+            anonymity=None if dead else _ANONYMITY.get(self.behaviour, Anonymity.ELITE),
+            exit_ip=None if dead else self.egress,
+            min_latency_ms=self.delay * 1000,
+            flaky_fraction=float(self.drop_rate),
+        )
+
+
+_ANONYMITY = {
+    Behaviour.TRANSPARENT: Anonymity.TRANSPARENT,
+    Behaviour.ANONYMOUS: Anonymity.ANONYMOUS,
+}
+
+
+def _ceil(value: Fraction) -> int:
+    return -(-value.numerator // value.denominator)
+
+
+def _address(prefix: str, index: int) -> str:
+    return f"{prefix}.{index // 250}.{index % 250 + 1}"
+
+
+def _credentials(protocol: ProxyProtocol, index: int) -> tuple[str | None, str | None]:
+    # SOCKS4 knows a user id only; everything else logs in with user and password.
+    if protocol is ProxyProtocol.SOCKS4:
+        return f"user{index}", None
+    return f"user{index}", f"secret-{index}"
+
+
+def build_proxy(spec: FarmSpec, index: int, kind: Kind, port: int) -> FarmProxy:
+    protocol, behaviour = kind
+    user, password = (None, None)
+    if behaviour is Behaviour.AUTH:
+        user, password = _credentials(protocol, index)
+    address = ProxyAddress(_address(spec.listen_prefix, index), port, protocol, user, password)
+    shares_host = behaviour is Behaviour.TRANSPARENT and protocol in TUNNEL_PROTOCOLS
+    egress = HOST_ADDRESS if shares_host else _address(spec.egress_prefix, index)
+    return FarmProxy(
+        index=index, address=address, behaviour=behaviour, egress=egress,
+        delay=spec.slow_delay if behaviour is Behaviour.SLOW else 0.0,
+        drop_rate=_drop_rate(spec) if behaviour is Behaviour.FLAKY else Fraction(0),
+    )
+
+
+def _drop_rate(spec: FarmSpec) -> Fraction:
+    return Fraction(spec.flaky_fraction).limit_denominator(10_000)
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Lift the soft file descriptor limit to the hard one; fail clearly if that is too few."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, needed) if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        message = f"the farm needs {needed} file descriptors, the hard limit is {hard}"
+        raise OSError(errno.EMFILE, message)
+    return target
+
+
+# --- the farm ------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Running:
+    servers: list[asyncio.Server] = field(default_factory=list)
+    live: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+class Farm:
+    """The running farm. `proxies` lists every proxy with its truth, dead ones included."""
+
+    def __init__(self, spec: FarmSpec) -> None:
+        self.spec = spec
+        self.members: list[FarmProxy] = []
+        self._running = _Running()
+
+    @property
+    def proxies(self) -> list[tuple[ProxyAddress, ProxyTruth]]:
+        return [(member.address, member.truth()) for member in self.members]
+
+    async def __aenter__(self) -> Farm:
+        # One socket per listener, plus room for the connections the checks will open.
+        raise_fd_limit(self.spec.total + 256)
+        try:
+            for index, kind in enumerate(self.spec.kinds()):
+                self.members.append(await self._start(index, kind))
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self._stop()
+
+    async def _start(self, index: int, kind: Kind) -> FarmProxy:
+        if kind[1] is Behaviour.DEAD:
+            return build_proxy(self.spec, index, kind, DEAD_PORT)
+        proxy = build_proxy(self.spec, index, kind, 0)
+        server = await asyncio.start_server(
+            functools.partial(self._serve, proxy), proxy.address.host, 0, limit=MAX_HEAD
+        )
+        self._running.servers.append(server)
+        # Port 0 let the kernel choose; the listing must carry the port it chose.
+        proxy.address = replace(proxy.address, port=server.sockets[0].getsockname()[1])
+        return proxy
+
+    async def _stop(self) -> None:
+        for server in self._running.servers:
+            server.close()
+        await cancel_all(self._running.live)
+        self._running.servers.clear()
+
+    async def _serve(
+        self, proxy: FarmProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        with tracked(self._running.live):
+            try:
+                async with asyncio.timeout(self.spec.io_timeout):
+                    await _SERVERS[proxy.address.protocol](proxy, (reader, writer))
+            except (OSError, EOFError, ValueError, asyncio.LimitOverrunError):
+                pass  # whatever a client does wrong ends its connection, never the farm
+            finally:
+                writer.close()
+
+
+# --- what every protocol shares --------------------------------------------------------------
+
+async def _admit(proxy: FarmProxy, writer: asyncio.StreamWriter) -> bool:
+    """The flaky and slow behaviours, applied once the client's first message is in."""
+    if proxy.drop_rate and proxy.next_request_fails():
+        writer.transport.abort()
+        return False
+    if proxy.delay:
+        await asyncio.sleep(proxy.delay)
+    return True
+
+
+async def _dial(proxy: FarmProxy, host: str, port: int) -> Streams | None:
+    try:
+        return await asyncio.open_connection(host, port, local_addr=(proxy.egress, 0))
+    except OSError:
+        return None
+
+
+async def _relay(client: Streams, upstream: Streams) -> None:
+    async with asyncio.TaskGroup() as relay:
+        relay.create_task(_pump(client[0], upstream[1]), name="farm relay up")
+        relay.create_task(_pump(upstream[0], client[1]), name="farm relay down")
+
+
+async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    # Closing the sink when the source ends also ends the opposite pump (its reader sees the
+    # close): requests here are one-shot, so no half-closed tunnel is worth keeping.
+    try:
+        while data := await source.read(RELAY_CHUNK):
+            sink.write(data)
+            await sink.drain()
+    except OSError:
+        pass
+    finally:
+        sink.close()
+
+
+async def _reply(writer: asyncio.StreamWriter, message: bytes) -> None:
+    writer.write(message)
+    await writer.drain()
+
+
+# --- HTTP, with CONNECT ----------------------------------------------------------------------
+
+_HOP_BY_HOP = frozenset({"proxy-authorization", "proxy-connection", "connection", "keep-alive"})
+
+
+async def _serve_http(proxy: FarmProxy, client: Streams) -> None:
+    reader, writer = client
+    method, target, headers = parse_request_head((await reader.readuntil(b"\r\n\r\n"))[:-4])
+    if not await _admit(proxy, writer):
+        return
+    if not _http_authorized(proxy, headers):
+        await _reply(writer, _proxy_auth_required())
+        return
+    if method == "CONNECT":
+        await _http_tunnel(proxy, client, target)
+    else:
+        await _http_forward(proxy, client, (method, target, headers))
+
+
+def _http_authorized(proxy: FarmProxy, headers: list[tuple[str, str]]) -> bool:
+    if proxy.address.username is None:
+        return True
+    login = f"{proxy.address.username}:{proxy.address.password or ''}"
+    expected = "Basic " + base64.b64encode(login.encode()).decode()
+    return any(n.lower() == "proxy-authorization" and v == expected for n, v in headers)
+
+
+def _proxy_auth_required() -> bytes:
+    head = response(407, "Proxy Authentication Required", b"", "text/plain")
+    return head.replace(b"\r\n\r\n", b'\r\nProxy-Authenticate: Basic realm="farm"\r\n\r\n', 1)
+
+
+async def _http_tunnel(proxy: FarmProxy, client: Streams, authority: str) -> None:
+    host, _, port = authority.rpartition(":")
+    upstream = await _dial(proxy, host.strip("[]"), int(port))
+    if upstream is None:
+        await _reply(client[1], response(502, "Bad Gateway", b"", "text/plain"))
+        return
+    await _reply(client[1], b"HTTP/1.1 200 Connection established\r\n\r\n")
+    await _relay(client, upstream)
+
+
+async def _http_forward(
+    proxy: FarmProxy, client: Streams, request: tuple[str, str, list[tuple[str, str]]]
+) -> None:
+    method, target, headers = request
+    url = urlsplit(target)
+    if url.scheme != "http" or not url.hostname:
+        await _reply(client[1], response(400, "Bad Request", b"", "text/plain"))
+        return
+    upstream = await _dial(proxy, url.hostname, url.port or 80)
+    if upstream is None:
+        await _reply(client[1], response(502, "Bad Gateway", b"", "text/plain"))
+        return
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    forwarded = _forwarded_headers(proxy, headers, _peer_ip(client[1]))
+    await _reply(upstream[1], http_request(method, path, forwarded))
+    await _relay(client, upstream)
+
+
+def _peer_ip(writer: asyncio.StreamWriter) -> str:
+    return str(writer.get_extra_info("peername")[0])
+
+
+def _forwarded_headers(
+    proxy: FarmProxy, headers: list[tuple[str, str]], client_ip: str
+) -> list[tuple[str, str]]:
+    kept = [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
+    host = next((value for name, value in headers if name.lower() == "host"), "")
+    added = _HEADER_STYLES.get(proxy.behaviour, _adds_nothing)(proxy, client_ip, host)
+    return [*kept, *added, ("Connection", "close")]
+
+
+def _adds_nothing(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
+    return []
+
+
+def _transparent(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
+    # Three common ways real proxies give the client away, taken in turn across the farm.
+    via = ("Via", f"1.1 {proxy.address.host} (farm)")
+    styles = [
+        [("X-Forwarded-For", client_ip), via],
+        [("Forwarded", f'for="{client_ip}:{40000 + proxy.index % 20000}";proto=http'), via],
+        [("X-Real-IP", client_ip)],
+    ]
+    return styles[proxy.index % len(styles)]
+
+
+def _anonymous(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
+    # Fake client addresses chosen to trip a classifier that compares text, not addresses:
+    # 127.0.0.10 contains 127.0.0.1, and X-Forwarded-Host names the judge on our own host.
+    styles = [
+        [("Via", "1.1 farm-proxy"), ("X-Forwarded-For", f"198.51.100.{proxy.index % 250 + 1}")],
+        [("X-Forwarded-For", "127.0.0.10, 10.1.2.3"), ("X-Forwarded-Host", host)],
+        [("Forwarded", 'for="[::ffff:127.0.0.11]:4711"'), ("Proxy-Connection", "keep-alive")],
+    ]
+    return styles[proxy.index % len(styles)]
+
+
+_HEADER_STYLES = {Behaviour.TRANSPARENT: _transparent, Behaviour.ANONYMOUS: _anonymous}
+
+
+# --- SOCKS4 / SOCKS4a ----------------------------------------------------------------------
+
+async def _serve_socks4(proxy: FarmProxy, client: Streams) -> None:
+    reader, writer = client
+    version, command, port = struct.unpack("!BBH", await reader.readexactly(4))
+    ip = await reader.readexactly(4)
+    userid = (await reader.readuntil(b"\x00"))[:-1].decode(errors="replace")
+    host = await _socks4_host(reader, ip)
+    if not await _admit(proxy, writer):
+        return
+    if version != SOCKS4_VERSION or command != Socks4Command.CONNECT:
+        await _reply(writer, _socks4_reply(Socks4Reply.REJECTED))
+        return
+    if proxy.address.username is not None and userid != proxy.address.username:
+        await _reply(writer, _socks4_reply(Socks4Reply.USERID_MISMATCH))
+        return
+    await _socks_connect(proxy, client, (host, port), _SOCKS4_REPLIES)
+
+
+async def _socks4_host(reader: asyncio.StreamReader, ip: bytes) -> str:
+    if ip[:3] == b"\x00\x00\x00" and ip[3] != 0:  # SOCKS4a: the name follows the user id
+        return (await reader.readuntil(b"\x00"))[:-1].decode("idna")
+    return ".".join(str(octet) for octet in ip)
+
+
+def _socks4_reply(code: Socks4Reply) -> bytes:
+    return bytes([0, code]) + bytes(6)
+
+
+_SOCKS4_REPLIES = (_socks4_reply(Socks4Reply.GRANTED), _socks4_reply(Socks4Reply.REJECTED))
+
+
+# --- SOCKS5 --------------------------------------------------------------------------------
+
+async def _serve_socks5(proxy: FarmProxy, client: Streams) -> None:
+    reader, writer = client
+    version, count = await reader.readexactly(2)
+    offered = await reader.readexactly(count)
+    if version != SOCKS5_VERSION or not await _admit(proxy, writer):
+        return
+    needs_login = proxy.address.username is not None
+    method = Socks5Method.USERNAME_PASSWORD if needs_login else Socks5Method.NO_AUTH
+    if method not in offered:
+        await _reply(writer, bytes([SOCKS5_VERSION, Socks5Method.NO_ACCEPTABLE]))
+        return
+    await _reply(writer, bytes([SOCKS5_VERSION, method]))
+    if needs_login and not await _socks5_login(proxy, client):
+        return
+    _, command, _ = await reader.readexactly(3)
+    target = await _socks5_target(reader)
+    if command != Socks5Command.CONNECT:
+        await _reply(writer, _socks5_reply(Socks5Reply.COMMAND_NOT_SUPPORTED))
+        return
+    await _socks_connect(proxy, client, target, _SOCKS5_REPLIES)
+
+
+async def _socks5_login(proxy: FarmProxy, client: Streams) -> bool:
+    reader, writer = client
+    _, user_size = await reader.readexactly(2)
+    user = await reader.readexactly(user_size)
+    password = await reader.readexactly((await reader.readexactly(1))[0])
+    accepted = (user.decode(errors="replace") == proxy.address.username
+                and password.decode(errors="replace") == (proxy.address.password or ""))
+    await _reply(writer, bytes([1, 0 if accepted else 1]))
+    return accepted
+
+
+async def _socks5_target(reader: asyncio.StreamReader) -> tuple[str, int]:
+    kind = Socks5AddressType((await reader.readexactly(1))[0])
+    if kind is Socks5AddressType.DOMAIN:
+        host = (await reader.readexactly((await reader.readexactly(1))[0])).decode("idna")
+    else:
+        raw = await reader.readexactly(4 if kind is Socks5AddressType.IPV4 else 16)
+        host = str(ipaddress.ip_address(raw))
+    (port,) = struct.unpack("!H", await reader.readexactly(2))
+    return host, port
+
+
+def _socks5_reply(code: Socks5Reply) -> bytes:
+    bound = bytes([Socks5AddressType.IPV4]) + bytes(4) + bytes(2)
+    return bytes([SOCKS5_VERSION, code, 0]) + bound
+
+
+_SOCKS5_REPLIES = (
+    _socks5_reply(Socks5Reply.SUCCEEDED), _socks5_reply(Socks5Reply.CONNECTION_REFUSED)
+)
+
+
+async def _socks_connect(
+    proxy: FarmProxy, client: Streams, target: tuple[str, int], replies: tuple[bytes, bytes]
+) -> None:
+    """Dial the target; answer with `replies` (granted, refused); relay when granted."""
+    granted, refused = replies
+    upstream = await _dial(proxy, *target)
+    if upstream is None:
+        await _reply(client[1], refused)
+        return
+    await _reply(client[1], granted)
+    await _relay(client, upstream)
+
+
+_SERVERS = {
+    ProxyProtocol.HTTP: _serve_http,
+    ProxyProtocol.HTTPS: _serve_http,
+    ProxyProtocol.SOCKS4: _serve_socks4,
+    ProxyProtocol.SOCKS5: _serve_socks5,
+}
