@@ -151,6 +151,9 @@ class ProxyRow(Base):
     checks_total: Mapped[int] = mapped_column(Integer)
     checks_passed: Mapped[int] = mapped_column(Integer)
     consecutive_failures: Mapped[int] = mapped_column(Integer)
+    # Outcomes of the latest rounds, newest last ('1' alive, '0' not): the health window.
+    health_window: Mapped[str] = mapped_column(String(64), server_default="")
+    last_alive_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
