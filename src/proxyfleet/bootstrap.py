@@ -9,16 +9,27 @@ import asyncio
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import redis.asyncio as aioredis
 import structlog
 
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
+from proxyfleet.gateway.instances import InstancePolicy, InstancesService
 from proxyfleet.jobs.periodic import every
-from proxyfleet.jobs.queue import TaskQueue, build_broker, schedule_due_sources
+from proxyfleet.jobs.queue import (
+    TaskQueue,
+    build_broker,
+    schedule_due_checks,
+    schedule_due_sources,
+)
 from proxyfleet.jobs.tasks import TaskKeeper
+from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
+from proxyfleet.pool.checking import CheckingPolicy, CheckingService
 from proxyfleet.pool.fetch import ListFetcher
+from proxyfleet.pool.health import Schedule
 from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.leasing import LeasingService
 from proxyfleet.pool.parsers import ParserRegistry
@@ -72,13 +83,17 @@ class Container:
     inventory: InventoryService
     sources: SourcesService
     leasing: LeasingService
+    checkers: CheckerRegistry
+    checking: CheckingService
     queue: TaskQueue
     background: TaskKeeper
     stopping: asyncio.Event
+    instances: InstancesService
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
         await self.queue.start()
+        await self.instances.restore()
 
     def start_background(self) -> None:
         """The jobs `proxyfleet serve` runs beside the API: the source schedule, the lease
@@ -86,6 +101,10 @@ class Container:
         tick = self.settings.scheduler_tick_seconds
         self.background.start("scheduler:sources", every(tick, self.schedule_due, "sources"))
         self.background.start("sweep:leases", every(tick, self.leasing.expire_due, "leases"))
+        if self.settings.checking_enabled:
+            self.background.start("scheduler:checks", every(tick, self.schedule_checks, "checks"))
+        self.background.start("sweep:ipv6-instances", every(
+            self.settings.instance_ttl_sweep_seconds, self.instances.expire_due, "instances"))
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -95,9 +114,13 @@ class Container:
     async def schedule_due(self) -> int:
         return await schedule_due_sources(self.sources, self.queue)
 
+    async def schedule_checks(self) -> int:
+        return await schedule_due_checks(self.checking, self.queue)
+
     async def close(self) -> None:
         self.stopping.set()
         await self.background.stop()
+        await self.instances.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -135,6 +158,30 @@ def build(settings: Settings) -> Container:
                                  count_cache_seconds=settings.count_cache_seconds)
     fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
     sources = SourcesService(database, inventory, parsers, fetcher)
-    queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources)
+    checkers = CheckerRegistry.load()
+    checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
+                               checking_policy(settings))
+    queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
+                      checking)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
-                     LeasingService(database), queue, TaskKeeper(), asyncio.Event())
+                     LeasingService(database), checkers, checking, queue, TaskKeeper(),
+                     asyncio.Event(), build_instances(settings, database))
+
+
+def checking_policy(settings: Settings) -> CheckingPolicy:
+    return CheckingPolicy(
+        concurrency=settings.check_concurrency, timeout_seconds=settings.check_timeout_seconds,
+        window_size=settings.health_window_size, history_per_proxy=settings.check_history_size,
+        batch_size=settings.check_batch_size,
+        schedule=Schedule(healthy=timedelta(seconds=settings.recheck_healthy_seconds),
+                          retry_base=timedelta(seconds=settings.recheck_retry_seconds),
+                          retry_max=timedelta(seconds=settings.recheck_max_backoff_seconds),
+                          forget_after=timedelta(days=settings.forget_dead_after_days)))
+
+
+def build_instances(settings: Settings, database: Database,
+                    resolver: Resolver | None = None) -> InstancesService:
+    """The IPv6 egress instances of seed 004; tests pass their own resolver."""
+    policy = InstancePolicy(settings.ipv6_prefixes, settings.instance_ports)
+    return InstancesService(database, egress_for(settings.ipv6_mode),
+                            resolver or SystemResolver(), policy)

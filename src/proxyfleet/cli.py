@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from signal import SIGINT, SIGTERM
@@ -19,7 +23,10 @@ from proxyfleet.core.accounts import Role
 from proxyfleet.core.errors import DomainError, InvalidInput
 from proxyfleet.core.proxies import ProxyOrigin, ProxyProtocol, UpsertCounts
 from proxyfleet.logconfig import configure
+from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
+from proxyfleet.pool.listcheck import LineVerdict, check_lines, proxy_lines
 from proxyfleet.settings import Settings
+from proxyfleet.sim.judge import Judge
 
 app = typer.Typer(help="proxyfleet: gather, check, score and hand out proxies.",
                   no_args_is_help=True)
@@ -150,6 +157,65 @@ def import_proxies(
         raise typer.Exit(1) from None
     console.print(f"discovered {counts.discovered}, new {counts.new}, "
                   f"updated {counts.updated}")
+
+
+@app.command()
+def check(
+    source: Annotated[str, typer.Argument(help="A proxy list file, or - for standard input.")],
+    protocol: Annotated[ProxyProtocol, typer.Option(
+        help="Protocol for lines that do not name one.")] = ProxyProtocol.HTTP,
+    judge: Annotated[str | None, typer.Option(
+        help="Judge URL (default: one served here on loopback).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=20000)] = 500,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per proxy.")] = 10.0,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write a JSON array, one object per input proxy.")] = None,
+) -> None:
+    """Check a list of proxies now, with no server running; print a summary."""
+    configure("warning")
+    text = sys.stdin.read() if source == "-" else _read_list(Path(source))
+    lines = proxy_lines(text)
+    started = time.perf_counter()
+    verdicts = asyncio.run(_check_list(lines, protocol, judge, concurrency, timeout))
+    elapsed = time.perf_counter() - started
+    if json_out is not None:
+        json_out.write_text(json.dumps([v.as_json() for v in verdicts], indent=1) + "\n")
+    _print_summary(verdicts, elapsed)
+
+
+def _read_list(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        console.print(f"[red]error:[/red] cannot read {path}: {error.strerror}")
+        raise typer.Exit(2) from None
+
+
+async def _check_list(lines: list[str], protocol: ProxyProtocol, judge_url: str | None,
+                      concurrency: int, seconds: float) -> list[LineVerdict]:
+    pipeline = Pipeline(CheckerRegistry.load())
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
+                  console=console) as progress:
+        task = progress.add_task("checking", total=len(lines))
+
+        def advance(_: LineVerdict) -> None:
+            progress.advance(task)
+
+        if judge_url is not None:
+            return await check_lines(pipeline, lines, protocol, judge_url, concurrency,
+                                     seconds, advance)
+        async with Judge() as own:
+            return await check_lines(pipeline, lines, protocol, own.url, concurrency, seconds,
+                                     advance)
+
+
+def _print_summary(verdicts: list[LineVerdict], elapsed: float) -> None:
+    alive = [v for v in verdicts if v.alive]
+    kinds = Counter(v.anonymity or "unknown" for v in alive)
+    console.print(f"checked {len(verdicts)} in {elapsed:.1f} s: {len(alive)} alive, "
+                  f"{len(verdicts) - len(alive)} dead"
+                  + (f" ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+                     if alive else ""))
 
 
 @app.command()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from proxyfleet.gateway.egress import EgressMode, parse_prefix
 
 
 def _default_data_dir() -> Path:
@@ -39,8 +41,62 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Time limit for downloading one source list.")
     count_cache_seconds: float = Field(
         5.0, ge=0, description="How long GET /proxies reuses the total_count of a query.")
+    judge_url: str | None = Field(
+        None, description="URL of the judge the checkers ask through each proxy. Default: "
+                          "this proxyfleet's own GET /judge.")
+    checking_enabled: bool = Field(True, description="Check due proxies inside `serve`.")
+    check_concurrency: int = Field(500, ge=1, le=20000, description="Checks in flight at once.")
+    check_timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one check.")
+    check_batch_size: int = Field(500, ge=1, description="Proxies per queued check task.")
+    health_window_size: int = Field(20, ge=1, le=64,
+                                    description="Rounds the uptime is computed over.")
+    check_history_size: int = Field(50, ge=1, description="Check records kept per proxy.")
+    recheck_healthy_seconds: float = Field(600, gt=0, description="Re-check interval, alive.")
+    recheck_retry_seconds: float = Field(300, gt=0,
+                                         description="First retry after a failure; doubles.")
+    recheck_max_backoff_seconds: float = Field(86400, gt=0, description="Longest back-off.")
+    forget_dead_after_days: float = Field(7, gt=0,
+                                          description="Dead this long: removed from the pool.")
+    ipv6_prefixes: dict[str, str] = Field(
+        default_factory=dict, description='Interface name → IPv6 prefix its egress instances '
+        'take addresses from, as JSON: {"eth0": "2001:db8:1:2::/64"}.')
+    ipv6_mode: EgressMode = Field(
+        EgressMode.ANYIP, description="assign: add a /128 per instance to the interface; "
+        "anyip: route the prefix to lo once and bind any address of it (IPV6_FREEBIND).")
+    instance_port_range: str = Field(
+        "20000-29999", pattern=r"^\d{1,5}-\d{1,5}$",
+        description="Ports IPv6 instances listen on (127.0.0.1), as LOW-HIGH; keep it outside "
+                    "the kernel's ephemeral range (32768-60999 by default).")
+    instance_ttl_sweep_seconds: float = Field(
+        10.0, gt=0, description="How often expired temp IPv6 instances are removed.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+
+    @property
+    def effective_judge_url(self) -> str:
+        if self.judge_url:
+            return self.judge_url
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/judge"
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'proxyfleet.db'}"
+
+    @property
+    def instance_ports(self) -> range:
+        low, high = (int(part) for part in self.instance_port_range.split("-"))
+        return range(low, high + 1)
+
+    @field_validator("instance_port_range")
+    @classmethod
+    def _ports_in_order(cls, value: str) -> str:
+        low, high = (int(part) for part in value.split("-"))
+        if not 1 <= low <= high <= 65535:
+            raise ValueError("expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
+        return value
+
+    @field_validator("ipv6_prefixes")
+    @classmethod
+    def _prefixes_are_ipv6(cls, value: dict[str, str]) -> dict[str, str]:
+        return {interface: str(parse_prefix(prefix)) for interface, prefix in value.items()}

@@ -29,7 +29,9 @@ def server_env(data_dir: Path, database_url: str, redis_url: str | None) -> dict
     """A server environment on the test database, with the secret the test's keys use."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYFLEET_")}
     env |= {"PROXYFLEET_DATA_DIR": str(data_dir), "PROXYFLEET_LOG_LEVEL": "warning",
-            "PROXYFLEET_DATABASE_URL": database_url, "PROXYFLEET_SECRET_KEY": TEST_SECRET}
+            "PROXYFLEET_DATABASE_URL": database_url, "PROXYFLEET_SECRET_KEY": TEST_SECRET,
+            # Tests seed made-up proxies; a server checking them would mark them dead.
+            "PROXYFLEET_CHECKING_ENABLED": "false"}
     if redis_url:
         env["PROXYFLEET_REDIS_URL"] = redis_url
     return env

@@ -12,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from proxyfleet import __version__
-from proxyfleet.api.pool import accounts, proxies, sources, stats, system
+from proxyfleet.api.ipv6 import instances as ipv6_instances
+from proxyfleet.api.pool import accounts, judge, proxies, sources, stats, system
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
@@ -21,8 +22,8 @@ from proxyfleet.core.errors import DomainError
 log = structlog.get_logger(__name__)
 
 # Paths answered without an API key; every other route requires one.
-PUBLIC_PATHS = frozenset({"/auth/register", "/health", "/openapi.json", "/docs",
-                          "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset({"/auth/register", "/health", "/judge", "/openapi.json", "/docs",
+                          "/docs/oauth2-redirect", "/redoc", "/api/health"})
 
 
 def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
@@ -40,9 +41,10 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan)
     app.state.container = container
-    for router in (system.router, accounts.router, sources.router, proxies.router,
-                   stats.router):
+    for router in (system.router, judge.router, accounts.router, sources.router,
+                   proxies.router, stats.router):
         app.include_router(router)
+    app.include_router(ipv6_instances.router)
     _install_fallback_handlers(app)
     return app
 

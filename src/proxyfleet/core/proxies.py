@@ -162,3 +162,40 @@ class ScrapeResult:
     counts: UpsertCounts
     duration_ms: int
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSubject:
+    """A proxy handed to a check round, with what the inventory knew of its health."""
+
+    id: uuid.UUID
+    address: ProxyAddress
+    status: ProxyStatus
+    health_window: str
+    avg_latency_ms: float | None
+    consecutive_failures: int
+    last_alive_at: datetime | None
+    anonymity: Anonymity | None
+    exit_ip: str | None
+    country: str | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    """Everything one check round changes about one proxy."""
+
+    proxy_id: uuid.UUID
+    status: ProxyStatus
+    health_window: str
+    uptime_pct: float
+    avg_latency_ms: float | None
+    consecutive_failures: int
+    last_alive_at: datetime | None
+    score: float
+    next_check_at: datetime
+    checked_at: datetime
+    anonymity: Anonymity | None
+    exit_ip: str | None
+    country: str | None
+    checks: tuple[ProxyCheck, ...]

@@ -214,3 +214,34 @@ class LeaseRow(Base):
               sqlite_where=text("released_at IS NULL"),
               postgresql_where=text("released_at IS NULL")),
     )
+
+
+class InstanceRow(Base):
+    """A local IPv6 egress instance (seed 004). A live instance has `deleted_at` NULL."""
+
+    __tablename__ = "ipv6_instances"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    type: Mapped[str] = mapped_column(String(8))
+    interface: Mapped[str] = mapped_column(String(64))
+    ipv6_address: Mapped[str] = mapped_column(String(64))
+    http_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    socks5_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_ipv6_instances_live", "deleted_at", "expires_at"),)
+
+
+class Ipv6AddressRow(Base):
+    """Every IPv6 address ever handed to an instance, so none is handed out twice."""
+
+    __tablename__ = "ipv6_addresses"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64))
+    interface: Mapped[str] = mapped_column(String(64))
+    allocated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_ipv6_addresses_prefix", "prefix"),)

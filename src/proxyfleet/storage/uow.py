@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proxyfleet.storage.accounts import AccountsRepository
+from proxyfleet.storage.checks import ChecksRepository
 from proxyfleet.storage.database import Engines
+from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
 from proxyfleet.storage.sources import SourcesRepository
@@ -20,8 +22,10 @@ from proxyfleet.storage.sources import SourcesRepository
 class UnitOfWork:
     accounts: AccountsRepository
     proxies: ProxiesRepository
+    checks: ChecksRepository
     leases: LeasesRepository
     sources: SourcesRepository
+    instances: InstancesRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -31,8 +35,10 @@ class UnitOfWork:
         self._session = self._sessions()
         self.accounts = AccountsRepository(self._session)
         self.proxies = ProxiesRepository(self._session)
+        self.checks = ChecksRepository(self._session)
         self.leases = LeasesRepository(self._session)
         self.sources = SourcesRepository(self._session)
+        self.instances = InstancesRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -164,5 +164,5 @@ async def curl(*args: str) -> tuple[int, bytes, str]:
 async def eventually(condition: object, within: float = TIMEOUT) -> None:
     """Wait until `condition()` holds: for state the engine updates as connections end."""
     async with asyncio.timeout(within):
-        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 - counters have no event
+        while not condition():  # type: ignore[operator]
             await asyncio.sleep(0.01)

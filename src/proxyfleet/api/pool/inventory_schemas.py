@@ -226,3 +226,27 @@ class PluginsOut(BaseModel):
     parsers: list[dict[str, Any]]
     checkers: list[dict[str, Any]]
     notifiers: list[dict[str, Any]]
+
+
+class ReachIn(Strict):
+    url: AnyHttpUrl
+    count: int = Field(5, ge=1, le=50)
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+    protocol: ProxyProtocol | None = None
+    country: str | None = CountryCode
+
+
+class ReachResultOut(BaseModel):
+    proxy_id: uuid.UUID
+    ip: str
+    port: int
+    reachable: bool
+    status_code: int | None
+    latency_ms: float | None
+    error: str | None
+
+
+class ReachOut(BaseModel):
+    url: str
+    results: list[ReachResultOut]
+    success_rate: float

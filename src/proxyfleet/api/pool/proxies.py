@@ -22,6 +22,9 @@ from proxyfleet.api.pool.inventory_schemas import (
     ProxyDetailOut,
     ProxyOut,
     ProxyPageOut,
+    ReachIn,
+    ReachOut,
+    ReachResultOut,
     ReleaseOut,
 )
 from proxyfleet.bootstrap import Container
@@ -116,6 +119,21 @@ async def add_proxies(body: ProxyBatchIn, _: Admin, found: Services) -> ImportOu
     counts = await found.inventory.add(addresses, ProxyOrigin.MANUAL)
     return ImportOut(proxies_discovered=counts.discovered, proxies_new=counts.new,
                      proxies_updated=counts.updated)
+
+
+@router.post("/proxies/test", response_model=ReachOut, tags=["proxies"])
+async def reachability(body: ReachIn, _: Caller, found: Services) -> ReachOut:
+    wanted = ProxyFilter(protocol=body.protocol,
+                         country=body.country.upper() if body.country else None)
+    tried = await found.checking.reachability(str(body.url), wanted, body.count,
+                                              body.timeout_seconds)
+    results = [ReachResultOut(proxy_id=proxy.id, ip=proxy.address.host, port=proxy.address.port,
+                              reachable=outcome.reachable, status_code=outcome.status_code,
+                              latency_ms=outcome.latency_ms, error=outcome.error)
+               for proxy, outcome in tried]
+    reached = sum(1 for r in results if r.reachable)
+    return ReachOut(url=str(body.url), results=results,
+                    success_rate=round(reached / len(results), 4))
 
 
 @router.get("/proxies/{proxy_id}", response_model=ProxyDetailOut, tags=["proxies"])

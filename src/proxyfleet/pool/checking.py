@@ -1,0 +1,149 @@
+"""Check-round use cases: claim the proxies that are due, run the checker pipeline on them,
+record what it found (status, anonymity, exit IP, country, latency, uptime, score, the next
+check), bound the history, and forget proxies dead for too long."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import structlog
+
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.errors import InvalidInput, NotFound
+from proxyfleet.core.proxies import (
+    CheckSubject,
+    Proxy,
+    ProxyAddress,
+    ProxyCheck,
+    ProxyFilter,
+    ProxyStatus,
+    RoundRecord,
+    SortField,
+)
+from proxyfleet.pool.checkers import CheckContext, Pipeline, PipelineResult, own_public_ip
+from proxyfleet.pool.health import HealthBefore, Schedule, after_round, forgotten
+from proxyfleet.pool.reach import Reach, Target, reach
+from proxyfleet.storage.uow import Database
+
+log = structlog.get_logger(__name__)
+
+OWN_IP_TTL_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckingPolicy:
+    concurrency: int = 500
+    timeout_seconds: float = 10.0
+    window_size: int = 20
+    history_per_proxy: int = 50
+    batch_size: int = 500
+    schedule: Schedule = field(default_factory=Schedule)
+
+    @property
+    def claim_hold(self) -> timedelta:
+        """How long a claimed batch is kept from other rounds: longer than it can take."""
+        return timedelta(seconds=self.timeout_seconds * 3 + 60)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSummary:
+    checked: int = 0
+    alive: int = 0
+    forgotten: int = 0
+
+
+class CheckingService:
+    def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
+                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = database
+        self._pipeline = pipeline
+        self._judge_url = judge_url
+        self._policy = policy
+        self._now = clock
+        self._own_ip: tuple[float, str] | None = None
+
+    async def own_ip(self) -> str:
+        """Our public address as the judge sees it, asked again every minute."""
+        if self._own_ip is None or self._own_ip[0] < time.monotonic():
+            address = await own_public_ip(self._judge_url, self._policy.timeout_seconds)
+            self._own_ip = (time.monotonic() + OWN_IP_TTL_SECONDS, address)
+        return self._own_ip[1]
+
+    async def reachability(self, url: str, wanted: ProxyFilter, count: int,
+                           seconds: float) -> list[tuple[Proxy, Reach]]:
+        """Try `url` through the `count` best active proxies matching `wanted`, at once."""
+        try:
+            target = Target.parse(url)
+        except ValueError as error:
+            raise InvalidInput(str(error), {"url": url}) from None
+        active = replace(wanted, status=ProxyStatus.ACTIVE)
+        async with self._db.reading() as uow:
+            chosen = [p for p, _ in await uow.proxies.page(active, SortField.SCORE, True, count,
+                                                           None)]
+        if not chosen:
+            raise NotFound("No active proxy matches the filters.", {"url": url})
+        outcomes = await asyncio.gather(*(reach(p.address, target, seconds) for p in chosen))
+        return list(zip(chosen, outcomes, strict=True))
+
+    async def claim_due(self) -> list[uuid.UUID]:
+        now = self._now()
+        async with self._db.writing() as uow:
+            claimed = await uow.checks.claim_due(now, now + self._policy.claim_hold,
+                                                 self._policy.batch_size)
+            await uow.commit()
+        return claimed
+
+    async def check(self, ids: Sequence[uuid.UUID]) -> RoundSummary:
+        """Check these proxies now and record the outcome."""
+        async with self._db.reading() as uow:
+            subjects = {s.address: s for s in await uow.checks.subjects(ids)}
+        if not subjects:
+            return RoundSummary()
+        ctx = CheckContext(judge_url=self._judge_url, own_ip=await self.own_ip(),
+                           timeout=self._policy.timeout_seconds)
+        records: list[RoundRecord] = []
+        async for result in self._pipeline.check_many(subjects, ctx, self._policy.concurrency):
+            records.append(self._record(subjects[result.proxy], result))
+        return await self._store(records, subjects)
+
+    def _record(self, subject: CheckSubject, result: PipelineResult) -> RoundRecord:
+        now = self._now()
+        before = HealthBefore(subject.health_window, subject.avg_latency_ms,
+                              subject.consecutive_failures, subject.last_alive_at,
+                              subject.anonymity)
+        found = result.findings
+        health = after_round(before, result.alive, result.latency_ms,
+                             found.anonymity if result.alive else None, now,
+                             self._policy.window_size, self._policy.schedule)
+        checks = tuple(ProxyCheck(r.checker_name, r.stage, r.passed, r.latency_ms, r.detail, now)
+                       for r in result.records)
+        return RoundRecord(
+            proxy_id=subject.id, status=health.status, health_window=health.window,
+            uptime_pct=health.uptime_pct, avg_latency_ms=health.avg_latency_ms,
+            consecutive_failures=health.consecutive_failures, last_alive_at=health.last_alive_at,
+            score=health.score, next_check_at=health.next_check_at, checked_at=now,
+            anonymity=(found.anonymity or subject.anonymity) if result.alive
+            else subject.anonymity,
+            exit_ip=found.exit_ip if result.alive else subject.exit_ip,
+            country=found.country if result.alive and found.country else subject.country,
+            checks=checks)
+
+    async def _store(self, records: list[RoundRecord],
+                     subjects: dict[ProxyAddress, CheckSubject]) -> RoundSummary:
+        now = self._now()
+        by_id = {s.id: s for s in subjects.values()}
+        gone = [r.proxy_id for r in records
+                if forgotten(r.status, r.last_alive_at, by_id[r.proxy_id].first_seen_at, now,
+                             self._policy.schedule)]
+        async with self._db.writing() as uow:
+            await uow.checks.record(records, self._policy.history_per_proxy)
+            await uow.checks.forget(gone)
+            await uow.commit()
+        alive = sum(1 for r in records if r.status is ProxyStatus.ACTIVE)
+        log.info("check round stored", checked=len(records), alive=alive, forgotten=len(gone))
+        return RoundSummary(len(records), alive, len(gone))
