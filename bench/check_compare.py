@@ -2,7 +2,7 @@
 proxy-scraper-cli's checker library (`proxyscraper.checker.Checker`), in one run.
 
     .venv/bin/python -m bench.check_compare
-    .venv/bin/python -m bench.check_compare --size 1000 --concurrency 200 --rounds 3
+    .venv/bin/python -m bench.check_compare --size 1000 --concurrency 200 --rounds 5 --loop uvloop
 
 For each tool: proxies checked, wall seconds, checks per second, checker CPU ms per check, how
 busy the farm process was (its CPU seconds over the turn's wall seconds: near 100 % means the
@@ -46,6 +46,7 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, NamedTuple
 
+from bench.check_farm import run_loop
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, CheckerRegistry, Pipeline, own_public_ip
 from proxyfleet.pool.judge import judge_report
@@ -130,7 +131,7 @@ def _scraper_answer(target: str, peer_ip: str, headers: list[tuple[str, str]]) -
 
 # --- the farm process --------------------------------------------------------------------------
 
-def farm_process(size: int, judge_host: str, pipe: Connection) -> None:
+def farm_process(size: int, judge_host: str, pipe: Connection, loop: str) -> None:
     async def serve() -> None:
         spec = FarmSpec.spread(size, slow_delay=0.05, listen_prefix="127.91",
                                egress_prefix="127.92")
@@ -144,7 +145,7 @@ def farm_process(size: int, judge_host: str, pipe: Connection) -> None:
                         member.requests = 0
                 pipe.send(time.process_time())
 
-    asyncio.run(serve())
+    run_loop(serve, loop)
 
 
 async def _receive(pipe: Connection) -> object:
@@ -191,8 +192,10 @@ class Tool:
         raise NotImplementedError
 
 
-def turn_process(tool: str, world: World, concurrency: int, limit_s: float,
+def turn_process(tool: str, world: World, knobs: tuple[int, float, str],
                  pipe: Connection) -> None:
+    concurrency, limit_s, loop = knobs
+
     async def run() -> None:
         checker, turn = TOOLS[tool](), Turn(tool)
         await checker.prepare(world)
@@ -205,7 +208,7 @@ def turn_process(tool: str, world: World, concurrency: int, limit_s: float,
         turn.wall_s, turn.cpu_s = time.perf_counter() - started, time.process_time() - cpu
         pipe.send(turn)
 
-    asyncio.run(run())
+    run_loop(run, loop)
 
 
 class Proxyfleet(Tool):
@@ -298,11 +301,12 @@ TOOLS: dict[str, type[Tool]] = {"proxyfleet": Proxyfleet, "proxyscraper": Proxys
 
 # --- the driver --------------------------------------------------------------------------------
 
-def compare(size: int, concurrency: int, rounds: int, judge_host: str,
-            limit_s: float) -> list[Turn]:
+def compare(size: int, rounds: int, judge_host: str, knobs: tuple[int, float, str]
+            ) -> list[Turn]:
     context = multiprocessing.get_context("fork")
     farm_end, farm = context.Pipe()
-    server = context.Process(target=farm_process, args=(size, judge_host, farm_end), daemon=True)
+    server = context.Process(target=farm_process, args=(size, judge_host, farm_end, knobs[2]),
+                                 daemon=True)
     server.start()
     world: World = farm.recv()
     turns = []
@@ -311,7 +315,7 @@ def compare(size: int, concurrency: int, rounds: int, judge_host: str,
             for tool in TOOLS:
                 farm.send("fresh")
                 farm_cpu = farm.recv()
-                turns.append(_take_turn(context, tool, world, concurrency, limit_s))
+                turns.append(_take_turn(context, tool, world, knobs))
                 farm.send("cpu")
                 turns[-1].farm_cpu_s = farm.recv() - farm_cpu
                 print(_line(turns[-1].row()), flush=True)
@@ -321,10 +325,9 @@ def compare(size: int, concurrency: int, rounds: int, judge_host: str,
     return turns
 
 
-def _take_turn(context: Any, tool: str, world: World, concurrency: int, limit_s: float) -> Turn:
+def _take_turn(context: Any, tool: str, world: World, knobs: tuple[int, float, str]) -> Turn:
     turn_end, ours = context.Pipe()
-    checker = context.Process(target=turn_process,
-                              args=(tool, world, concurrency, limit_s, turn_end))
+    checker = context.Process(target=turn_process, args=(tool, world, knobs, turn_end))
     checker.start()
     turn: Turn = ours.recv()
     checker.join(10)
@@ -361,13 +364,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns per tool, alternating")
     parser.add_argument("--judge-host", default="127.0.0.3")
     parser.add_argument("--turn-timeout", type=float, default=120.0)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                        help="the event loop of the farm and of both tools")
     args = parser.parse_args()
     _require_loopback(args.judge_host)
     print(f"farm: FarmSpec.spread({args.size}); concurrency {args.concurrency}; "
-          f"check timeout {CHECK_TIMEOUT:g} s; judges on {args.judge_host}")
+          f"check timeout {CHECK_TIMEOUT:g} s; judges on {args.judge_host}; loop {args.loop}")
     print(_line(HEADER), flush=True)
-    turns = compare(args.size, args.concurrency, args.rounds, args.judge_host,
-                    args.turn_timeout)
+    turns = compare(args.size, args.rounds, args.judge_host,
+                    (args.concurrency, args.turn_timeout, args.loop))
     print("\n".join(summary(turns)))
 
 
