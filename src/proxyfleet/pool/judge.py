@@ -42,6 +42,7 @@ FORWARDING_HEADERS = frozenset({
     "fastly-client-ip",
     "x-cluster-client-ip",
     "x-proxyuser-ip",
+    "x-tinyproxy",  # tinyproxy's XTinyproxy option: the client's address
     "x-remote-ip",
     "x-remote-addr",
     "x-real-client-ip",

@@ -43,9 +43,7 @@ def start_tinyproxy(daemons: contextlib.ExitStack, folder: Path, *options: str) 
         pytest.param((), Anonymity.ANONYMOUS, id="default-via"),
         pytest.param(("DisableViaHeader Yes",), Anonymity.ELITE, id="no-via"),
         pytest.param(("DisableViaHeader Yes", "XTinyproxy Yes"), Anonymity.TRANSPARENT,
-                     id="x-tinyproxy", marks=pytest.mark.xfail(
-                         strict=True, reason="X-Tinyproxy carries the client address but is "
-                         "not in pool.judge.FORWARDING_HEADERS")),
+                     id="x-tinyproxy"),
     ],
 )
 async def test_http_anonymity_follows_the_header_options(
@@ -95,8 +93,6 @@ async def test_a_wrong_login_fails(
     assert "HTTP 401" in wrong.detail
 
 
-@pytest.mark.xfail(strict=True, reason="a proxy's 401 to a wrong login reads as the judge's "
-                   "answer: 'judge request answered HTTP 401 Unauthorized'")
 async def test_a_wrong_login_is_called_an_authentication_failure(
     daemons: contextlib.ExitStack, tmp_path: Path, pipeline: Pipeline, ctx: CheckContext
 ) -> None:

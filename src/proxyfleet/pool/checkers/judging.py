@@ -60,8 +60,10 @@ def judge_request(judge: JudgeAddress, *, absolute: bool, authorization: str | N
 
 async def read_report(reader: asyncio.StreamReader) -> JudgeReport:
     status, reason, headers = await read_head(reader, "the judge's answer")
-    if status == 407:
-        raise ProxyAuthRejected("proxy authentication failed (HTTP 407)")
+    # Our judge never asks for a login, so a 401 comes from the proxy too (tinyproxy answers
+    # a wrong Proxy-Authorization with 401 rather than 407).
+    if status in {401, 407}:
+        raise ProxyAuthRejected(f"proxy authentication failed (HTTP {status})")
     if status != 200:
         raise BadJudgeAnswer(f"judge request answered HTTP {status} {reason}".rstrip())
     return parse_report(await read_body(reader, headers, "the judge's report"))
