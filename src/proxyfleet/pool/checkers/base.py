@@ -9,6 +9,7 @@ Imports only `core` and the standard library.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,32 @@ def _latest(newer: _T | None, older: _T | None) -> _T | None:
     return older if newer is None else newer
 
 
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class Handoff:
+    """A connection to the proxy passed from one stage to the next: `tcp_connect` opens it,
+    the protocol check speaks through it, so each proxy costs one connection, not two."""
+
+    __slots__ = ("_streams",)
+
+    def __init__(self) -> None:
+        self._streams: Streams | None = None
+
+    def give(self, streams: Streams) -> None:
+        self.close()
+        self._streams = streams
+
+    def take(self) -> Streams | None:
+        streams, self._streams = self._streams, None
+        return streams
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """Everything a check needs besides the proxy.
@@ -60,6 +87,7 @@ class CheckContext:
     own_ip: str
     timeout: float = 10.0
     findings: Findings = field(default_factory=Findings)
+    handoff: Handoff | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from proxyfleet.pool.checkers.base import (
     CheckOutcome,
     CheckRecord,
     Findings,
+    Handoff,
     Stage,
 )
 from proxyfleet.pool.checkers.registry import CheckerRegistry
@@ -61,6 +62,13 @@ class Pipeline:
         self._stages = registry.stages()
 
     async def run(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
+        handoff = Handoff()
+        try:
+            return await self._run_stages(proxy, replace(ctx, handoff=handoff))
+        finally:
+            handoff.close()  # a connection no later stage took
+
+    async def _run_stages(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
         records: list[CheckRecord] = []
         findings = ctx.findings
         for stage, checkers in self._stages:

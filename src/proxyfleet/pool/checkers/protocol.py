@@ -52,7 +52,7 @@ class ProxiedJudgeCheck(CheckerPlugin):
         try:
             # One deadline for the whole check: a proxy that drips bytes cannot stretch it.
             async with asyncio.timeout(ctx.timeout):
-                report = await self._fetch_report(proxy, judge, progress)
+                report = await self._fetch_report(proxy, judge, progress, ctx)
         except TimeoutError:
             return CheckOutcome.failed(f"timed out after {ctx.timeout:g} s {progress.step}")
         except OSError as error:
@@ -60,9 +60,10 @@ class ProxiedJudgeCheck(CheckerPlugin):
         return self._verdict(report, ctx, elapsed_ms(started))
 
     async def _fetch_report(
-        self, proxy: ProxyAddress, judge: JudgeAddress, progress: _Progress
+        self, proxy: ProxyAddress, judge: JudgeAddress, progress: _Progress, ctx: CheckContext
     ) -> JudgeReport:
-        reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+        handed = ctx.handoff.take() if ctx.handoff is not None else None
+        reader, writer = handed or await asyncio.open_connection(proxy.host, proxy.port)
         try:
             progress.step = f"in the {self.name} handshake"
             await self.open_tunnel((reader, writer), proxy, judge)

@@ -28,7 +28,10 @@ class TcpConnect(CheckerPlugin):
         started = time.perf_counter()
         try:
             async with asyncio.timeout(ctx.timeout):
-                await _connect_and_close(proxy)
+                if ctx.handoff is None:
+                    await _connect_and_close(proxy)
+                else:  # in a pipeline: the next stage speaks through this connection
+                    ctx.handoff.give(await asyncio.open_connection(proxy.host, proxy.port))
         except TimeoutError:
             return CheckOutcome.failed(f"connect timed out after {ctx.timeout:g} s")
         except OSError as error:
