@@ -206,11 +206,12 @@ class _HttpSession:
                           upstream: Leg) -> bool:
         length = response_body(response, request.head.method)
         keep_client = request.keep_alive and length.framing is not Framing.UNTIL_CLOSE
-        self._client.write(client_response_head(response, keep_alive=keep_client,
-                                                client_version=request.head.version))
+        head = client_response_head(response, keep_alive=keep_client,
+                                    client_version=request.head.version)
+        scanner = BodyScanner(length, HTTPStatus.BAD_GATEWAY)
         try:
-            done = await _pump(upstream, self._client,
-                               BodyScanner(length, HTTPStatus.BAD_GATEWAY), self._idle)
+            _send_head(self._client, head, upstream, scanner)
+            done = await _pump(upstream, self._client, scanner, self._idle)
         except (WireError, OSError):
             done = False
         reusable = (done and keep_client
@@ -218,6 +219,19 @@ class _HttpSession:
         if not reusable:
             self.drop_upstream()
         return done and keep_client
+
+
+def _send_head(client: Leg, head: bytes, upstream: Leg, scanner: BodyScanner) -> None:
+    """Send the response head with whatever of the body has already arrived, in one write:
+    for small responses the send per write is most of the cost of a forwarded request."""
+    arrived = upstream.take_inbox() if not scanner.done else b""
+    try:
+        used = scanner.feed(arrived)
+    except WireError:
+        client.write(head)
+        raise
+    upstream.unread(arrived[used:])
+    client.write(head + arrived[:used])
 
 
 async def _pump(source: Leg, sink: Leg, scanner: BodyScanner, idle: float) -> bool:

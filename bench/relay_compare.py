@@ -1,0 +1,273 @@
+"""Relay comparison: proxyfleet's engine side by side with pproxy, tinyproxy, microsocks and
+dante, and a direct connection, in one run over loopback. For every proxy and protocol it
+can speak (HTTP forwarding, CONNECT, SOCKS5): small requests per second on kept-alive and on
+new connections, and MB/s for one bulk stream; then the ratios issue 6 sets as targets.
+
+The engine and the origin run in processes of their own (`bench/relay.py` starts them, and
+its measuring functions are reused here); pproxy runs as its CLI in a subprocess, on the same
+kind of loop as the engine (see `PPROXY_ON`); the daemons are started as the daemon
+tests start them (`tests/integration/daemons/`). Every figure is a fixed-length run
+(--seconds). Usage, from the repository root:
+
+    .venv/bin/python -m bench.relay_compare [--seconds 2] [--loop asyncio|uvloop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import enum
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.integration.daemons.processes import LISTEN, free_port, running
+from tests.integration.daemons.test_dante import start_dante
+from tests.integration.daemons.test_microsocks import start_microsocks
+from tests.integration.daemons.test_tinyproxy import start_tinyproxy
+
+from bench import relay
+from bench.common import table
+from proxyfleet.wire.handshake import ClientHandshake
+from proxyfleet.wire.http_connect import HttpConnectClient
+from proxyfleet.wire.socks5_client import Socks5Client
+from proxyfleet.wire.target import Target
+
+ENGINE, PPROXY = "proxyfleet", "pproxy"
+# pproxy's own CLI entry point on either loop. pproxy installs uvloop whenever it can import
+# it, so plain asyncio needs uvloop hidden; and with uvloop 0.23 its `install()` leaves no
+# current loop for pproxy's `get_event_loop()`, so the uvloop case sets one up beforehand.
+PPROXY_MAIN = "from pproxy.server import main; sys.exit(main())"
+PPROXY_ON = {
+    "asyncio": "import sys; sys.modules['uvloop'] = None; " + PPROXY_MAIN,
+    "uvloop": ("import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop."
+               "EventLoopPolicy()); asyncio.set_event_loop(uvloop.new_event_loop()); "
+               "uvloop.install = lambda: None; " + PPROXY_MAIN),
+}
+KEEP = b"GET /x HTTP/1.1\r\nHost: o\r\n\r\n"
+CLOSE = b"GET /x HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n"
+
+
+class Way(enum.Enum):
+    """How the client reaches the origin."""
+
+    DIRECT = "direct"
+    FORWARD = "HTTP forward"
+    CONNECT = "CONNECT"
+    SOCKS5 = "SOCKS5"
+
+
+TUNNELS: dict[Way, Callable[[Target], ClientHandshake]] = {
+    Way.CONNECT: HttpConnectClient, Way.SOCKS5: Socks5Client}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    proxy: str
+    way: Way
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    kept_alive: float | None
+    new_connections: float | None
+    bulk: float | None
+
+
+# Small requests.
+
+async def _tunnel_kept_alive(port: int, make: Callable[[Target], ClientHandshake],
+                             origin: Target, deadline: float) -> int:
+    reader, writer = await relay._handshake(port, make(origin))
+    count = 0
+    while time.perf_counter() < deadline:
+        await relay._get(reader, writer, KEEP)
+        count += 1
+    writer.close()
+    return count
+
+
+async def _tunnel_new_connections(port: int, make: Callable[[Target], ClientHandshake],
+                                  origin: Target, deadline: float) -> int:
+    count = 0
+    while time.perf_counter() < deadline:
+        reader, writer = await relay._handshake(port, make(origin))
+        await relay._get(reader, writer, CLOSE)
+        writer.close()
+        count += 1
+    return count
+
+
+async def tunnel_rps(route: Route, origin: int, keep_alive: bool, seconds: float) -> float:
+    """`relay.rps` for tunnels: each worker opens its tunnel(s) with the route's handshake."""
+    worker = _tunnel_kept_alive if keep_alive else _tunnel_new_connections
+    target = Target(LISTEN, origin)
+    deadline = time.perf_counter() + seconds
+    async with asyncio.timeout(seconds + 30):
+        counts = await asyncio.gather(*(worker(route.port, TUNNELS[route.way], target, deadline)
+                                        for _ in range(relay.CONCURRENCY)))
+    return sum(counts) / seconds
+
+
+async def small_rps(route: Route, origin: int, keep_alive: bool, seconds: float) -> float:
+    if route.way is Way.DIRECT:
+        return await relay.rps(origin, KEEP if keep_alive else CLOSE, keep_alive, seconds)
+    if route.way is Way.FORWARD:
+        url = f"http://{LISTEN}:{origin}/x"
+        close = b"" if keep_alive else b"Connection: close\r\n"
+        request = f"GET {url} HTTP/1.1\r\nHost: o\r\n".encode() + close + b"\r\n"
+        return await relay.rps(route.port, request, keep_alive, seconds)
+    return await tunnel_rps(route, origin, keep_alive, seconds)
+
+
+# One bulk stream.
+
+async def bulk_mbps(route: Route, seconds: float) -> float | None:
+    if route.way is Way.FORWARD:
+        return None  # a forwarded request carries no stream of its own
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[int, float]] = loop.create_future()
+    sink = await loop.create_server(relay._sink_factory(done), LISTEN, 0)
+    sink_port = int(sink.sockets[0].getsockname()[1])
+    try:
+        if route.way is Way.DIRECT:
+            return await relay.bulk(sink_port, None, sink_port, done, seconds)
+        return await relay.bulk(route.port, TUNNELS[route.way], sink_port, done, seconds)
+    finally:
+        sink.close()
+
+
+async def _cell(measure: Awaitable[float | None]) -> float | None:
+    """One figure; a proxy that fails a measurement gets a blank, not the end of the run."""
+    try:
+        return await measure
+    except (OSError, asyncio.IncompleteReadError, EOFError) as exc:
+        print(f"  (failed: {exc!r})", file=sys.stderr)
+        return None
+
+
+async def measure(route: Route, origin: int, seconds: float) -> Figures:
+    print(f"measuring {route.proxy}, {route.way.value} …", file=sys.stderr)
+    return Figures(await _cell(small_rps(route, origin, True, seconds)),
+                   await _cell(small_rps(route, origin, False, seconds)),
+                   await _cell(bulk_mbps(route, seconds)))
+
+
+# The proxies under test.
+
+def routes(ports: dict[str, int]) -> list[Route]:
+    ways_of = {
+        ENGINE: (Way.FORWARD, Way.CONNECT, Way.SOCKS5),
+        PPROXY: (Way.FORWARD, Way.CONNECT, Way.SOCKS5),
+        "tinyproxy": (Way.FORWARD, Way.CONNECT),
+        "microsocks": (Way.SOCKS5,),
+        "dante": (Way.SOCKS5,),
+    }
+    found = [Route("direct", Way.DIRECT, 0)]
+    for way in (Way.FORWARD, Way.CONNECT, Way.SOCKS5):
+        found += [Route(proxy, way, ports[proxy]) for proxy, ways in ways_of.items()
+                  if way in ways]
+    return found
+
+
+def start_pproxy(stack: contextlib.ExitStack, folder: Path, loop: str) -> int:
+    port = free_port()
+    argv = [sys.executable, "-c", PPROXY_ON[loop], "-l", f"http+socks5://{LISTEN}:{port}"]
+    stack.enter_context(running(argv, port, folder / "pproxy.log"))
+    return port
+
+
+@contextlib.contextmanager
+def proxies(loop: str) -> Iterator[tuple[dict[str, int], int]]:
+    """Every proxy under test, running; their ports by name, and the origin's port."""
+    engine, origin = relay._start("engine", loop), relay._start("origin", loop)
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
+        folder = Path(scratch)
+        try:
+            yield {ENGINE: engine.port, PPROXY: start_pproxy(stack, folder, loop),
+                   "tinyproxy": start_tinyproxy(stack, folder, "MaxClients 64"),
+                   "microsocks": start_microsocks(stack, folder),
+                   "dante": start_dante(stack, folder)}, origin.port
+        finally:
+            for child in (engine, origin):
+                child.process.terminate()
+
+
+# The report.
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def figures_table(results: dict[Route, Figures]) -> str:
+    rows = [["proxy", "protocol", "kept-alive req/s", "new-conn req/s", "bulk MB/s"]]
+    rows += [[route.proxy, route.way.value, _number(found.kept_alive),
+              _number(found.new_connections), _number(found.bulk)]
+             for route, found in results.items()]
+    return table(rows)
+
+
+def _ratio(ours: float | None, theirs: float | None) -> float | None:
+    return None if ours is None or not theirs else ours / theirs
+
+
+def _find(results: dict[Route, Figures], proxy: str, way: Way) -> Figures:
+    return next(found for route, found in results.items()
+                if route.proxy == proxy and route.way is way)
+
+
+Comparison = tuple[str, str, float | None, float | None]
+"""What a target compares: its name, its goal, our figure, the figure it is measured by."""
+
+
+def comparisons(results: dict[Route, Figures]) -> list[Comparison]:
+    direct = _find(results, "direct", Way.DIRECT).bulk
+    dante = _find(results, "dante", Way.SOCKS5).bulk
+    found: list[Comparison] = []
+    for way in (Way.CONNECT, Way.SOCKS5):
+        ours = _find(results, ENGINE, way).bulk
+        found.append((f"bulk, {way.value}: engine / direct", ">= 0.5", ours, direct))
+        found.append((f"bulk, {way.value}: engine / dante", "> 1", ours, dante))
+    for way in (Way.FORWARD, Way.CONNECT, Way.SOCKS5):
+        engine, pproxy = _find(results, ENGINE, way), _find(results, PPROXY, way)
+        found.append((f"kept-alive, {way.value}: engine / pproxy", ">= 1",
+                      engine.kept_alive, pproxy.kept_alive))
+        found.append((f"new conns, {way.value}: engine / pproxy", ">= 1",
+                      engine.new_connections, pproxy.new_connections))
+    return found
+
+
+def verdict(comparison: Comparison) -> list[str]:
+    name, goal, ours, theirs = comparison
+    ratio = _ratio(ours, theirs)
+    if ratio is None:
+        return [name, goal, "—", "no figure"]
+    floor = float(goal.split()[-1])
+    met = ratio > floor if goal.startswith(">") else ratio >= floor
+    return [name, goal, f"{ratio:.2f}", "met" if met else "MISSED"]
+
+
+async def main(seconds: float, loop_kind: str) -> None:
+    with proxies(loop_kind) as (ports, origin):
+        results = {route: await measure(route, origin, seconds) for route in routes(ports)}
+    print(f"proxies and origin on {loop_kind}; {seconds:g} s per figure; "
+          f"{relay.CONCURRENCY} concurrent clients for requests\n")
+    print(figures_table(results))
+    print("— : no figure (tinyproxy closes the client connection after each forwarded "
+          "response;\n    a forwarded request carries no stream of its own)\n")
+    verdicts = [verdict(comparison) for comparison in comparisons(results)]
+    print(table([["target", "goal", "ratio", "verdict"], *verdicts]))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    arguments = parser.parse_args()
+    relay._use_loop(arguments.loop)  # the clients run on the same kind of loop as the servers
+    asyncio.run(main(arguments.seconds, arguments.loop))
