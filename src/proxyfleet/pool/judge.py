@@ -9,6 +9,7 @@ X-Forwarded-Host), does not count. Pure: imports only `core` and the standard li
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypedDict
@@ -129,10 +130,12 @@ def _pair_tokens(pair: str) -> Iterator[str]:
     yield from pair.replace("(", " ").replace(")", " ").split()
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_ip(token: str) -> IPAddress | None:
     """An address written any common way: quoted, bracketed, with a port or zone; else None.
 
     IPv4-mapped IPv6 addresses become their IPv4 address, so `::ffff:1.2.3.4` equals `1.2.3.4`.
+    Cached: our own address and the exit IPs come back check after check.
     """
     text = token.strip().strip(_QUOTES).strip()
     ip = _parse_bare(text) or _parse_bracketed(text) or _parse_ipv4_with_port(text)

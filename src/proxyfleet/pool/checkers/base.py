@@ -4,18 +4,20 @@
 A checker looks at one proxy in one stage of the pipeline. Stages run in order (`Stage`);
 within a stage, checkers run by ascending `priority`. Findings of earlier stages (the exit IP
 found through the proxy, say) reach later ones through `CheckContext.findings`.
-Imports only `core` and the standard library.
+Imports `core`, `link` (for `Handoff`'s type) and the standard library.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import time
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
+
+if TYPE_CHECKING:
+    from proxyfleet.pool.checkers.link import ProxyLink
 
 _T = TypeVar("_T")
 
@@ -37,6 +39,8 @@ class Findings:
 
     def merged(self, newer: Findings) -> Findings:
         """These findings, overwritten by whatever `newer` knows."""
+        if newer is NO_FINDINGS or newer == NO_FINDINGS:
+            return self  # most checks learn nothing new: spare the copy
         return Findings(
             exit_ip=_latest(newer.exit_ip, self.exit_ip),
             anonymity=_latest(newer.anonymity, self.anonymity),
@@ -45,34 +49,34 @@ class Findings:
         )
 
 
+NO_FINDINGS = Findings()
+
+
 def _latest(newer: _T | None, older: _T | None) -> _T | None:
     return older if newer is None else newer
-
-
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class Handoff:
     """A connection to the proxy passed from one stage to the next: `tcp_connect` opens it,
     the protocol check speaks through it, so each proxy costs one connection, not two."""
 
-    __slots__ = ("_streams",)
+    __slots__ = ("_link",)
 
     def __init__(self) -> None:
-        self._streams: Streams | None = None
+        self._link: ProxyLink | None = None
 
-    def give(self, streams: Streams) -> None:
+    def give(self, link: ProxyLink) -> None:
         self.close()
-        self._streams = streams
+        self._link = link
 
-    def take(self) -> Streams | None:
-        streams, self._streams = self._streams, None
-        return streams
+    def take(self) -> ProxyLink | None:
+        link, self._link = self._link, None
+        return link
 
     def close(self) -> None:
-        if self._streams is not None:
-            self._streams[1].close()
-            self._streams = None
+        if self._link is not None:
+            self._link.close()
+            self._link = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +90,15 @@ class CheckContext:
     judge_url: str
     own_ip: str
     timeout: float = 10.0
-    findings: Findings = field(default_factory=Findings)
+    findings: Findings = NO_FINDINGS
     handoff: Handoff | None = None
+
+    def with_findings(self, findings: Findings) -> CheckContext:
+        # What `dataclasses.replace` does, without its introspection: this runs per check.
+        return CheckContext(self.judge_url, self.own_ip, self.timeout, findings, self.handoff)
+
+    def with_handoff(self, handoff: Handoff) -> CheckContext:
+        return CheckContext(self.judge_url, self.own_ip, self.timeout, self.findings, handoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +106,7 @@ class CheckOutcome:
     passed: bool
     latency_ms: float | None
     detail: str
-    findings: Findings = field(default_factory=Findings)
+    findings: Findings = NO_FINDINGS
 
     @classmethod
     def failed(cls, detail: str, latency_ms: float | None = None) -> CheckOutcome:

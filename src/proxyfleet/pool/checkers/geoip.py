@@ -6,6 +6,8 @@ Imports `core`, `pool.judge`, this package, iptocc and the standard library.
 
 from __future__ import annotations
 
+import functools
+
 import iptocc
 
 from proxyfleet.core.proxies import ProxyAddress
@@ -13,6 +15,7 @@ from proxyfleet.pool.checkers.base import CheckContext, CheckerPlugin, CheckOutc
 from proxyfleet.pool.judge import parse_ip
 
 
+@functools.lru_cache(maxsize=4096)
 def country_of(address: str) -> str | None:
     """ISO 3166 alpha-2 code of a public address; None when it has none or is unknown."""
     ip = parse_ip(address)  # also unwraps ::ffff:a.b.c.d, which iptocc does not

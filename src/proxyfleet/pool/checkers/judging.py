@@ -1,5 +1,5 @@
 """Asking the judge: where it is (`JudgeAddress`), the request we send it, reading its report
-back over a stream, and `own_public_ip`, which asks it directly who we are.
+back over a `ProxyLink`, and `own_public_ip`, which asks it directly who we are.
 
 The judge speaks plain HTTP (it is served by proxyfleet itself, usually on loopback).
 Imports `core`, `pool.judge`, this package and the standard library.
@@ -8,13 +8,14 @@ Imports `core`, `pool.judge`, this package and the standard library.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from proxyfleet.pool.checkers.errors import BadJudgeAnswer, ProxyAuthRejected
 from proxyfleet.pool.checkers.handshakes import host_port, http_request
-from proxyfleet.pool.checkers.streams import read_body, read_head, send
+from proxyfleet.pool.checkers.link import ProxyLink, open_link
 from proxyfleet.pool.judge import JudgeReport
 
 USER_AGENT = "proxyfleet-checker"
@@ -28,6 +29,10 @@ class JudgeAddress:
 
     @classmethod
     def from_url(cls, url: str) -> JudgeAddress:
+        return _judge_at(url)
+
+    @classmethod
+    def _parse(cls, url: str) -> JudgeAddress:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"the judge URL must be http://host[:port]/path, not {url!r}")
@@ -45,28 +50,41 @@ class JudgeAddress:
         return f"http://{self.authority}{self.path}"
 
 
+@functools.lru_cache(maxsize=64)
+def _judge_at(url: str) -> JudgeAddress:
+    # Every check names the same judge or few: parse each URL once, not once per check.
+    return JudgeAddress._parse(url)
+
+
 def judge_request(judge: JudgeAddress, *, absolute: bool, authorization: str | None) -> bytes:
     """The GET for the judge: absolute-form for an HTTP proxy, origin-form inside a tunnel."""
+    request = _plain_judge_request(judge, absolute)
+    if authorization is None:
+        return request
+    # The credentials go last, spliced in before the blank line; they are never cached.
+    return request[:-2] + f"Proxy-Authorization: {authorization}\r\n\r\n".encode("latin-1")
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_judge_request(judge: JudgeAddress, absolute: bool) -> bytes:
     headers = [
         ("Host", judge.authority),
         ("User-Agent", USER_AGENT),
         ("Accept", "application/json"),
         ("Connection", "close"),
     ]
-    if authorization is not None:
-        headers.append(("Proxy-Authorization", authorization))
     return http_request("GET", judge.url if absolute else judge.path, headers)
 
 
-async def read_report(reader: asyncio.StreamReader) -> JudgeReport:
-    status, reason, headers = await read_head(reader, "the judge's answer")
+async def read_report(link: ProxyLink) -> JudgeReport:
+    status, reason, headers = await link.read_head("the judge's answer")
     # Our judge never asks for a login, so a 401 comes from the proxy too (tinyproxy answers
     # a wrong Proxy-Authorization with 401 rather than 407).
     if status in {401, 407}:
         raise ProxyAuthRejected(f"proxy authentication failed (HTTP {status})")
     if status != 200:
         raise BadJudgeAnswer(f"judge request answered HTTP {status} {reason}".rstrip())
-    return parse_report(await read_body(reader, headers, "the judge's report"))
+    return parse_report(await link.read_body(headers, "the judge's report"))
 
 
 def parse_report(body: bytes) -> JudgeReport:
@@ -79,23 +97,23 @@ def parse_report(body: bytes) -> JudgeReport:
     origin, headers = document.get("origin"), document.get("headers")
     if not isinstance(origin, str) or not isinstance(headers, dict):
         raise BadJudgeAnswer("the judge's answer lacks `origin` or `headers`")
-    return JudgeReport(origin=origin, headers={str(k): str(v) for k, v in headers.items()})
+    if not all(type(value) is str for value in headers.values()):
+        headers = {str(k): str(v) for k, v in headers.items()}  # JSON keys are strings already
+    return JudgeReport(origin=origin, headers=headers)
 
 
-async def ask_judge(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> JudgeReport:
-    await send(writer, request)
-    return await read_report(reader)
+async def ask_judge(link: ProxyLink, request: bytes) -> JudgeReport:
+    link.send(request)
+    return await read_report(link)
 
 
 async def own_public_ip(judge_url: str, timeout_s: float = 10.0) -> str:
     """Our address as the judge sees it with no proxy in between: what transparency means."""
     judge = JudgeAddress.from_url(judge_url)
     async with asyncio.timeout(timeout_s):
-        reader, writer = await asyncio.open_connection(judge.host, judge.port)
+        link = await open_link(judge.host, judge.port)
         try:
             request = judge_request(judge, absolute=False, authorization=None)
-            return (await ask_judge(reader, writer, request))["origin"]
+            return (await ask_judge(link, request))["origin"]
         finally:
-            writer.close()
+            link.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Coroutine, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -64,7 +64,7 @@ class Pipeline:
     async def run(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
         handoff = Handoff()
         try:
-            return await self._run_stages(proxy, replace(ctx, handoff=handoff))
+            return await self._run_stages(proxy, ctx.with_handoff(handoff))
         finally:
             handoff.close()  # a connection no later stage took
 
@@ -73,7 +73,7 @@ class Pipeline:
         findings = ctx.findings
         for stage, checkers in self._stages:
             for checker in (c for c in checkers if _applies(c, proxy)):
-                outcome = await _outcome(checker, proxy, replace(ctx, findings=findings))
+                outcome = await _outcome(checker, proxy, ctx.with_findings(findings))
                 records.append(_record(checker, outcome))
                 findings = findings.merged(outcome.findings)
                 if not outcome.passed:

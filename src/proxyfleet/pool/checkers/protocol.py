@@ -9,6 +9,7 @@ package and the standard library.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -25,6 +26,7 @@ from proxyfleet.pool.checkers.base import (
 )
 from proxyfleet.pool.checkers.errors import describe
 from proxyfleet.pool.checkers.judging import JudgeAddress, ask_judge, judge_request
+from proxyfleet.pool.checkers.link import ProxyLink, open_link
 from proxyfleet.pool.judge import JudgeReport, classify_anonymity, parse_ip
 
 
@@ -63,18 +65,17 @@ class ProxiedJudgeCheck(CheckerPlugin):
         self, proxy: ProxyAddress, judge: JudgeAddress, progress: _Progress, ctx: CheckContext
     ) -> JudgeReport:
         handed = ctx.handoff.take() if ctx.handoff is not None else None
-        reader, writer = handed or await asyncio.open_connection(proxy.host, proxy.port)
+        link = handed or await open_link(proxy.host, proxy.port)
         try:
             progress.step = f"in the {self.name} handshake"
-            await self.open_tunnel((reader, writer), proxy, judge)
+            await self.open_tunnel(link, proxy, judge)
             progress.step = "waiting for the judge"
-            return await ask_judge(reader, writer, self.judge_request(proxy, judge))
+            return await ask_judge(link, self.judge_request(proxy, judge))
         finally:
-            writer.close()
+            link.close()
 
-    async def open_tunnel(
-        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
-    ) -> None:
+    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
+                          ) -> None:
         """Make the connection to the proxy carry bytes to the judge."""
 
     def judge_request(self, proxy: ProxyAddress, judge: JudgeAddress) -> bytes:
@@ -93,7 +94,12 @@ class ProxiedJudgeCheck(CheckerPlugin):
 
 def exit_ip_of(report: JudgeReport) -> str | None:
     """The address the judge saw: the last of `origin`, which httpbin-style judges may list."""
-    ip = parse_ip(report["origin"].rsplit(",", 1)[-1])
+    return _canonical_ip(report["origin"].rsplit(",", 1)[-1])
+
+
+@functools.lru_cache(maxsize=4096)  # a proxy's exit IP comes back at every check of it
+def _canonical_ip(token: str) -> str | None:
+    ip = parse_ip(token)
     return None if ip is None else str(ip)
 
 
@@ -110,27 +116,24 @@ class HttpsCheck(ProxiedJudgeCheck):
     name = "https"
     protocol = ProxyProtocol.HTTPS
 
-    async def open_tunnel(
-        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
-    ) -> None:
-        await tunnels.http_connect(streams, proxy, judge.host, judge.port)
+    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
+                          ) -> None:
+        await tunnels.http_connect(link, proxy, judge.host, judge.port)
 
 
 class Socks4Check(ProxiedJudgeCheck):
     name = "socks4"
     protocol = ProxyProtocol.SOCKS4
 
-    async def open_tunnel(
-        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
-    ) -> None:
-        await tunnels.socks4_connect(streams, proxy, judge.host, judge.port)
+    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
+                          ) -> None:
+        await tunnels.socks4_connect(link, proxy, judge.host, judge.port)
 
 
 class Socks5Check(ProxiedJudgeCheck):
     name = "socks5"
     protocol = ProxyProtocol.SOCKS5
 
-    async def open_tunnel(
-        self, streams: tunnels.Streams, proxy: ProxyAddress, judge: JudgeAddress
-    ) -> None:
-        await tunnels.socks5_connect(streams, proxy, judge.host, judge.port)
+    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
+                          ) -> None:
+        await tunnels.socks5_connect(link, proxy, judge.host, judge.port)

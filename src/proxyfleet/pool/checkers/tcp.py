@@ -17,6 +17,7 @@ from proxyfleet.pool.checkers.base import (
     elapsed_ms,
 )
 from proxyfleet.pool.checkers.errors import describe
+from proxyfleet.pool.checkers.link import open_link
 
 
 class TcpConnect(CheckerPlugin):
@@ -31,7 +32,7 @@ class TcpConnect(CheckerPlugin):
                 if ctx.handoff is None:
                     await _connect_and_close(proxy)
                 else:  # in a pipeline: the next stage speaks through this connection
-                    ctx.handoff.give(await asyncio.open_connection(proxy.host, proxy.port))
+                    ctx.handoff.give(await open_link(proxy.host, proxy.port))
         except TimeoutError:
             return CheckOutcome.failed(f"connect timed out after {ctx.timeout:g} s")
         except OSError as error:
