@@ -91,7 +91,9 @@ async def run(backend: str, servers: int, proxies: int, clients: int,
             [sys.executable, "-m", "proxyfleet", "serve"],
             env=os.environ | {"PROXYFLEET_DATABASE_URL": url, "PROXYFLEET_SECRET_KEY": SECRET,
                               "PROXYFLEET_PORT": str(port), "PROXYFLEET_LOG_LEVEL": "warning",
-                              "PROXYFLEET_DATA_DIR": data_dir},
+                              "PROXYFLEET_DATA_DIR": data_dir,
+                              # the made-up proxies would be checked, found dead, unleasable
+                              "PROXYFLEET_CHECKING_ENABLED": "false"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         try:
