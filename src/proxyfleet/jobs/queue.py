@@ -36,6 +36,8 @@ def build_broker(redis_url: str | None, stream: str) -> AsyncBroker:
         return InMemoryBroker(max_async_tasks=TASKS_PER_PROCESS)
     return RedisStreamBroker(redis_url, queue_name=stream, consumer_group_name=CONSUMER_GROUP,
                              consumer_id="0", xread_block=1000,
+                             # Read a few entries at a time, so idle workers get their share.
+                             xread_count=TASKS_PER_PROCESS,
                              unacknowledged_lock_timeout=300)
 
 

@@ -4,8 +4,10 @@ classified and scored in the inventory, with history, back-off and exclusive rou
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +24,7 @@ from proxyfleet.sim.lists import Body, ListServer
 from proxyfleet.storage.tables import ProxyCheckRow, ProxyRow
 from tests.conftest import Member
 from tests.integration.pool.live import live_container
+from tests.integration.test_process import server_env
 
 pytestmark = pytest.mark.slow
 
@@ -198,3 +201,60 @@ async def test_proxies_test_reports_reachability_through_good_proxies(
     assert {r["status_code"] for r in missing.json()["results"]} == {404}
     assert nothing.status_code == 404
     assert bad.status_code == 422
+
+
+async def test_worker_processes_share_the_due_set(
+        settings: Settings, container: bootstrap.Container, farm: Farm,
+        tmp_path: Path) -> None:
+    """With Redis, check batches go to whichever `proxyfleet worker` reads them first; every
+    proxy is checked once, and the work is spread. Without Redis a worker refuses to start."""
+    small = settings.model_copy(update={"check_batch_size": 5, "check_timeout_seconds": 3.0})
+    async with live_container(small) as live:  # this process schedules, never consumes
+        env = server_env(tmp_path, small.effective_database_url, small.redis_url) | {
+            "PROXYFLEET_REDIS_PREFIX": small.redis_prefix, "PROXYFLEET_LOG_LEVEL": "info",
+            "PROXYFLEET_JUDGE_URL": live.settings.effective_judge_url,
+            "PROXYFLEET_CHECK_TIMEOUT_SECONDS": "3"}
+        if small.redis_url is None:
+            refused = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "proxyfleet", "worker", env=env,
+                stderr=asyncio.subprocess.PIPE)
+            _, err = await refused.communicate()
+            assert refused.returncode == 2
+            assert b"PROXYFLEET_REDIS_URL" in err
+            return
+        addresses = [a for a, _ in farm.proxies]
+        await live.inventory.add(addresses, ProxyOrigin.MANUAL)
+        workers = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "proxyfleet", "worker", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            for _ in range(2)]
+        try:
+            ready = [await _listening(worker) for worker in workers]
+            assert await live.schedule_checks() == len(addresses)
+            await _until(lambda: _all_checked(live, len(addresses)), seconds=60)
+        finally:
+            logs = [head + await _stop(worker)
+                    for head, worker in zip(ready, workers, strict=False)]
+        async with live.database.engines.reader.connect() as conn:
+            rounds = (await conn.execute(
+                select(ProxyCheckRow.proxy_id, func.count()).where(ProxyCheckRow.stage == 1)
+                .group_by(ProxyCheckRow.proxy_id))).all()
+    assert len(rounds) == len(addresses)
+    assert {n for _, n in rounds} == {1}
+    assert all("check round stored" in log for log in logs), logs
+
+
+async def _listening(worker: asyncio.subprocess.Process) -> str:
+    """The worker's output up to the moment it reads the stream."""
+    assert worker.stdout is not None
+    seen = b""
+    async with asyncio.timeout(30):
+        while b"Listening started" not in seen:
+            seen += await worker.stdout.readline()
+    return seen.decode()
+
+
+async def _stop(worker: asyncio.subprocess.Process) -> str:
+    worker.terminate()
+    out, _ = await asyncio.wait_for(worker.communicate(), 30)
+    return out.decode()
