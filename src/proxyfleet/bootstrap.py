@@ -132,7 +132,9 @@ class Container:
     async def _ping_database(self) -> str:
         try:
             await asyncio.wait_for(self.database.ping(), PING_TIMEOUT_SECONDS)
-        except (OSError, TimeoutError, Exception) as exc:  # any driver error means unreachable
+        # Drivers raise their own error types for a refused or dropped connection; whatever
+        # the ping raises, the database is not answering.
+        except Exception as exc:
             log.warning("database unreachable", error=str(exc))
             return "unreachable"
         return "connected"
