@@ -1,9 +1,11 @@
-"""`Leg`: one side of a proxied connection, as an asyncio Protocol with two modes.
+"""`Leg`: one side of a proxied connection, as an asyncio Protocol with three modes.
 
 Before the tunnel opens a leg buffers what arrives in an inbox that a handshake coroutine
 `read()`s with a timeout. Once `relay()` joins two legs, each `data_received` writes straight
 into the other leg's transport: no coroutine wakes per chunk, and back-pressure is the
 transports' own pause/resume (a full write buffer on one side pauses reading on the other).
+A `Joint` may instead route each leg's bytes through a callback of its own (HTTP forwarding
+does, to rewrite message heads on the way), with the same back-pressure.
 
 Standard library only.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from proxyfleet.wire.target import Target
 
@@ -24,6 +26,14 @@ INBOX_LIMIT = 256 * 1024
 
 def _ignore(size: int) -> None:
     del size
+
+
+class Joint(Protocol):
+    """What joins two legs and hears of their ends."""
+
+    def on_eof(self, leg: Leg) -> None: ...
+
+    def on_lost(self, leg: Leg) -> None: ...
 
 
 class Leg(asyncio.Protocol):
@@ -39,9 +49,11 @@ class Leg(asyncio.Protocol):
         self._drainer: asyncio.Future[None] | None = None
         self._inbox_full = False
         self._peer_full = False
+        self._held = False
         self._reading_paused = False
-        self._relay: _Relay | None = None
+        self._joint: Joint | None = None
         self._peer: Leg | None = None
+        self._sink: Callable[[bytes], None] | None = None
 
     # asyncio.Protocol callbacks
 
@@ -53,6 +65,10 @@ class Leg(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._on_bytes(len(data))
         self.last_active = time.monotonic()
+        sink = self._sink
+        if sink is not None:
+            sink(data)
+            return
         peer = self._peer
         if peer is not None:
             peer.write(data)
@@ -66,8 +82,8 @@ class Leg(asyncio.Protocol):
     def eof_received(self) -> bool:
         self._eof = True
         self._wake()
-        if self._relay is not None:
-            self._relay.on_eof(self)
+        if self._joint is not None:
+            self._joint.on_eof(self)
         # Keep the transport open: the other direction may still be flowing (half-close).
         return True
 
@@ -75,8 +91,8 @@ class Leg(asyncio.Protocol):
         self._closed = True
         self._wake()
         self._wake_drainer()
-        if self._relay is not None:
-            self._relay.finish()
+        if self._joint is not None:
+            self._joint.on_lost(self)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -182,13 +198,28 @@ class Leg(asyncio.Protocol):
         self._peer_full = full
         self._update_reading()
 
-    def attach(self, relay: _Relay, peer: Leg) -> None:
-        self._relay = relay
+    def attach(self, joint: Joint, peer: Leg, sink: Callable[[bytes], None] | None = None,
+               ) -> None:
+        """Join this leg to `peer`: what arrives goes to `sink`, or straight to the peer."""
+        self._joint = joint
         self._peer = peer
+        self._sink = sink
+        self.set_peer_full(peer.write_paused)
+
+    def detach(self) -> None:
+        """Back to the inbox: what arrives waits for `read()` again."""
+        self._joint = self._peer = self._sink = None
+        self._peer_full = self._held = False
+        self._update_reading()
+
+    def hold(self, held: bool) -> None:
+        """Stop reading (or start again) whatever the write buffers say."""
+        self._held = held
+        self._update_reading()
 
     def _update_reading(self) -> None:
         transport = self.transport
-        paused = self._inbox_full or self._peer_full
+        paused = self._inbox_full or self._peer_full or self._held
         if transport is None or transport.is_closing() or paused is self._reading_paused:
             return
         self._reading_paused = paused
@@ -214,8 +245,7 @@ class _Relay:
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._legs = (first, second)
         self._ended: set[Leg] = set()
-        self._idle_timeout = idle_timeout
-        self._timer: asyncio.TimerHandle | None = None
+        self._idle = IdleWatch(self._legs, idle_timeout, self.finish)
 
     def join(self) -> None:
         first, second = self._legs
@@ -223,13 +253,12 @@ class _Relay:
             pending = leg.take_inbox()
             leg.attach(self, peer)
             peer.write(pending)
-            leg.set_peer_full(peer.write_paused)
         for leg in self._legs:
             if leg.closed:
                 self.finish()
             elif leg.at_eof:
                 self.on_eof(leg)
-        self._watch_idle(self._idle_timeout)
+        self._idle.start()
 
     def on_eof(self, leg: Leg) -> None:
         """Pass a half-close on; once both directions ended, the relay is done."""
@@ -239,26 +268,46 @@ class _Relay:
         if len(self._ended) == 2:
             self.finish()
 
+    def on_lost(self, leg: Leg) -> None:
+        self.finish()
+
     def finish(self) -> None:
         for leg in self._legs:
             leg.close()
-        if self._timer is not None:
-            self._timer.cancel()
+        self._idle.stop()
         if not self.finished.done():
             self.finished.set_result(None)
 
-    def _watch_idle(self, delay: float) -> None:
-        if not self.finished.done():
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(delay, self._check_idle)
 
-    def _check_idle(self) -> None:
-        # One timer per relay, re-armed for the time left, costs nothing per chunk.
+class IdleWatch:
+    """Calls `on_idle` once neither leg has received anything for `timeout` seconds: one
+    timer, re-armed for the time left when it fires, so it costs nothing per chunk."""
+
+    def __init__(self, legs: tuple[Leg, Leg], timeout: float, on_idle: Callable[[], None],
+                 ) -> None:
+        self._legs = legs
+        self._timeout = timeout
+        self._on_idle = on_idle
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._arm(self._timeout)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._check)
+
+    def _check(self) -> None:
         idle = time.monotonic() - max(leg.last_active for leg in self._legs)
-        if idle >= self._idle_timeout:
-            self.finish()
+        if idle >= self._timeout:
+            self._timer = None
+            self._on_idle()
         else:
-            self._watch_idle(self._idle_timeout - idle)
+            self._arm(self._timeout - idle)
 
 
 async def relay(first: Leg, second: Leg, idle_timeout: float) -> None:

@@ -30,6 +30,9 @@ class BodyLength:
     length: int = 0
 
 
+NO_BODY = BodyLength(Framing.EMPTY)
+
+
 def request_body(head: RequestHead) -> BodyLength:
     """A request body is chunked, counted, or absent — never delimited by close."""
     return _body_length(head.headers, HTTPStatus.BAD_REQUEST, Framing.EMPTY)

@@ -49,10 +49,11 @@ def status_line(status: HTTPStatus, reason: str | None = None) -> bytes:
 class Headers:
     """Header fields in arrival order; names compare case-insensitively."""
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_by_name", "_fields")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields = tuple(fields)
+        self._by_name: dict[str, list[str]] | None = None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._fields)
@@ -68,8 +69,13 @@ class Headers:
         return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
-        wanted = name.lower()
-        return [value for key, value in self._fields if key.lower() == wanted]
+        by_name = self._by_name
+        if by_name is None:
+            # Built on the first lookup: a head is asked about several fields in a row.
+            by_name = self._by_name = {}
+            for key, value in self._fields:
+                by_name.setdefault(key.lower(), []).append(value)
+        return list(by_name.get(name.lower(), ()))
 
     def tokens(self, name: str) -> list[str]:
         """The comma-separated, lower-cased tokens of every field called `name`."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from http import HTTPStatus
 
 from proxyfleet.wire.credentials import BadCredentials, Credentials, decode_basic
 from proxyfleet.wire.errors import BadTarget
 from proxyfleet.wire.handshake import NEED_DATA, NeedData
+from proxyfleet.wire.http_body import NO_BODY, BodyLength, request_body
 from proxyfleet.wire.http_head import (
     MAX_HEAD_SIZE,
     Headers,
@@ -27,6 +27,7 @@ from proxyfleet.wire.http_head import (
     parse_request_head,
     status_line,
 )
+from proxyfleet.wire.http_plain import PlainRequest, plain_request
 from proxyfleet.wire.target import Target, parse_authority
 
 # Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy's own; never passed to the next hop.
@@ -34,7 +35,7 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-connection", "proxy-authorization",
     "proxy-authenticate", "te", "trailer", "upgrade",
 })
-_HTTP_PORT = 80
+HTTP_PORT = 80
 _METHOD_START = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -43,27 +44,44 @@ class RequestKind(enum.Enum):
     FORWARD = "absolute-URI forward"
 
 
-@dataclass(frozen=True, slots=True)
 class ProxyRequest:
-    """One request a proxy client made, with where it goes and who claims to make it."""
+    """One request a proxy client made, with where it goes and who claims to make it.
 
-    kind: RequestKind
-    head: RequestHead
-    target: Target
-    path: str
-    credentials: Credentials | None
+    `head` is the parsed head; a request read by the plain-head fast path (`http_plain`)
+    parses it only if someone asks, and carries its origin-form head ready-made.
+    """
 
-    @property
-    def keep_alive(self) -> bool:
+    __slots__ = ("_head", "_raw", "body", "credentials", "keep_alive", "kind", "method",
+                 "origin_head", "path", "target", "upgrade", "version")
+
+    def __init__(self, kind: RequestKind, method: str, version: tuple[int, int],
+                 target: Target, path: str, credentials: Credentials | None, *,
+                 keep_alive: bool, upgrade: str | None, body: BodyLength,
+                 head: RequestHead | bytes, origin_head: bytes | None = None) -> None:
+        self.kind = kind
+        self.method = method
+        self.version = version
+        self.target = target
+        self.path = path
+        self.credentials = credentials
+        self.keep_alive = keep_alive
         """Whether the client wants its connection kept after this exchange."""
-        return wants_keep_alive(self.head.version, self.head.headers)
+        self.upgrade = upgrade
+        """The protocol asked for by `Connection: upgrade` + `Upgrade`, passed through."""
+        self.body = body
+        self.origin_head = origin_head
+        """The head to send the origin when the connection stays alive, if made already."""
+        self._head: RequestHead | None = None if isinstance(head, bytes) else head
+        self._raw = head if isinstance(head, bytes) else b""
 
     @property
-    def upgrade(self) -> str | None:
-        """The protocol asked for by `Connection: upgrade` + `Upgrade`, passed through."""
-        if "upgrade" in self.head.headers.tokens("Connection"):
-            return self.head.headers.get("Upgrade")
-        return None
+    def head(self) -> RequestHead:
+        if self._head is None:
+            self._head = parse_request_head(self._raw)
+        return self._head
+
+    def __repr__(self) -> str:
+        return f"ProxyRequest({self.kind.name} {self.method} {self.target} {self.path!r})"
 
 
 def wants_keep_alive(version: tuple[int, int], headers: Headers) -> bool:
@@ -91,10 +109,24 @@ class HttpProxyServer:
         if head is NEED_DATA:
             _refuse_non_http_start(self._reader.started)
             return NEED_DATA
-        return proxy_request(parse_request_head(head))
+        plain = plain_request(head)
+        if plain is None:
+            return proxy_request(parse_request_head(head))
+        return _plain_proxy_request(head, plain)
 
     def take_rest(self) -> bytes:
         return self._reader.take_rest()
+
+
+def _plain_proxy_request(head: bytes, plain: PlainRequest) -> ProxyRequest:
+    target = forward_target(plain.authority.decode("latin-1"), HTTP_PORT)
+    credentials = None if plain.login is None else proxy_credentials(
+        plain.login.decode("latin-1"))
+    origin_head = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (
+        plain.method, plain.path, host_field(target).encode("latin-1"), plain.fields)
+    return ProxyRequest(RequestKind.FORWARD, plain.method.decode("latin-1"), (1, 1), target,
+                        plain.path.decode("latin-1"), credentials, keep_alive=True,
+                        upgrade=None, body=plain.body, head=head, origin_head=origin_head)
 
 
 def _refuse_non_http_start(start: bytes) -> None:
@@ -106,26 +138,33 @@ def _refuse_non_http_start(start: bytes) -> None:
 
 
 def proxy_request(head: RequestHead) -> ProxyRequest:
-    credentials = _credentials(head.headers)
-    if head.method == "CONNECT":
-        target = _target(head.target, None)
-        return ProxyRequest(RequestKind.TUNNEL, head, target, "", credentials)
-    authority, path = _split_absolute_uri(head.target)
-    return ProxyRequest(RequestKind.FORWARD, head, _target(authority, _HTTP_PORT), path,
-                        credentials)
-
-
-def _credentials(headers: Headers) -> Credentials | None:
+    headers = head.headers
     value = headers.get("Proxy-Authorization")
-    if value is None:
-        return None
+    credentials = None if value is None else proxy_credentials(value)
+    keep_alive = wants_keep_alive(head.version, headers)
+    upgrade = headers.get("Upgrade") if "upgrade" in headers.tokens("Connection") else None
+    if head.method == "CONNECT":
+        # A tunnel's bytes are the tunnel's: no body framing applies.
+        return ProxyRequest(RequestKind.TUNNEL, head.method, head.version,
+                            forward_target(head.target, None), "", credentials,
+                            keep_alive=keep_alive, upgrade=upgrade, body=NO_BODY, head=head)
+    authority, path = _split_absolute_uri(head.target)
+    return ProxyRequest(RequestKind.FORWARD, head.method, head.version,
+                        forward_target(authority, HTTP_PORT), path, credentials,
+                        keep_alive=keep_alive, upgrade=upgrade, body=request_body(head),
+                        head=head)
+
+
+def proxy_credentials(value: str) -> Credentials | None:
+    """The login in a `Proxy-Authorization` value (None for a scheme other than Basic); 400
+    when a Basic one is malformed."""
     try:
         return decode_basic(value)
     except BadCredentials as exc:
         raise HttpError(HTTPStatus.BAD_REQUEST, str(exc)) from exc
 
 
-def _target(authority: str, default_port: int | None) -> Target:
+def forward_target(authority: str, default_port: int | None) -> Target:
     try:
         target = parse_authority(authority, default_port)
     except BadTarget as exc:
@@ -149,9 +188,11 @@ def _split_absolute_uri(uri: str) -> tuple[str, str]:
 
 def forward_head(request: ProxyRequest, *, keep_alive: bool) -> bytes:
     """The origin-form head to send the origin: hop-by-hop fields gone, Host from the URI."""
+    if keep_alive and request.origin_head is not None:
+        return request.origin_head
     headers = request.head.headers
     dropped = HOP_BY_HOP | {token for token in headers.tokens("Connection")} | {"host"}
-    fields = [("Host", _host_field(request.target)), *headers.without(dropped)]
+    fields = [("Host", host_field(request.target)), *headers.without(dropped)]
     if request.upgrade is not None:
         fields += [("Connection", "upgrade"), ("Upgrade", request.upgrade)]
     elif not keep_alive:
@@ -160,8 +201,8 @@ def forward_head(request: ProxyRequest, *, keep_alive: bool) -> bytes:
     return head.encode()
 
 
-def _host_field(target: Target) -> str:
-    return target.authority.removesuffix(f":{_HTTP_PORT}")
+def host_field(target: Target) -> str:
+    return target.authority.removesuffix(f":{HTTP_PORT}")
 
 
 def client_response_head(response: ResponseHead, *, keep_alive: bool,

@@ -6,6 +6,7 @@ Standard library only; imports nothing of the project.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ class Target:
     @property
     def authority(self) -> str:
         """`host:port`, with brackets around an IPv6 literal."""
-        host = f"[{self.host}]" if self.kind is HostKind.IPV6 else self.host
+        # Of the normal forms only an IPv6 literal holds a colon.
+        host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
 
@@ -66,8 +68,13 @@ def _normal_host(host: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_authority(text: str, default_port: int | None = None) -> Target:
-    """Parse `host:port`, `[v6]:port` or, when `default_port` is given, a bare host."""
+    """Parse `host:port`, `[v6]:port` or, when `default_port` is given, a bare host.
+
+    Remembers recent answers: a proxy sees the same few authorities over and over, and a
+    `Target` is immutable. (Refusals are not remembered; they raise every time.)
+    """
     host, port_text = _split_authority(text)
     if port_text is None:
         if default_port is None:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
+from proxyfleet.gateway.engine import ListenerConfig
 from proxyfleet.gateway.server import ProxyServer
-from tests.integration.gateway.conftest import PASSWORD, USER, needs_curl
-from tests.integration.gateway.loopback import TIMEOUT, Origin, curl, exchange, origin_on
+from tests.integration.gateway.conftest import ALL_PROTOCOLS, PASSWORD, USER, needs_curl
+from tests.integration.gateway.loopback import (
+    TIMEOUT,
+    Origin,
+    curl,
+    eventually,
+    exchange,
+    origin_on,
+    pattern,
+    serving,
+)
 
 
 def _proxy_url(server: ProxyServer, login: str = "") -> str:
@@ -152,3 +163,110 @@ async def _closed_port() -> int:
     server.close()
     await asyncio.wait_for(server.wait_closed(), TIMEOUT)
     return port
+
+
+async def test_one_client_connection_reaches_several_origins_in_turn(proxy: ProxyServer,
+                                                                     origin: Origin) -> None:
+    # Each request goes where its own URI says, even on a connection kept alive.
+    async with origin_on("127.0.0.1") as other:
+        raw = (f"GET {origin.url('/1')} HTTP/1.1\r\n\r\n"
+               f"GET {other.url('/2')} HTTP/1.1\r\n\r\n"
+               f"GET {origin.url('/3')} HTTP/1.1\r\nConnection: close\r\n\r\n").encode()
+        answer = await exchange(proxy.address, raw)
+    assert answer.count(b"HTTP/1.1 200 OK") == 3
+    assert [path for _, path, _ in origin.requests] == ["/1", "/3"]
+    assert [path for _, path, _ in other.requests] == ["/2"]
+    assert b"host=127.0.0.1:%d" % other.port in answer
+
+
+async def test_a_large_response_arrives_whole_through_a_slow_reader(proxy: ProxyServer,
+                                                                    origin: Origin) -> None:
+    size = 32 * 1024 * 1024
+    async with asyncio.timeout(TIMEOUT * 3):
+        reader, writer = await asyncio.open_connection(*proxy.address)
+        writer.write(f"GET {origin.url(f'/bytes/{size}')} HTTP/1.1\r\n\r\n"
+                     f"GET {origin.url('/after')} HTTP/1.1\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"Content-Length: %d" % size in head
+        received = hashlib.sha256()
+        left = size
+        while left:
+            chunk = await reader.read(min(left, 1 << 16))
+            assert chunk
+            received.update(chunk)
+            left -= len(chunk)
+            if left > size // 2:
+                await asyncio.sleep(0)  # a reader slower than the origin: back-pressure
+        assert received.digest() == hashlib.sha256(pattern(size)).digest()
+        second = await reader.readuntil(b"\r\n\r\n")
+        assert second.startswith(b"HTTP/1.1 200 OK")
+        writer.close()
+    assert origin.connections == 1
+
+
+async def test_an_upgrade_becomes_a_tunnel(proxy: ProxyServer) -> None:
+    async def upgrading(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"Upgrade: echo" in head
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+                     b"Upgrade: echo\r\n\r\nhello ")
+        while data := await reader.read(1024):
+            writer.write(data.upper())
+        writer.close()
+
+    async with serving(upgrading) as port:
+        reader, writer = await asyncio.open_connection(*proxy.address)
+        writer.write(f"GET http://127.0.0.1:{port}/ws HTTP/1.1\r\nConnection: upgrade\r\n"
+                     f"Upgrade: echo\r\n\r\n".encode())
+        async with asyncio.timeout(TIMEOUT):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101 ")
+            assert await reader.readexactly(6) == b"hello "
+            writer.write(b"tunnelled")
+            assert await reader.readexactly(9) == b"TUNNELLED"
+        writer.close()
+
+
+async def test_an_early_answer_to_an_unread_body_ends_both_connections(
+        proxy: ProxyServer) -> None:
+    async def refusing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 413 Too Large\r\nContent-Length: 4\r\n\r\nnope")
+        await writer.drain()
+        await reader.read()  # the proxy must give up on the rest of the body
+        writer.close()
+
+    async with serving(refusing) as port:
+        reader, writer = await asyncio.open_connection(*proxy.address)
+        writer.write(f"PUT http://127.0.0.1:{port}/ HTTP/1.1\r\nContent-Length: 100000000\r\n"
+                     f"\r\n".encode() + b"x" * 1000)
+        async with asyncio.timeout(TIMEOUT):
+            answer = await reader.read()  # and the client connection closes after it
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 Too Large\r\n")
+    assert answer.endswith(b"nope")
+    assert b"Connection: close" in answer
+
+
+async def test_an_origin_silent_past_the_idle_timeout_gets_504(origin: Origin) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    config = ListenerConfig(protocols=ALL_PROTOCOLS, idle_timeout=0.3)
+    async with ProxyServer(config) as proxy, serving(silent) as port:
+        answer = await exchange(proxy.address,
+                                f"GET http://127.0.0.1:{port}/ HTTP/1.1\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n")
+
+
+async def test_kept_alive_client_connections_close_after_the_idle_timeout(
+        origin: Origin) -> None:
+    config = ListenerConfig(protocols=ALL_PROTOCOLS, idle_timeout=0.3)
+    async with ProxyServer(config) as proxy:
+        reader, writer = await asyncio.open_connection(*proxy.address)
+        writer.write(f"GET {origin.url('/x')} HTTP/1.1\r\n\r\n".encode())
+        async with asyncio.timeout(TIMEOUT):
+            await reader.readuntil(b"\r\n\r\n")
+            assert (await reader.read()).startswith(b"GET /x")  # the body, then EOF
+        writer.close()
+        await eventually(lambda: proxy.counters.connections_active == 0)
