@@ -226,10 +226,11 @@ class _Exchanges:
                 # A final answer before the request body is all sent ends the connection.
                 may_keep = request.keep_alive and self._request_body is None
                 plain = (plain_response(head, request.method)
-                         if may_keep and request.version == (1, 1) else None)
-                if plain is not None:
+                         if request.version == (1, 1) else None)
+                if plain is not None and plain.closes is not may_keep:
                     # Nothing in the head to replace: it goes on as it came.
-                    self._begin_body(head, plain[1], keep_client=True, upstream_keeps=True)
+                    self._begin_body(head, plain.body, keep_client=may_keep,
+                                     upstream_keeps=not plain.closes)
                     return
                 response = parse_response_head(head)
                 if response.status == HTTPStatus.SWITCHING_PROTOCOLS:

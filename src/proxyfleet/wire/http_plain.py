@@ -33,7 +33,8 @@ _PLAIN_RESPONSE = re.compile(rb"HTTP/1\.1 ([1-9][0-9][0-9]) [^\x00-\x08\x0a-\x1f
 _SPECIAL = re.compile(rb"^(host|content-length|transfer-encoding|connection|keep-alive|te|"
                       rb"trailer|upgrade|proxy-[!#$%&'*+\-.^_`|~0-9a-z]*):[ \t]*"
                       rb"([^\r\n]*?)[ \t]*\r\n", re.MULTILINE)
-_DROPPED_FROM_REQUEST = re.compile(rb"^(?:host|proxy-connection|proxy-authorization):.*\r\n",
+_DROPPED_FROM_REQUEST = re.compile(rb"^(?:host|connection|proxy-connection|proxy-authorization):"
+                                   rb".*\r\n",
                                    re.MULTILINE | re.IGNORECASE)
 _MAX_LENGTH_DIGITS = 18
 
@@ -48,8 +49,10 @@ class PlainRequest:
     login: bytes | None
     """The `Proxy-Authorization` value, if any."""
     body: BodyLength
+    keep_alive: bool
+    """False when the client said `Connection: close`."""
     fields: bytes
-    """The field lines to pass on: all but Host and the proxy's own."""
+    """The field lines to pass on: all but Host, Connection and the proxy's own."""
 
 
 def plain_request(head: bytes) -> PlainRequest | None:
@@ -60,6 +63,7 @@ def plain_request(head: bytes) -> PlainRequest | None:
     method, authority, path, fields = match.groups()
     login: bytes | None = None
     body = NO_BODY
+    close = False
     for special in _SPECIAL.finditer(fields.lower()):
         name, value = special.groups()
         if name == b"host":
@@ -71,15 +75,26 @@ def plain_request(head: bytes) -> PlainRequest | None:
         elif name == b"proxy-authorization" and login is None:
             start, end = special.span(2)
             login = fields[start:end]
+        elif name == b"connection" and value == b"close" and not close:
+            close = True
         elif name != b"proxy-connection" or value != b"keep-alive":
             return None
-    return PlainRequest(method, authority, path or b"/", login, body,
+    return PlainRequest(method, authority, path or b"/", login, body, not close,
                         _DROPPED_FROM_REQUEST.sub(b"", fields))
 
 
-def plain_response(head: bytes, request_method: str) -> tuple[int, BodyLength] | None:
-    """Status and body length of a plain final response to a kept-alive HTTP/1.1 client,
-    which may then have the head exactly as it came: there is nothing in it to replace."""
+@dataclass(frozen=True, slots=True)
+class PlainResponse:
+    status: int
+    body: BodyLength
+    closes: bool
+    """The origin said `Connection: close`: the head says so to the client too."""
+
+
+def plain_response(head: bytes, request_method: str) -> PlainResponse | None:
+    """Status and body length of a plain final response to an HTTP/1.1 client, which may
+    then have the head exactly as it came when its `closes` is what the proxy would say:
+    there is nothing else in it to replace."""
     match = _PLAIN_RESPONSE.fullmatch(head)
     if match is None:
         return None
@@ -87,12 +102,16 @@ def plain_response(head: bytes, request_method: str) -> tuple[int, BodyLength] |
     if status < 200:
         return None
     body: BodyLength | None = None
+    closes = False
     for special in _SPECIAL.finditer(match[2].lower()):
         name, value = special.groups()
-        if (name != b"content-length" or body is not None or not value.isdigit()
+        if name == b"connection" and value == b"close" and not closes:
+            closes = True
+        elif (name != b"content-length" or body is not None or not value.isdigit()
                 or len(value) > _MAX_LENGTH_DIGITS):
             return None
-        body = BodyLength(Framing.LENGTH, int(value))
+        else:
+            body = BodyLength(Framing.LENGTH, int(value))
     if request_method == "HEAD" or status in (204, 304):
-        return status, NO_BODY
-    return None if body is None else (status, body)
+        return PlainResponse(status, NO_BODY, closes)
+    return None if body is None else PlainResponse(status, body, closes)

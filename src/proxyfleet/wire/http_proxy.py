@@ -70,7 +70,7 @@ class ProxyRequest:
         """The protocol asked for by `Connection: upgrade` + `Upgrade`, passed through."""
         self.body = body
         self.origin_head = origin_head
-        """The head to send the origin when the connection stays alive, if made already."""
+        """The head to send the origin, if made already (for `keep_alive` as it is)."""
         self._head: RequestHead | None = None if isinstance(head, bytes) else head
         self._raw = head if isinstance(head, bytes) else b""
 
@@ -122,11 +122,13 @@ def _plain_proxy_request(head: bytes, plain: PlainRequest) -> ProxyRequest:
     target = forward_target(plain.authority.decode("latin-1"), HTTP_PORT)
     credentials = None if plain.login is None else proxy_credentials(
         plain.login.decode("latin-1"))
-    origin_head = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (
-        plain.method, plain.path, host_field(target).encode("latin-1"), plain.fields)
+    origin_head = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n" % (
+        plain.method, plain.path, host_field(target).encode("latin-1"), plain.fields,
+        b"" if plain.keep_alive else b"Connection: close\r\n")
     return ProxyRequest(RequestKind.FORWARD, plain.method.decode("latin-1"), (1, 1), target,
-                        plain.path.decode("latin-1"), credentials, keep_alive=True,
-                        upgrade=None, body=plain.body, head=head, origin_head=origin_head)
+                        plain.path.decode("latin-1"), credentials,
+                        keep_alive=plain.keep_alive, upgrade=None, body=plain.body,
+                        head=head, origin_head=origin_head)
 
 
 def _refuse_non_http_start(start: bytes) -> None:
@@ -188,7 +190,7 @@ def _split_absolute_uri(uri: str) -> tuple[str, str]:
 
 def forward_head(request: ProxyRequest, *, keep_alive: bool) -> bytes:
     """The origin-form head to send the origin: hop-by-hop fields gone, Host from the URI."""
-    if keep_alive and request.origin_head is not None:
+    if keep_alive is request.keep_alive and request.origin_head is not None:
         return request.origin_head
     headers = request.head.headers
     dropped = HOP_BY_HOP | {token for token in headers.tokens("Connection")} | {"host"}

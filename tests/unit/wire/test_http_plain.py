@@ -14,14 +14,20 @@ from proxyfleet.wire.credentials import Credentials, encode_basic
 from proxyfleet.wire.errors import WireError
 from proxyfleet.wire.handshake import NEED_DATA
 from proxyfleet.wire.http_body import BodyLength, Framing, response_body
-from proxyfleet.wire.http_head import HttpError, parse_request_head, parse_response_head
-from proxyfleet.wire.http_plain import plain_request, plain_response
+from proxyfleet.wire.http_head import (
+    HttpError,
+    ResponseHead,
+    parse_request_head,
+    parse_response_head,
+)
+from proxyfleet.wire.http_plain import PlainResponse, plain_request, plain_response
 from proxyfleet.wire.http_proxy import (
     HttpProxyServer,
     ProxyRequest,
     client_response_head,
     forward_head,
     proxy_request,
+    wants_keep_alive,
 )
 
 TOKEN = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,12}", fullmatch=True)
@@ -29,7 +35,7 @@ VALUE = st.from_regex(r"[ \t]?[\x21-\x7e]([\x20-\x7e]{0,20}[\x21-\x7e])?[ \t]?",
 SPECIAL_NAMES = ["Host", "host", "Content-Length", "content-length", "Connection",
                  "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer",
                  "Upgrade", "Proxy-Authorization", "Proxy-Authenticate", "Proxy-Other"]
-SPECIAL_VALUES = ["0", "12", "x", "1, 1", "keep-alive", "Keep-Alive", "close", "chunked",
+SPECIAL_VALUES = ["0", "12", "x", "1, 1", "keep-alive", "Keep-Alive", "close", "close", "chunked",
                   "websocket", encode_basic(Credentials("alice", "s3cret")), "Basic !!",
                   "Bearer t", "upgrade", "example.com"]
 SPECIAL_LOWER = {name.lower() for name in SPECIAL_NAMES} | {"proxy-authenticate"}
@@ -62,6 +68,8 @@ def response_heads(draw: st.DrawFn) -> bytes:
             TOKEN.filter(lambda t: t.lower() not in SPECIAL_LOWER), VALUE), max_size=5))]
         lines.insert(draw(st.integers(0, len(lines))),
                      f"Content-Length:{draw(st.sampled_from(['0', ' 12 ', '7', '99']))}\r\n")
+        if draw(st.booleans()):
+            lines.insert(draw(st.integers(0, len(lines))), "Connection: close\r\n")
         fields, version = "".join(lines), "HTTP/1.1"
     else:
         fields = "".join(draw(st.lists(FIELD_LINE, max_size=6)))
@@ -127,14 +135,20 @@ def test_plain_responses_pass_unchanged_where_the_general_path_changes_nothing(
     if fast is None:
         return
     response = parse_response_head(head)  # never raises for a head the fast path took
-    status, length = fast
-    assert status == response.status
-    assert length == response_body(response, method)
-    # The general path would send the same head: nothing dropped, nothing added.
-    rebuilt = parse_response_head(client_response_head(response, keep_alive=True,
+    assert fast.status == response.status
+    assert fast.body == response_body(response, method)
+    assert fast.closes is not wants_keep_alive(response.version, response.headers)
+    # The general path would send the client the same head: nothing dropped or added but
+    # the `Connection` field, which says the same.
+    rebuilt = parse_response_head(client_response_head(response, keep_alive=not fast.closes,
                                                        client_version=(1, 1)))
-    assert (rebuilt.version, rebuilt.status, rebuilt.reason, list(rebuilt.headers)) == (
-        response.version, response.status, response.reason, list(response.headers))
+
+    def fields(head: ResponseHead) -> list[tuple[str, str]]:
+        return sorted((name.lower(), value.lower() if name.lower() == "connection" else value)
+                      for name, value in head.headers)
+
+    assert (rebuilt.version, rebuilt.status, rebuilt.reason, fields(rebuilt)) == (
+        response.version, response.status, response.reason, fields(response))
 
 
 def test_the_common_shapes_take_the_fast_path() -> None:
@@ -147,14 +161,19 @@ def test_the_common_shapes_take_the_fast_path() -> None:
     assert plain.body == BodyLength(Framing.LENGTH, 3)
     assert plain.fields == b"Content-Length: 3\r\nAccept: */*\r\n"
     assert plain_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "GET") == (
-        200, BodyLength(Framing.LENGTH, 2))
+        PlainResponse(200, BodyLength(Framing.LENGTH, 2), closes=False))
     assert plain_response(b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n", "GET") == (
-        304, BodyLength(Framing.EMPTY))
+        PlainResponse(304, BodyLength(Framing.EMPTY), closes=False))
+    assert plain_response(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n"
+                          b"\r\n", "GET") == (
+        PlainResponse(200, BodyLength(Framing.LENGTH, 1), closes=True))
+    closing = plain_request(b"GET http://a/ HTTP/1.1\r\nConnection: close\r\nX: 1\r\n\r\n")
+    assert closing is not None and not closing.keep_alive and closing.fields == b"X: 1\r\n"
 
 
 @pytest.mark.parametrize("head", [
     b"GET http://a/ HTTP/1.0\r\n\r\n",
-    b"GET http://a/ HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"GET http://a/ HTTP/1.1\r\nConnection: keep-alive\r\n\r\n",
     b"GET http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"GET http://[::1]/ HTTP/1.1\r\n\r\n",
     b"GET http://a/ HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
@@ -170,7 +189,7 @@ def test_anything_unusual_is_left_to_the_general_path(head: bytes) -> None:
 
 @pytest.mark.parametrize("head", [
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nContent-Length: 1\r\n\r\n",
     b"HTTP/1.1 200 OK\r\n\r\n",  # until close
     b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n",
     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
