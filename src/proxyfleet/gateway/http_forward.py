@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from proxyfleet.gateway.counters import TrafficCounters
-from proxyfleet.gateway.leg import IdleWatch, Leg
+from proxyfleet.gateway.idle import IdleWatch
+from proxyfleet.gateway.leg import Leg
 from proxyfleet.wire.errors import WireError
 from proxyfleet.wire.handshake import NEED_DATA
 from proxyfleet.wire.http_body import BodyLength, BodyScanner, Framing, response_body

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, cast
 
+from proxyfleet.gateway.idle import IdleWatch
+from proxyfleet.gateway.splice import SpliceRelay
 from proxyfleet.wire.target import Target
 
 # A big write buffer lets a fast reader run ahead of a slow writer without pausing per chunk.
@@ -104,6 +106,18 @@ class Leg(asyncio.Protocol):
         self._wake_drainer()
         if self._peer is not None:
             self._peer.set_peer_full(False)
+
+    def count(self, size: int) -> None:
+        """`size` bytes arrived that went past `data_received` (spliced in the kernel)."""
+        self._on_bytes(size)
+        self.last_active = time.monotonic()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits in either direction: no unread bytes, nothing unsent, no EOF."""
+        transport = self.transport
+        return (not self._inbox and not self._eof and not self.closed and transport is not None
+                and transport.get_write_buffer_size() == 0)
 
     # The handshake side: reads with timeouts, writes, drains.
 
@@ -279,41 +293,16 @@ class _Relay:
             self.finished.set_result(None)
 
 
-class IdleWatch:
-    """Calls `on_idle` once neither leg has received anything for `timeout` seconds: one
-    timer, re-armed for the time left when it fires, so it costs nothing per chunk."""
-
-    def __init__(self, legs: tuple[Leg, Leg], timeout: float, on_idle: Callable[[], None],
-                 ) -> None:
-        self._legs = legs
-        self._timeout = timeout
-        self._on_idle = on_idle
-        self._timer: asyncio.TimerHandle | None = None
-
-    def start(self) -> None:
-        self._arm(self._timeout)
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _arm(self, delay: float) -> None:
-        self._timer = asyncio.get_running_loop().call_later(delay, self._check)
-
-    def _check(self) -> None:
-        idle = time.monotonic() - max(leg.last_active for leg in self._legs)
-        if idle >= self._timeout:
-            self._timer = None
-            self._on_idle()
-        else:
-            self._arm(self._timeout - idle)
-
-
 async def relay(first: Leg, second: Leg, idle_timeout: float) -> None:
     """Move bytes both ways until both directions end, either side goes, or nothing has
-    moved for `idle_timeout` seconds; then close both legs."""
-    joined = _Relay(first, second, idle_timeout)
+    moved for `idle_timeout` seconds; then close both legs.
+
+    Two plain sockets with nothing pending are joined in the kernel (`splice.py`); anything
+    else (TLS, buffered bytes, a platform without splice) goes through the Protocols.
+    """
+    joined: _Relay | SpliceRelay | None = SpliceRelay.between(first, second, idle_timeout)
+    if joined is None:
+        joined = _Relay(first, second, idle_timeout)
     joined.join()
     try:
         # No timeout here on purpose: the relay's idle timer is this await's deadline.

@@ -1,15 +1,18 @@
-"""Bulk data, half-close and idle timeouts through open tunnels."""
+"""Bulk data, half-close and idle timeouts through open tunnels, each through both relays:
+the kernel's (splice) and the Protocols' (what a tunnel with bytes pending, or TLS, gets)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from proxyfleet.gateway.engine import ListenerConfig
+from proxyfleet.gateway.leg import Leg
 from proxyfleet.gateway.server import ProxyServer
+from proxyfleet.gateway.splice import SpliceRelay
 from proxyfleet.wire.handshake import ClientHandshake
 from proxyfleet.wire.http_connect import HttpConnectClient
 from proxyfleet.wire.socks5_client import Socks5Client
@@ -25,6 +28,22 @@ from tests.integration.gateway.loopback import (
 BULK = 64 * 1024 * 1024
 BLOCK = 1024 * 1024
 HANDSHAKES: list[Callable[[Target], ClientHandshake]] = [HttpConnectClient, Socks5Client]
+
+
+@pytest.fixture(autouse=True, params=["kernel", "protocols"])
+def relay_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    made: list[SpliceRelay | None] = []
+    between = SpliceRelay.between
+
+    def recording(first: Leg, second: Leg, idle_timeout: float) -> SpliceRelay | None:
+        made.append(between(first, second, idle_timeout) if request.param == "kernel"
+                    else None)
+        return made[-1]
+
+    monkeypatch.setattr(SpliceRelay, "between", staticmethod(recording))
+    yield request.param
+    assert made, "no tunnel was relayed"
+    assert all((relay is not None) is (request.param == "kernel") for relay in made)
 
 
 async def _send_bulk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 
@@ -20,8 +21,10 @@ from tests.integration.gateway.loopback import (
     Origin,
     curl,
     exchange,
+    hash_and_reply,
     open_tunnel,
     origin_on,
+    serving,
 )
 
 LOGIN = Credentials(USER, PASSWORD)
@@ -164,3 +167,19 @@ async def _closed_port() -> int:
     server.close()
     await asyncio.wait_for(server.wait_closed(), TIMEOUT)
     return port
+
+
+async def test_bytes_sent_with_the_connect_request_go_through(proxy: ProxyServer) -> None:
+    # A client that does not wait for `200` (some TLS stacks) leaves bytes pending when
+    # the tunnel opens: they must go first, then the rest, then the half-close.
+    async with serving(hash_and_reply) as port:
+        reader, writer = await asyncio.open_connection(*proxy.address)
+        writer.write(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\nearly ".encode())
+        async with asyncio.timeout(TIMEOUT):
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"late")
+            writer.write_eof()
+            verdict = await reader.read()
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert verdict == f"{hashlib.sha256(b'early late').hexdigest()} 10".encode()
