@@ -141,6 +141,9 @@ class _Exchanges:
             self._refuse(bad_gateway())
         self.end(Handback())
 
+    def on_bulk(self) -> None:
+        """Bodies pass through the callbacks, which must see where each ends."""
+
     def _on_idle(self) -> None:
         if self._request is not None and self._response_body is None:
             self._refuse(gateway_timeout())

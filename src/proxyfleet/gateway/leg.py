@@ -18,12 +18,16 @@ from collections.abc import Callable
 from typing import Protocol, cast
 
 from proxyfleet.gateway.idle import IdleWatch
-from proxyfleet.gateway.splice import SpliceRelay
+from proxyfleet.gateway.splice import SPLICE_AVAILABLE, SpliceRelay
 from proxyfleet.wire.target import Target
 
 # A big write buffer lets a fast reader run ahead of a slow writer without pausing per chunk.
 WRITE_BUFFER_HIGH = 4 * 1024 * 1024
 INBOX_LIMIT = 256 * 1024
+# A read this big means bytes queue up faster than they are relayed: a bulk stream, which
+# the kernel relays for less (`splice.py`) once the setup, dearer than a few small
+# exchanges, pays for itself.
+BULK_CHUNK = 64 * 1024
 
 
 def _ignore(size: int) -> None:
@@ -36,6 +40,9 @@ class Joint(Protocol):
     def on_eof(self, leg: Leg) -> None: ...
 
     def on_lost(self, leg: Leg) -> None: ...
+
+    def on_bulk(self) -> None:
+        """A chunk of at least `BULK_CHUNK` bytes passed straight to the peer."""
 
 
 class Leg(asyncio.Protocol):
@@ -62,7 +69,12 @@ class Leg(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport, though uvloop's do not subclass asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        self.set_write_high_water(WRITE_BUFFER_HIGH)
+
+    def set_write_high_water(self, high: int) -> None:
+        """Writes pause (and `drain()` waits) while more than `high` bytes are unsent."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.set_write_buffer_limits(high=high)
 
     def data_received(self, data: bytes) -> None:
         self._on_bytes(len(data))
@@ -74,6 +86,8 @@ class Leg(asyncio.Protocol):
         peer = self._peer
         if peer is not None:
             peer.write(data)
+            if len(data) >= BULK_CHUNK and self._joint is not None:
+                self._joint.on_bulk()
             return
         self._inbox += data
         self._wake()
@@ -256,9 +270,13 @@ class _Relay:
     nothing moved for `idle_timeout` seconds."""
 
     def __init__(self, first: Leg, second: Leg, idle_timeout: float) -> None:
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.finished: asyncio.Future[None] = loop.create_future()
+        self.bulk: asyncio.Future[None] = loop.create_future()
+        """Done once a bulk chunk passed: time to consider the kernel relay."""
         self._legs = (first, second)
         self._ended: set[Leg] = set()
+        self._idle_timeout = idle_timeout
         self._idle = IdleWatch(self._legs, idle_timeout, self.finish)
 
     def join(self) -> None:
@@ -285,6 +303,42 @@ class _Relay:
     def on_lost(self, leg: Leg) -> None:
         self.finish()
 
+    def on_bulk(self) -> None:
+        if not self.bulk.done():
+            self.bulk.set_result(None)
+
+    async def to_kernel(self) -> SpliceRelay | None:
+        """Hand both legs to a kernel relay once what the loop buffered is sent; None, and
+        the relay carries on as it was, when that cannot be (a half-close already passed,
+        a leg that is not a plain socket)."""
+        if self._ended:
+            return None
+        for leg in self._legs:
+            leg.hold(True)
+            leg.set_write_high_water(0)  # so `drain()` waits for an empty buffer
+        try:
+            async with asyncio.timeout(self._idle_timeout):
+                for leg in self._legs:
+                    await leg.drain()
+        except TimeoutError:
+            self.finish()
+        finally:
+            for leg in self._legs:
+                leg.set_write_high_water(WRITE_BUFFER_HIGH)
+        if self.finished.done():
+            return None
+        first, second = self._legs
+        for leg in self._legs:
+            leg.detach()
+        kernel = SpliceRelay.between(first, second, self._idle_timeout)
+        if kernel is None:
+            for leg, peer in ((first, second), (second, first)):
+                leg.attach(self, peer)
+            return None
+        self._idle.stop()
+        self.finished.set_result(None)
+        return kernel
+
     def finish(self) -> None:
         for leg in self._legs:
             leg.close()
@@ -297,14 +351,24 @@ async def relay(first: Leg, second: Leg, idle_timeout: float) -> None:
     """Move bytes both ways until both directions end, either side goes, or nothing has
     moved for `idle_timeout` seconds; then close both legs.
 
-    Two plain sockets with nothing pending are joined in the kernel (`splice.py`); anything
-    else (TLS, buffered bytes, a platform without splice) goes through the Protocols.
+    The Protocols relay first; a tunnel that starts streaming in bulk between two plain
+    sockets moves over to the kernel (`splice.py`) once nothing is left in the loop's
+    buffers.
     """
-    joined: _Relay | SpliceRelay | None = SpliceRelay.between(first, second, idle_timeout)
-    if joined is None:
-        joined = _Relay(first, second, idle_timeout)
+    joined = _Relay(first, second, idle_timeout)
     joined.join()
     try:
+        if SPLICE_AVAILABLE:
+            await asyncio.wait((joined.finished, joined.bulk),
+                               return_when=asyncio.FIRST_COMPLETED)
+            kernel = None if joined.finished.done() else await joined.to_kernel()
+            if kernel is not None:
+                kernel.join()
+                try:
+                    await kernel.finished
+                finally:
+                    kernel.finish()
+                return
         # No timeout here on purpose: the relay's idle timer is this await's deadline.
         await joined.finished
     finally:

@@ -1,6 +1,6 @@
 """`SpliceRelay`: a tunnel's bytes moved in the kernel, never through Python.
 
-Once a tunnel is open, its two sockets only need bytes moved between them. Linux's
+Once a tunnel streams in bulk, its two sockets only need bytes moved between them. Linux's
 splice(2) moves them socket → pipe → socket without copying them into the process: per
 wake-up the relay makes two system calls and touches no data, where a Protocol relay has the
 loop copy every chunk into a bytes object and out again. On loopback that halves the CPU a
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031
-_AVAILABLE = sys.platform == "linux" and hasattr(os, "splice")
-_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if _AVAILABLE else 0
+SPLICE_AVAILABLE = sys.platform == "linux" and hasattr(os, "splice")
+_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if SPLICE_AVAILABLE else 0
 
 
 def _socket_of(leg: Leg) -> socket.socket | None:
@@ -64,7 +64,7 @@ class SpliceRelay:
     @classmethod
     def between(cls, first: Leg, second: Leg, idle_timeout: float) -> SpliceRelay | None:
         """A kernel relay for two idle legs on plain sockets, if this platform has one."""
-        if not (_AVAILABLE and first.idle and second.idle):
+        if not (SPLICE_AVAILABLE and first.idle and second.idle):
             return None
         one = _socket_of(first)
         other = _socket_of(second) if one is not None else None
@@ -96,6 +96,9 @@ class SpliceRelay:
 
     def on_lost(self, leg: Leg) -> None:
         self.finish()
+
+    def on_bulk(self) -> None:
+        """Already in the kernel."""
 
     def ended(self) -> None:
         self._ended += 1

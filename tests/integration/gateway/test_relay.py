@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
+from proxyfleet.gateway import leg
 from proxyfleet.gateway.engine import ListenerConfig
 from proxyfleet.gateway.leg import Leg
 from proxyfleet.gateway.server import ProxyServer
@@ -31,19 +32,21 @@ HANDSHAKES: list[Callable[[Target], ClientHandshake]] = [HttpConnectClient, Sock
 
 
 @pytest.fixture(autouse=True, params=["kernel", "protocols"])
-def relay_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def kernel_relays(request: pytest.FixtureRequest,
+                  monkeypatch: pytest.MonkeyPatch) -> list[SpliceRelay | None]:
+    """Each test once with bulk streams moving to the kernel, once on the Protocols only;
+    yields the kernel relays made."""
+    if request.param == "protocols":
+        monkeypatch.setattr(leg, "SPLICE_AVAILABLE", False)
     made: list[SpliceRelay | None] = []
     between = SpliceRelay.between
 
     def recording(first: Leg, second: Leg, idle_timeout: float) -> SpliceRelay | None:
-        made.append(between(first, second, idle_timeout) if request.param == "kernel"
-                    else None)
+        made.append(between(first, second, idle_timeout))
         return made[-1]
 
     monkeypatch.setattr(SpliceRelay, "between", staticmethod(recording))
-    yield request.param
-    assert made, "no tunnel was relayed"
-    assert all((relay is not None) is (request.param == "kernel") for relay in made)
+    return made
 
 
 async def _send_bulk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -58,7 +61,8 @@ async def _send_bulk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
 @pytest.mark.parametrize("handshake", HANDSHAKES)
 async def test_64_mib_each_way_arrive_intact(proxy: ProxyServer,
                                              handshake: Callable[[Target], ClientHandshake],
-                                             ) -> None:
+                                             kernel_relays: list[SpliceRelay | None],
+                                             request: pytest.FixtureRequest) -> None:
     expected = hashlib.sha256(pattern(BULK)).hexdigest()
     async with serving(hash_and_reply) as sink_port, serving(_send_bulk) as source_port:
         upload, download = await asyncio.gather(
@@ -68,6 +72,10 @@ async def test_64_mib_each_way_arrive_intact(proxy: ProxyServer,
     assert download == expected
     assert proxy.counters.bytes_received > BULK
     assert proxy.counters.bytes_sent > BULK
+    # Both streams went over to the kernel mid-way, where splice is to be had.
+    in_kernel = request.node.callspec.params["kernel_relays"] == "kernel"
+    assert len(kernel_relays) == (2 if in_kernel else 0)
+    assert all(relay is not None for relay in kernel_relays)
 
 
 async def _upload(proxy: ProxyServer, handshake: ClientHandshake) -> str:
