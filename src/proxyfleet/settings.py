@@ -32,6 +32,11 @@ class Settings(BaseSettings):
                           "random key kept in data_dir/secret.key. Set the same value in "
                           "every process that shares one database.")
     registration_open: bool = Field(True, description="Allow POST /auth/register.")
+    auth_cache_seconds: float = Field(
+        1.0, ge=0, le=60, description="How long a process reuses an API key it has verified "
+        "before asking the database again (0: every request asks). A key revoked through "
+        "this process fails at once; other processes sharing the database refuse it within "
+        "this time.")
     signup_credits: int = Field(0, ge=0, description="Credits a new account starts with.")
     scheduler_enabled: bool = Field(
         True, description="Run the source schedule and sweeps inside `proxyfleet serve`.")
