@@ -74,29 +74,30 @@ class LeasingService:
         moved = await uow.accounts.adjust(user_id, Currency.CREDITS, -LEASE_PRICE_CREDITS)
         if moved is None:
             raise _short(await uow.accounts.balance(user_id, Currency.CREDITS))
-        proxy = await uow.leases.candidate(wanted, now)
-        if proxy is None:
+        candidate = await uow.leases.candidate(wanted, now)
+        if candidate is None:
             if await uow.leases.any_match(wanted):
                 raise AllProxiesLeased("All proxies matching the filters are leased.")
             raise NoProxyMatches("No active proxy matches the filters.")
+        proxy = candidate.proxy
         lease = Lease(uuid.uuid4(), proxy, user_id, now, now + duration, None)
-        await uow.leases.add(lease.id, proxy.id, user_id, now, lease.expires_at)
+        await uow.leases.add(lease, end_expired=candidate.carries_expired_lease)
         await uow.accounts.append(user_id, Currency.CREDITS, -LEASE_PRICE_CREDITS, moved,
                                   TxType.ACQUIRE, f"Proxy acquired: {proxy.address.netloc}", now)
         return LeaseGrant(lease, moved[0])
 
-    async def release(self, user_id: uuid.UUID, lease_id: uuid.UUID) -> Lease:
+    async def release(self, user_id: uuid.UUID, lease_id: uuid.UUID) -> datetime:
+        """End one of the user's live leases now; returns when it ended."""
+        now = self._now()
         async with self._db.writing() as uow:
-            outcome = await uow.leases.release(lease_id, user_id, self._now())
+            outcome = await uow.leases.release(lease_id, user_id, now)
             if outcome is ReleaseOutcome.NOT_FOUND:
                 raise LeaseNotFound("No such lease.", {"lease_id": str(lease_id)})
             if outcome is ReleaseOutcome.NOT_LIVE:
                 raise LeaseNotActive("This lease has already ended.",
                                      {"lease_id": str(lease_id)})
-            lease = await uow.leases.get(lease_id)
             await uow.commit()
-        assert lease is not None
-        return lease
+        return now
 
     async def live(self, user_id: uuid.UUID) -> list[Lease]:
         async with self._db.reading() as uow:

@@ -1,11 +1,15 @@
-"""Repository for users, API keys, balances and the ledger. Never commits."""
+"""Repository for users, API keys, balances and the ledger. Never commits.
+
+Balance movements and ledger entries are Core statements built once: every lease acquire
+runs them, and ORM-enabled statements spend more CPU than the round trip."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import BigInteger, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +17,19 @@ from proxyfleet.core.accounts import ApiKey, Currency, LedgerEntry, Role, TxType
 from proxyfleet.core.errors import EmailTaken
 from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import ApiKeyRow, BalanceRow, LedgerEntryRow, UserRow
+
+BALANCES = cast(Table, BalanceRow.__table__)
+LEDGER = cast(Table, LedgerEntryRow.__table__)
+
+_delta = bindparam("delta", type_=BigInteger())
+# One conditional UPDATE decides, so concurrent debits cannot both pass.
+_ADJUST = (
+    update(BALANCES)
+    .where(BALANCES.c.user_id == bindparam("owner"), BALANCES.c.currency == bindparam("coin"),
+           BALANCES.c.amount + _delta >= 0)
+    .values(amount=BALANCES.c.amount + _delta, version=BALANCES.c.version + 1)
+    .returning(BALANCES.c.amount, BALANCES.c.version))
+_APPEND = insert(LEDGER)
 
 
 def _user(row: UserRow) -> User:
@@ -125,12 +142,7 @@ class AccountsRepository:
         zero. One conditional UPDATE decides, so concurrent debits cannot both pass. The caller
         appends the ledger entry in the same transaction."""
         moved = (await self._session.execute(
-            bulk_update(BalanceRow)
-            .where(BalanceRow.user_id == user_id, BalanceRow.currency == currency.value,
-                   BalanceRow.amount + amount >= 0)
-            .values(amount=BalanceRow.amount + amount, version=BalanceRow.version + 1)
-            .returning(BalanceRow.amount, BalanceRow.version)
-        )).first()
+            _ADJUST, {"owner": user_id, "coin": currency.value, "delta": amount})).first()
         return (int(moved.amount), int(moved.version)) if moved is not None else None
 
     async def append(self, user_id: uuid.UUID, currency: Currency, amount: int,
@@ -139,10 +151,10 @@ class AccountsRepository:
         balance_after, version = moved
         entry = LedgerEntry(uuid.uuid4(), user_id, currency, amount, balance_after, tx_type,
                             description, at)
-        await self._session.execute(insert(LedgerEntryRow).values(
-            id=entry.id, seq=version, user_id=user_id, currency=currency.value, amount=amount,
-            balance_after=balance_after, tx_type=tx_type.value, description=description,
-            created_at=at))
+        await self._session.execute(_APPEND, {
+            "id": entry.id, "seq": version, "user_id": user_id, "currency": currency.value,
+            "amount": amount, "balance_after": balance_after, "tx_type": tx_type.value,
+            "description": description, "created_at": at})
         return entry
 
     async def recent_entries(self, user_id: uuid.UUID, currency: Currency,
