@@ -124,8 +124,14 @@ class Engines:
         engine = _postgres_engine(parsed, idle_before_ping)
         return cls(backend, engine, engine)
 
-    def sessions(self, *, write: bool) -> async_sessionmaker[Any]:
-        return async_sessionmaker(self.writer if write else self.reader, expire_on_commit=False)
+    def sessions(self, *, write: bool, autocommit: bool = False) -> async_sessionmaker[Any]:
+        """Sessions on the reader or the writer; `autocommit` (PostgreSQL only: SQLite's
+        writer must BEGIN IMMEDIATE) makes every statement its own transaction."""
+        engine = self.writer if write else self.reader
+        if autocommit and self.backend is Backend.POSTGRESQL:
+            # Shares the engine's pool; asyncpg switches isolation without a round trip.
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return async_sessionmaker(engine, expire_on_commit=False)
 
     async def ping(self) -> None:
         async with self.reader.connect() as conn:
