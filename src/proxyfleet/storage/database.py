@@ -18,6 +18,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections per process (the same ceiling as the former 20 + 20 overflow).
+POSTGRES_POOL_SIZE = 40
 # A pooled PostgreSQL connection idle this long is pinged before it is handed out again.
 IDLE_BEFORE_PING_SECONDS = 5.0
 
@@ -74,7 +76,11 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> AsyncEngine:
 
 
 def _postgres_engine(url: URL, idle_before_ping: float) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=20, max_overflow=20, pool_timeout=60)
+    # Every connection is kept: overflow connections are closed on checkin whenever the
+    # pool is full, and under load that meant a new PostgreSQL backend (a fork, a
+    # handshake) for many requests. Past POSTGRES_POOL_SIZE requests wait for a connection.
+    engine = create_async_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0,
+                                 pool_timeout=60)
     _ping_when_idle(engine, idle_before_ping)
     return engine
 

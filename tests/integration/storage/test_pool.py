@@ -1,15 +1,16 @@
 """PostgreSQL connection reuse: a connection idle long enough is pinged (and replaced when
-the database dropped it); one reused right away is not."""
+the database dropped it); one reused right away is not; bursts never churn connections."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from proxyfleet.storage.database import Backend, Engines
+from proxyfleet.storage.database import POSTGRES_POOL_SIZE, Backend, Engines
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
@@ -79,3 +80,18 @@ async def test_an_idle_connection_dropped_by_the_database_is_replaced(
 
     assert replacement != dropped
     assert len(pings) >= 1
+
+
+async def test_bursts_beyond_the_pool_reuse_its_connections(
+        not_pinging: Engines) -> None:
+    async def backend_in_use() -> int:
+        async with not_pinging.writer.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await conn.execute(text("SELECT pg_sleep(0.02)"))
+            return int(pid)
+
+    first = set(await asyncio.gather(*(backend_in_use() for _ in range(POSTGRES_POOL_SIZE + 20))))
+    second = set(await asyncio.gather(*(backend_in_use() for _ in range(POSTGRES_POOL_SIZE + 20))))
+
+    assert len(first) <= POSTGRES_POOL_SIZE
+    assert second <= first  # no connection was closed and opened again
