@@ -73,7 +73,7 @@ class AccountsService:
         if remembered is not None:
             return remembered
         revocations = self._principals.revocations
-        async with self._db.reading() as uow:
+        async with self._db.reading_statements() as uow:
             found = await uow.accounts.key_by_hash(digest)
         if found is None or found[0].is_revoked:
             raise Unauthenticated("Invalid or revoked API key.")

@@ -30,6 +30,15 @@ _ADJUST = (
     .values(amount=BALANCES.c.amount + _delta, version=BALANCES.c.version + 1)
     .returning(BALANCES.c.amount, BALANCES.c.version))
 _APPEND = insert(LEDGER)
+_KEYS = cast(Table, ApiKeyRow.__table__)
+_USERS = cast(Table, UserRow.__table__)
+# Every request whose key is not in the principal cache runs this.
+_KEY_BY_HASH = (
+    select(_KEYS.c.id, _KEYS.c.user_id, _KEYS.c.prefix, _KEYS.c.label, _KEYS.c.created_at,
+           _KEYS.c.last_used_at, _KEYS.c.revoked_at, _USERS.c.email, _USERS.c.display_name,
+           _USERS.c.role, _USERS.c.created_at.label("user_created_at"))
+    .join(_USERS, _USERS.c.id == _KEYS.c.user_id)
+    .where(_KEYS.c.key_hash == bindparam("digest")))
 
 
 def _user(row: UserRow) -> User:
@@ -90,10 +99,13 @@ class AccountsRepository:
         await self._session.flush()
 
     async def key_by_hash(self, key_hash: str) -> tuple[ApiKey, User] | None:
-        query = (select(ApiKeyRow, UserRow).join(UserRow, UserRow.id == ApiKeyRow.user_id)
-                 .where(ApiKeyRow.key_hash == key_hash))
-        found = (await self._session.execute(query)).first()
-        return (_key(found[0]), _user(found[1])) if found else None
+        found = (await self._session.execute(_KEY_BY_HASH, {"digest": key_hash})).first()
+        if found is None:
+            return None
+        return (ApiKey(found.id, found.user_id, found.prefix, found.label, found.created_at,
+                       found.last_used_at, found.revoked_at),
+                User(found.user_id, found.email, found.display_name, Role(found.role),
+                     found.user_created_at))
 
     async def keys_of(self, user_id: uuid.UUID) -> list[ApiKey]:
         query = (select(ApiKeyRow).where(ApiKeyRow.user_id == user_id)

@@ -62,6 +62,8 @@ class Database:
         self.engines = engines
         self._readers: async_sessionmaker[Any] = engines.sessions(write=False)
         self._writers: async_sessionmaker[Any] = engines.sessions(write=True)
+        self._read_statements: async_sessionmaker[Any] = engines.sessions(write=False,
+                                                                           autocommit=True)
         self._statements: async_sessionmaker[Any] = engines.sessions(write=True,
                                                                       autocommit=True)
 
@@ -74,6 +76,11 @@ class Database:
 
     def writing(self) -> UnitOfWork:
         return UnitOfWork(self._writers)
+
+    def reading_statements(self) -> UnitOfWork:
+        """A reader for a look-up that is one statement: on PostgreSQL without the BEGIN and
+        ROLLBACK round trips; on SQLite it is `reading()`."""
+        return UnitOfWork(self._read_statements)
 
     def writing_statements(self) -> UnitOfWork:
         """A writer for use cases whose every write is one self-contained statement: on

@@ -27,14 +27,14 @@ class FakeClock:
 
 
 @contextmanager
-def key_reads(container: Container) -> Iterator[list[str]]:
-    """The statements that read the api_keys table while the block runs."""
-    seen: list[str] = []
+def key_reads(container: Container) -> Iterator[list[str | None]]:
+    """The isolation level of each statement that reads the api_keys table in the block."""
+    seen: list[str | None] = []
 
     def record(*args: Any) -> None:
-        statement = args[2]
+        statement, context = args[2], args[4]
         if statement.lstrip().upper().startswith("SELECT") and "api_keys" in statement:
-            seen.append(statement)
+            seen.append(context.execution_options.get("isolation_level"))
 
     engine = container.database.engines.reader.sync_engine
     event.listen(engine, "before_cursor_execute", record)
@@ -105,3 +105,16 @@ async def test_a_key_revoked_by_another_process_is_refused_once_the_cache_time_p
     clock.now += 1.0
     with pytest.raises(Unauthenticated):
         await other_process.authenticate(issued.raw)
+
+
+async def test_on_postgresql_a_key_look_up_is_one_statement_outside_a_transaction(
+        container: Container, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite reads in a deferred transaction, no round trips to save")
+    accounts = _service(container, FakeClock(), ttl=0)
+    _, issued = await container.accounts.register("autocommit@example.com", None)
+
+    with key_reads(container) as reads:
+        await accounts.authenticate(issued.raw)
+
+    assert reads == ["AUTOCOMMIT"]
