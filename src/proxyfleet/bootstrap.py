@@ -172,6 +172,15 @@ def build(settings: Settings) -> Container:
                      asyncio.Event(), build_instances(settings, database))
 
 
+async def migrate_database(settings: Settings) -> None:
+    """Apply pending migrations and nothing else (before `serve` starts its workers)."""
+    database = Database.connect(settings.effective_database_url)
+    try:
+        await migrate.upgrade(database.engines)
+    finally:
+        await database.dispose()
+
+
 def checking_policy(settings: Settings) -> CheckingPolicy:
     return CheckingPolicy(
         concurrency=settings.check_concurrency, timeout_seconds=settings.check_timeout_seconds,
