@@ -4,6 +4,7 @@ acquire.
 
     .venv/bin/python -m bench.leases                       # both backends, one server
     .venv/bin/python -m bench.leases --backend postgresql --servers 1 --servers 2
+    .venv/bin/python -m bench.leases --backend postgresql --workers 2   # serve --workers 2
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ async def client_loop(http: aiohttp.ClientSession, base: str, key: str, until: f
     return pairs
 
 
-async def run(backend: str, servers: int, proxies: int, clients: int,
+async def run(backend: str, servers: int, workers: int, proxies: int, clients: int,
               seconds: float) -> list[str]:
     async with fresh_database(backend) as url:
         keys = await prepare(url, proxies, clients)
@@ -92,6 +93,7 @@ async def run(backend: str, servers: int, proxies: int, clients: int,
             env=os.environ | {"PROXYFLEET_DATABASE_URL": url, "PROXYFLEET_SECRET_KEY": SECRET,
                               "PROXYFLEET_PORT": str(port), "PROXYFLEET_LOG_LEVEL": "warning",
                               "PROXYFLEET_DATA_DIR": data_dir,
+                              "PROXYFLEET_WORKERS": str(workers),
                               # the made-up proxies would be checked, found dead, unleasable
                               "PROXYFLEET_CHECKING_ENABLED": "false"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
@@ -113,7 +115,7 @@ async def run(backend: str, servers: int, proxies: int, clients: int,
             for process in processes:
                 process.terminate()
                 process.wait(timeout=20)
-    return [backend, str(servers), f"{sum(pairs) / elapsed:,.0f}",
+    return [backend, str(servers), str(workers), f"{sum(pairs) / elapsed:,.0f}",
             f"{percentile(latencies, 50):.1f}",
             f"{percentile(latencies, 95):.1f}", str(len(errors))]
 
@@ -130,12 +132,13 @@ async def wait_up(base: str) -> None:
     raise RuntimeError("server did not start")
 
 
-async def main(backends: list[str], servers: list[int], proxies: int, clients: int,
-               seconds: float) -> None:
-    rows = [["backend", "servers", "pairs/s", "acquire p50 ms", "acquire p95 ms", "errors"]]
+async def main(backends: list[str], servers: list[int], workers: int, proxies: int,
+               clients: int, seconds: float) -> None:
+    rows = [["backend", "servers", "workers", "pairs/s", "acquire p50 ms", "acquire p95 ms",
+             "errors"]]
     for backend in backends:
         for count in servers:
-            rows.append(await run(backend, count, proxies, clients, seconds))
+            rows.append(await run(backend, count, workers, proxies, clients, seconds))
     print(f"acquire+release over HTTP, {clients} clients, {proxies:,} proxies, {seconds:.0f} s:")
     print(table(rows))
 
@@ -145,9 +148,11 @@ if __name__ == "__main__":
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], action="append")
     parser.add_argument("--servers", type=int, action="append",
                         help="API processes sharing the database (repeatable; default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes of each server (serve --workers)")
     parser.add_argument("--proxies", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15)
     options = parser.parse_args()
     asyncio.run(main(options.backend or ["sqlite", "postgresql"], options.servers or [1],
-                     options.proxies, options.clients, options.seconds))
+                     options.workers, options.proxies, options.clients, options.seconds))

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 import structlog
 
+from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
@@ -154,7 +155,8 @@ def build(settings: Settings) -> Container:
     database = Database.connect(settings.effective_database_url)
     redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     accounts = AccountsService(database, load_secret(settings),
-                               signup_credits=settings.signup_credits)
+                               signup_credits=settings.signup_credits,
+                               principals=PrincipalCache(settings.auth_cache_seconds))
     parsers = ParserRegistry.load()
     inventory = InventoryService(database,
                                  count_cache_seconds=settings.count_cache_seconds)
@@ -168,6 +170,15 @@ def build(settings: Settings) -> Container:
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
                      asyncio.Event(), build_instances(settings, database))
+
+
+async def migrate_database(settings: Settings) -> None:
+    """Apply pending migrations and nothing else (before `serve` starts its workers)."""
+    database = Database.connect(settings.effective_database_url)
+    try:
+        await migrate.upgrade(database.engines)
+    finally:
+        await database.dispose()
 
 
 def checking_policy(settings: Settings) -> CheckingPolicy:

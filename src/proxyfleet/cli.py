@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -14,7 +15,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import MofNCompleteColumn, Progress
 
 from proxyfleet import __version__, bootstrap
@@ -65,17 +68,35 @@ def _with_container(settings: Settings, use: Callable[[bootstrap.Container], Awa
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [PROXYFLEET_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port [PROXYFLEET_PORT].")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="API processes sharing the port [PROXYFLEET_WORKERS].")] = None,
 ) -> None:
-    """Run proxyfleet: migrations, then the API, in one process."""
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings().model_copy(update=overrides)
+    """Run proxyfleet: migrations, then the API (in one process, or in --workers)."""
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port,
+                                                   "workers": workers}.items() if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
     configure(settings.log_level)
     container = bootstrap.build(settings)
     console.print(f"proxyfleet {__version__} on http://{settings.host}:{settings.port} "
-                  f"(database: {container.database.backend}, data: {settings.data_dir})")
-    uvicorn.run(create_app(container, own_container=True), host=settings.host,
-                port=settings.port, log_level=settings.log_level, proxy_headers=False,
-                server_header=False)
+                  f"(database: {container.database.backend}, data: {settings.data_dir}, "
+                  f"workers: {settings.workers})")
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port,
+                               "log_level": settings.log_level, "proxy_headers": False,
+                               "server_header": False}
+    if settings.workers == 1:
+        uvicorn.run(create_app(container, own_container=True), **options)
+        return
+    # Workers are fresh processes that build their own container from the environment, so
+    # the command line's options travel there; migrations run once, here, before they start.
+    os.environ.update({f"PROXYFLEET_{name.upper()}": str(value)
+                       for name, value in overrides.items()})
+    run_loop(bootstrap.migrate_database(settings))
+    uvicorn.run("proxyfleet.api.app:app_from_environment", factory=True,
+                workers=settings.workers, **options)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from proxyfleet.gateway.egress import EgressMode, parse_prefix
@@ -21,6 +21,10 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the API listens on.")
+    workers: int = Field(
+        1, ge=1, le=32, description="API processes `proxyfleet serve` runs on the one port "
+        "(one per core is plenty). Each also runs the schedulers and sweeps, which are safe "
+        "side by side. Not with IPv6 prefixes: egress instances live inside one process.")
     data_dir: Path = Field(default_factory=_default_data_dir,
                            description="Where the embedded SQLite file and secret key live.")
     database_url: str | None = Field(
@@ -32,6 +36,11 @@ class Settings(BaseSettings):
                           "random key kept in data_dir/secret.key. Set the same value in "
                           "every process that shares one database.")
     registration_open: bool = Field(True, description="Allow POST /auth/register.")
+    auth_cache_seconds: float = Field(
+        1.0, ge=0, le=60, description="How long a process reuses an API key it has verified "
+        "before asking the database again (0: every request asks). A key revoked through "
+        "this process fails at once; other processes sharing the database refuse it within "
+        "this time.")
     signup_credits: int = Field(0, ge=0, description="Credits a new account starts with.")
     scheduler_enabled: bool = Field(
         True, description="Run the source schedule and sweeps inside `proxyfleet serve`.")
@@ -95,6 +104,13 @@ class Settings(BaseSettings):
         if not 1 <= low <= high <= 65535:
             raise ValueError("expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
         return value
+
+    @model_validator(mode="after")
+    def _one_process_for_instances(self) -> Settings:
+        if self.workers > 1 and self.ipv6_prefixes:
+            raise ValueError("workers must be 1 when ipv6_prefixes are set: IPv6 egress "
+                             "instances are listeners inside one process")
+        return self
 
     @field_validator("ipv6_prefixes")
     @classmethod

@@ -46,18 +46,44 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def running_server(data_dir: Path, database_url: str, redis_url: str | None,
                    env_extra: dict[str, str] | None = None) -> Iterator[str]:
     """`proxyfleet serve` as a child process on a free port; yields its base URL."""
+    with serving(data_dir, database_url, redis_url, env_extra) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving(data_dir: Path, database_url: str, redis_url: str | None,
+            env_extra: dict[str, str] | None = None,
+            *serve_args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`proxyfleet serve [serve_args]` on a free port; yields its base URL and process."""
     port = _free_port()
     env = server_env(data_dir, database_url, redis_url) | {"PROXYFLEET_PORT": str(port)}
     env |= env_extra or {}
-    process = subprocess.Popen([sys.executable, "-m", "proxyfleet", "serve"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "proxyfleet", "serve", *serve_args],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def _spawned_children(pid: int) -> list[int]:
+    """Processes `pid` started through multiprocessing's spawn (uvicorn's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if parent == pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture
@@ -114,3 +140,27 @@ def test_db_upgrade_is_idempotent(tmp_path: Path, database_url: str, redis_url: 
         result = _cli("db", "upgrade", env=env)
         assert result.returncode == 0, result.stderr
         assert "latest revision" in result.stderr
+
+
+def test_serve_runs_workers_that_share_one_port(tmp_path: Path, database_url: str,
+                                                redis_url: str | None,
+                                                container: object) -> None:
+    with serving(tmp_path / "data", database_url, redis_url, None,
+                 "--workers", "2") as (base, process):
+        assert len(_spawned_children(process.pid)) == 2
+        with httpx.Client(base_url=base, timeout=10) as http:
+            registered = http.post("/auth/register", json={"email": "workers@example.com"})
+            assert registered.status_code == 201
+            key = registered.json()["api_key"]["key"]
+        for _ in range(10):  # new connections, spread over the workers by the kernel
+            account = httpx.get(f"{base}/account", headers={"Authorization": f"Bearer {key}"})
+            assert account.status_code == 200
+
+
+def test_serve_refuses_workers_with_ipv6_instances(tmp_path: Path, database_url: str,
+                                                   redis_url: str | None) -> None:
+    env = server_env(tmp_path / "data", database_url, redis_url) | {
+        "PROXYFLEET_IPV6_PREFIXES": '{"lo": "2001:db8:1:2::/64"}'}
+    refused = _cli("serve", "--workers", "2", env=env)
+    assert refused.returncode == 2
+    assert "workers must be 1" in refused.stderr

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.rules import normalise_email, require_positive, should_touch
 from proxyfleet.core.accounts import (
     ApiKey,
@@ -43,11 +44,13 @@ class Statement:
 
 class AccountsService:
     def __init__(self, database: Database, key_secret: bytes, *, signup_credits: int = 0,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 principals: PrincipalCache | None = None) -> None:
         self._db = database
         self._secret = key_secret
         self._signup_credits = signup_credits
         self._now = clock
+        self._principals = principals if principals is not None else PrincipalCache(0)
 
     async def register(self, email: str, display_name: str | None,
                        role: Role = Role.USER) -> tuple[User, IssuedKey]:
@@ -65,8 +68,13 @@ class AccountsService:
     async def authenticate(self, raw_key: str) -> Principal:
         if not looks_like_key(raw_key):
             raise Unauthenticated("Invalid API key.")
-        async with self._db.reading() as uow:
-            found = await uow.accounts.key_by_hash(key_digest(raw_key, self._secret))
+        digest = key_digest(raw_key, self._secret)
+        remembered = self._principals.get(digest)
+        if remembered is not None:
+            return remembered
+        revocations = self._principals.revocations
+        async with self._db.reading_statements() as uow:
+            found = await uow.accounts.key_by_hash(digest)
         if found is None or found[0].is_revoked:
             raise Unauthenticated("Invalid or revoked API key.")
         key, user = found
@@ -75,7 +83,9 @@ class AccountsService:
             async with self._db.writing() as uow:
                 await uow.accounts.touch_key(key.id, now)
                 await uow.commit()
-        return Principal(user, key.id)
+        principal = Principal(user, key.id)
+        self._principals.put(digest, principal, revocations)
+        return principal
 
     async def issue_key(self, user_id: uuid.UUID, label: str | None) -> IssuedKey:
         async with self._db.writing() as uow:
@@ -100,6 +110,7 @@ class AccountsService:
                 raise NotFound("No such API key.", {"key_id": str(key_id)})
             await uow.accounts.revoke_key(key_id, self._now())
             await uow.commit()
+        self._principals.forget_key(key_id)
 
     async def account(self, user_id: uuid.UUID) -> Account:
         async with self._db.reading() as uow:

@@ -1,5 +1,6 @@
 """The FastAPI app factory. Routes of every surface are mounted here; the container is built
-by the caller (the CLI, or a test) and owned by whoever built it unless `own_container`."""
+by the caller (the CLI, or a test) and owned by whoever built it unless `own_container`.
+`app_from_environment` is the factory each `serve --workers` process imports."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from proxyfleet import __version__
+from proxyfleet import __version__, bootstrap
 from proxyfleet.api.ipv6 import instances as ipv6_instances
 from proxyfleet.api.pool import accounts, judge, proxies, sources, stats, system
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.errors import DomainError
+from proxyfleet.logconfig import configure
+from proxyfleet.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +50,14 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(ipv6_instances.router)
     _install_fallback_handlers(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """One worker of `proxyfleet serve --workers N`: a fresh process that reads its settings
+    from the environment (the CLI puts its options there) and owns its container."""
+    settings = Settings()
+    configure(settings.log_level)
+    return create_app(bootstrap.build(settings), own_container=True)
 
 
 def _install_fallback_handlers(app: FastAPI) -> None:

@@ -36,11 +36,9 @@ async def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def current_principal(
-    token: Annotated[str, Depends(bearer_token)],
-    accounts: Annotated[AccountsService, Depends(accounts_service)],
-) -> Principal:
-    return await accounts.authenticate(token)
+async def current_principal(request: Request) -> Principal:
+    # One dependency, not one per header and service: every protected request resolves it.
+    return await container_of(request).accounts.authenticate(await bearer_token(request))
 
 
 async def current_admin(

@@ -1,7 +1,7 @@
 """Lease use cases: acquire the best free proxy for a credit, release early, list, expire.
 
-The lease and its ledger entry are written in one transaction: a failed debit leaves no
-lease, a lost race leaves no debit.
+The lease, its debit and its ledger entry are written all or nothing (one transaction on
+SQLite, one statement on PostgreSQL): a failed debit leaves no lease, a lost race no debit.
 """
 
 from __future__ import annotations
@@ -10,19 +10,28 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from proxyfleet.core.accounts import Currency, TxType
+from proxyfleet.core.accounts import Currency
 from proxyfleet.core.clock import utcnow
-from proxyfleet.core.errors import Conflict, InsufficientFunds, InvalidInput, NotFound
+from proxyfleet.core.errors import (
+    Conflict,
+    DomainError,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+)
 from proxyfleet.core.leases import Lease, LeaseGrant
 from proxyfleet.core.proxies import ProxyFilter
-from proxyfleet.storage.leases import LeaseTaken, ReleaseOutcome
+from proxyfleet.storage.leases import LeaseRequest, LeaseTaken, ReleaseOutcome
 from proxyfleet.storage.uow import Database, UnitOfWork
 
 LEASE_PRICE_CREDITS = 1
 MIN_LEASE_SECONDS = 1
 MAX_LEASE_SECONDS = 3600
-# Retries after losing a proxy to a concurrent acquire (PostgreSQL only; SQLite serialises).
+# Retries after losing a proxy to a concurrent acquire, or finding it still carries an
+# expired lease (PostgreSQL only; SQLite serialises and ends the expired lease in place).
 ACQUIRE_ATTEMPTS = 8
+# The ledger entry of an acquire reads "Proxy acquired: 10.0.0.1:8080".
+ACQUIRE_DESCRIPTION = "Proxy acquired: "
 
 
 class NoProxyMatches(NotFound):
@@ -57,46 +66,34 @@ class LeasingService:
                       duration_seconds: int) -> LeaseGrant:
         duration = lease_duration(duration_seconds)
         for _ in range(ACQUIRE_ATTEMPTS):
-            async with self._db.writing() as uow:
+            now = self._now()
+            request = LeaseRequest(uuid.uuid4(), user_id, wanted, now, now + duration,
+                                   LEASE_PRICE_CREDITS, ACQUIRE_DESCRIPTION)
+            async with self._db.writing_statements() as uow:
                 try:
-                    grant = await self._acquire_once(uow, user_id, wanted, duration)
+                    attempt = await uow.leases.grant(request)
                 except LeaseTaken:
                     continue
+                if attempt.candidate is None or attempt.balance_after is None:
+                    raise await _refusal(uow, wanted, request, attempt.candidate is None)
                 await uow.commit()
-                return grant
+            lease = Lease(request.lease_id, attempt.candidate.proxy, user_id, now,
+                          request.expires_at, None)
+            return LeaseGrant(lease, attempt.balance_after)
         raise AllProxiesLeased("Every matching proxy is leased right now; try again shortly.")
 
-    async def _acquire_once(self, uow: UnitOfWork, user_id: uuid.UUID, wanted: ProxyFilter,
-                            duration: timedelta) -> LeaseGrant:
-        # The debit comes first: it is the 402 check and the charge in one statement, and
-        # raising 404/409 afterwards rolls it back with everything else.
+    async def release(self, user_id: uuid.UUID, lease_id: uuid.UUID) -> datetime:
+        """End one of the user's live leases now; returns when it ended."""
         now = self._now()
-        moved = await uow.accounts.adjust(user_id, Currency.CREDITS, -LEASE_PRICE_CREDITS)
-        if moved is None:
-            raise _short(await uow.accounts.balance(user_id, Currency.CREDITS))
-        proxy = await uow.leases.candidate(wanted, now)
-        if proxy is None:
-            if await uow.leases.any_match(wanted):
-                raise AllProxiesLeased("All proxies matching the filters are leased.")
-            raise NoProxyMatches("No active proxy matches the filters.")
-        lease = Lease(uuid.uuid4(), proxy, user_id, now, now + duration, None)
-        await uow.leases.add(lease.id, proxy.id, user_id, now, lease.expires_at)
-        await uow.accounts.append(user_id, Currency.CREDITS, -LEASE_PRICE_CREDITS, moved,
-                                  TxType.ACQUIRE, f"Proxy acquired: {proxy.address.netloc}", now)
-        return LeaseGrant(lease, moved[0])
-
-    async def release(self, user_id: uuid.UUID, lease_id: uuid.UUID) -> Lease:
-        async with self._db.writing() as uow:
-            outcome = await uow.leases.release(lease_id, user_id, self._now())
+        async with self._db.writing_statements() as uow:
+            outcome = await uow.leases.release(lease_id, user_id, now)
             if outcome is ReleaseOutcome.NOT_FOUND:
                 raise LeaseNotFound("No such lease.", {"lease_id": str(lease_id)})
             if outcome is ReleaseOutcome.NOT_LIVE:
                 raise LeaseNotActive("This lease has already ended.",
                                      {"lease_id": str(lease_id)})
-            lease = await uow.leases.get(lease_id)
             await uow.commit()
-        assert lease is not None
-        return lease
+        return now
 
     async def live(self, user_id: uuid.UUID) -> list[Lease]:
         async with self._db.reading() as uow:
@@ -107,6 +104,17 @@ class LeasingService:
             ended = await uow.leases.expire_due(self._now())
             await uow.commit()
         return ended
+
+
+async def _refusal(uow: UnitOfWork, wanted: ProxyFilter, request: LeaseRequest,
+                   no_proxy_free: bool) -> DomainError:
+    """Why nothing was leased, in the documented order: 402, then 404, then 409."""
+    balance = await uow.accounts.balance(request.user_id, Currency.CREDITS)
+    if balance < request.price or not no_proxy_free:
+        return _short(balance)
+    if await uow.leases.any_match(wanted):
+        return AllProxiesLeased("All proxies matching the filters are leased.")
+    return NoProxyMatches("No active proxy matches the filters.")
 
 
 def _short(balance: int) -> InsufficientFunds:

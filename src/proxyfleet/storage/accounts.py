@@ -1,11 +1,15 @@
-"""Repository for users, API keys, balances and the ledger. Never commits."""
+"""Repository for users, API keys, balances and the ledger. Never commits.
+
+Balance movements and ledger entries are Core statements built once: every lease acquire
+runs them, and ORM-enabled statements spend more CPU than the round trip."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import BigInteger, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +17,28 @@ from proxyfleet.core.accounts import ApiKey, Currency, LedgerEntry, Role, TxType
 from proxyfleet.core.errors import EmailTaken
 from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import ApiKeyRow, BalanceRow, LedgerEntryRow, UserRow
+
+BALANCES = cast(Table, BalanceRow.__table__)
+LEDGER = cast(Table, LedgerEntryRow.__table__)
+
+_delta = bindparam("delta", type_=BigInteger())
+# One conditional UPDATE decides, so concurrent debits cannot both pass.
+_ADJUST = (
+    update(BALANCES)
+    .where(BALANCES.c.user_id == bindparam("owner"), BALANCES.c.currency == bindparam("coin"),
+           BALANCES.c.amount + _delta >= 0)
+    .values(amount=BALANCES.c.amount + _delta, version=BALANCES.c.version + 1)
+    .returning(BALANCES.c.amount, BALANCES.c.version))
+_APPEND = insert(LEDGER)
+_KEYS = cast(Table, ApiKeyRow.__table__)
+_USERS = cast(Table, UserRow.__table__)
+# Every request whose key is not in the principal cache runs this.
+_KEY_BY_HASH = (
+    select(_KEYS.c.id, _KEYS.c.user_id, _KEYS.c.prefix, _KEYS.c.label, _KEYS.c.created_at,
+           _KEYS.c.last_used_at, _KEYS.c.revoked_at, _USERS.c.email, _USERS.c.display_name,
+           _USERS.c.role, _USERS.c.created_at.label("user_created_at"))
+    .join(_USERS, _USERS.c.id == _KEYS.c.user_id)
+    .where(_KEYS.c.key_hash == bindparam("digest")))
 
 
 def _user(row: UserRow) -> User:
@@ -73,10 +99,13 @@ class AccountsRepository:
         await self._session.flush()
 
     async def key_by_hash(self, key_hash: str) -> tuple[ApiKey, User] | None:
-        query = (select(ApiKeyRow, UserRow).join(UserRow, UserRow.id == ApiKeyRow.user_id)
-                 .where(ApiKeyRow.key_hash == key_hash))
-        found = (await self._session.execute(query)).first()
-        return (_key(found[0]), _user(found[1])) if found else None
+        found = (await self._session.execute(_KEY_BY_HASH, {"digest": key_hash})).first()
+        if found is None:
+            return None
+        return (ApiKey(found.id, found.user_id, found.prefix, found.label, found.created_at,
+                       found.last_used_at, found.revoked_at),
+                User(found.user_id, found.email, found.display_name, Role(found.role),
+                     found.user_created_at))
 
     async def keys_of(self, user_id: uuid.UUID) -> list[ApiKey]:
         query = (select(ApiKeyRow).where(ApiKeyRow.user_id == user_id)
@@ -125,12 +154,7 @@ class AccountsRepository:
         zero. One conditional UPDATE decides, so concurrent debits cannot both pass. The caller
         appends the ledger entry in the same transaction."""
         moved = (await self._session.execute(
-            bulk_update(BalanceRow)
-            .where(BalanceRow.user_id == user_id, BalanceRow.currency == currency.value,
-                   BalanceRow.amount + amount >= 0)
-            .values(amount=BalanceRow.amount + amount, version=BalanceRow.version + 1)
-            .returning(BalanceRow.amount, BalanceRow.version)
-        )).first()
+            _ADJUST, {"owner": user_id, "coin": currency.value, "delta": amount})).first()
         return (int(moved.amount), int(moved.version)) if moved is not None else None
 
     async def append(self, user_id: uuid.UUID, currency: Currency, amount: int,
@@ -139,10 +163,10 @@ class AccountsRepository:
         balance_after, version = moved
         entry = LedgerEntry(uuid.uuid4(), user_id, currency, amount, balance_after, tx_type,
                             description, at)
-        await self._session.execute(insert(LedgerEntryRow).values(
-            id=entry.id, seq=version, user_id=user_id, currency=currency.value, amount=amount,
-            balance_after=balance_after, tx_type=tx_type.value, description=description,
-            created_at=at))
+        await self._session.execute(_APPEND, {
+            "id": entry.id, "seq": version, "user_id": user_id, "currency": currency.value,
+            "amount": amount, "balance_after": balance_after, "tx_type": tx_type.value,
+            "description": description, "created_at": at})
         return entry
 
     async def recent_entries(self, user_id: uuid.UUID, currency: Currency,

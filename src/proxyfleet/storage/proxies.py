@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, case, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.proxies import (
@@ -43,12 +44,13 @@ PROXIES = cast(Table, ProxyRow.__table__)
 UPSERT_BATCH = 1000
 
 
-def address_of(row: ProxyRow) -> ProxyAddress:
+def address_of(row: ProxyRow | Row[Any]) -> ProxyAddress:
     return ProxyAddress(row.host, row.port, ProxyProtocol(row.protocol), row.username,
                         row.password)
 
 
-def proxy_of(row: ProxyRow) -> Proxy:
+def proxy_of(row: ProxyRow | Row[Any]) -> Proxy:
+    """The entity from an ORM row or a Core row of the `proxies` table."""
     return Proxy(
         id=row.id, address=address_of(row), status=ProxyStatus(row.status),
         anonymity=Anonymity(row.anonymity) if row.anonymity else None,
@@ -74,19 +76,19 @@ def filter_clauses(wanted: ProxyFilter, *,
     if wanted.status is not None:
         clauses.append(status == wanted.status.value)
     if wanted.protocol is not None:
-        clauses.append(ProxyRow.protocol == wanted.protocol.value)
+        clauses.append(PROXIES.c.protocol == wanted.protocol.value)
     if wanted.anonymity is not None:
-        clauses.append(ProxyRow.anonymity == wanted.anonymity.value)
+        clauses.append(PROXIES.c.anonymity == wanted.anonymity.value)
     if wanted.country is not None:
         clauses.append(country == wanted.country)
     if wanted.min_score is not None:
-        clauses.append(ProxyRow.score >= wanted.min_score)
+        clauses.append(PROXIES.c.score >= wanted.min_score)
     if wanted.max_latency_ms is not None:
-        clauses.append(ProxyRow.avg_latency_ms <= wanted.max_latency_ms)
+        clauses.append(PROXIES.c.avg_latency_ms <= wanted.max_latency_ms)
     if wanted.min_uptime_pct is not None:
-        clauses.append(ProxyRow.uptime_pct >= wanted.min_uptime_pct)
+        clauses.append(PROXIES.c.uptime_pct >= wanted.min_uptime_pct)
     if wanted.verified_since is not None:
-        clauses.append(ProxyRow.last_checked_at >= wanted.verified_since)
+        clauses.append(PROXIES.c.last_checked_at >= wanted.verified_since)
     return clauses
 
 

@@ -36,7 +36,7 @@ class UnitOfWork:
         self.accounts = AccountsRepository(self._session)
         self.proxies = ProxiesRepository(self._session)
         self.checks = ChecksRepository(self._session)
-        self.leases = LeasesRepository(self._session)
+        self.leases = LeasesRepository(self._session, self.accounts)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
         return self
@@ -62,6 +62,10 @@ class Database:
         self.engines = engines
         self._readers: async_sessionmaker[Any] = engines.sessions(write=False)
         self._writers: async_sessionmaker[Any] = engines.sessions(write=True)
+        self._read_statements: async_sessionmaker[Any] = engines.sessions(write=False,
+                                                                           autocommit=True)
+        self._statements: async_sessionmaker[Any] = engines.sessions(write=True,
+                                                                      autocommit=True)
 
     @classmethod
     def connect(cls, url: str) -> Database:
@@ -72,6 +76,18 @@ class Database:
 
     def writing(self) -> UnitOfWork:
         return UnitOfWork(self._writers)
+
+    def reading_statements(self) -> UnitOfWork:
+        """A reader for a look-up that is one statement: on PostgreSQL without the BEGIN and
+        ROLLBACK round trips; on SQLite it is `reading()`."""
+        return UnitOfWork(self._read_statements)
+
+    def writing_statements(self) -> UnitOfWork:
+        """A writer for use cases whose every write is one self-contained statement: on
+        PostgreSQL each statement is its own transaction, which saves the BEGIN and COMMIT
+        round trips; on SQLite it is `writing()`. `commit()` is still called (it is what
+        commits on SQLite); leaving without it undoes only what is not yet committed."""
+        return UnitOfWork(self._statements)
 
     @property
     def backend(self) -> str:

@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from proxyfleet.bootstrap import Container
-from proxyfleet.core.proxies import ProxyProtocol
+from proxyfleet.core.proxies import ProxyAddress, ProxyProtocol
 from tests.conftest import Member
 from tests.integration.pool.seeding import addresses, funded, seed
 
@@ -182,3 +182,16 @@ async def test_filters_choose_among_protocols(client: httpx.AsyncClient, contain
     low = await client.post("/proxies/acquire", headers=member.headers,
                             json={"min_score": 0.95})
     assert low.status_code == 404
+
+
+async def test_the_ledger_names_an_ipv6_proxy_in_brackets(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    v6 = ProxyAddress("2001:db8::7", 3128, ProxyProtocol.HTTP)
+    await seed(container, [v6], status="active", score=0.5)
+    member = await funded(client, admin, 1)
+
+    assert (await client.post("/proxies/acquire", headers=member.headers)).status_code == 200
+
+    credits = (await client.get("/account/credits", headers=member.headers)).json()
+    assert credits["recent_transactions"][0]["description"] == (
+        "Proxy acquired: [2001:db8::7]:3128")

@@ -156,9 +156,8 @@ async def acquire(caller: Caller, found: Services, body: AcquireIn | None = None
 
 @router.post("/proxies/acquire/{lease_id}/release", response_model=ReleaseOut, tags=["leases"])
 async def release(lease_id: uuid.UUID, caller: Caller, found: Services) -> ReleaseOut:
-    lease = await found.leasing.release(caller.user.id, lease_id)
-    assert lease.released_at is not None
-    return ReleaseOut(lease_id=lease.id, status="released", released_at=lease.released_at)
+    released_at = await found.leasing.release(caller.user.id, lease_id)
+    return ReleaseOut(lease_id=lease_id, status="released", released_at=released_at)
 
 
 @router.get("/account/leases", response_model=LeaseListOut, tags=["leases"])

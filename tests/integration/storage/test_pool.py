@@ -1,0 +1,97 @@
+"""PostgreSQL connection reuse: a connection idle long enough is pinged (and replaced when
+the database dropped it); one reused right away is not; bursts never churn connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from proxyfleet.storage.database import POSTGRES_POOL_SIZE, Backend, Engines
+
+pytestmark = pytest.mark.usefixtures("postgresql_only")
+
+
+@pytest.fixture
+def postgresql_only(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("pool pinging is set up for PostgreSQL only")
+
+
+async def _engines(database_url: str, idle_before_ping: float) -> AsyncIterator[Engines]:
+    engines = Engines.create(database_url, idle_before_ping=idle_before_ping)
+    assert engines.backend is Backend.POSTGRESQL
+    try:
+        yield engines
+    finally:
+        await engines.dispose()
+
+
+@pytest.fixture
+async def pinging(database_url: str) -> AsyncIterator[Engines]:
+    async for engines in _engines(database_url, 0.0):
+        yield engines
+
+
+@pytest.fixture
+async def not_pinging(database_url: str) -> AsyncIterator[Engines]:
+    async for engines in _engines(database_url, 3600.0):
+        yield engines
+
+
+def _count_pings(engines: Engines, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    pings: list[Any] = []
+    dialect = engines.writer.sync_engine.dialect
+    original = dialect.do_ping
+
+    def counting(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return original(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counting)
+    return pings
+
+
+async def _backend_pid(engines: Engines) -> int:
+    async with engines.writer.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_a_connection_reused_right_away_is_not_pinged(
+        not_pinging: Engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    pings = _count_pings(not_pinging, monkeypatch)
+    first = await _backend_pid(not_pinging)
+    assert [await _backend_pid(not_pinging) for _ in range(5)] == [first] * 5
+    assert pings == []
+
+
+async def test_an_idle_connection_dropped_by_the_database_is_replaced(
+        pinging: Engines, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pings = _count_pings(pinging, monkeypatch)
+    dropped = await _backend_pid(pinging)
+    async for other in _engines(database_url, 3600.0):
+        async with other.writer.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped})
+
+    replacement = await _backend_pid(pinging)  # no error reaches the caller
+
+    assert replacement != dropped
+    assert len(pings) >= 1
+
+
+async def test_bursts_beyond_the_pool_reuse_its_connections(
+        not_pinging: Engines) -> None:
+    async def backend_in_use() -> int:
+        async with not_pinging.writer.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await conn.execute(text("SELECT pg_sleep(0.02)"))
+            return int(pid)
+
+    first = set(await asyncio.gather(*(backend_in_use() for _ in range(POSTGRES_POOL_SIZE + 20))))
+    second = set(await asyncio.gather(*(backend_in_use() for _ in range(POSTGRES_POOL_SIZE + 20))))
+
+    assert len(first) <= POSTGRES_POOL_SIZE
+    assert second <= first  # no connection was closed and opened again
