@@ -1,7 +1,9 @@
 """Relay comparison: proxyfleet's engine side by side with pproxy, tinyproxy, microsocks and
 dante, and a direct connection, in one run over loopback. For every proxy and protocol it
 can speak (HTTP forwarding, CONNECT, SOCKS5): small requests per second on kept-alive and on
-new connections, and MB/s for one bulk stream; then the ratios issue 6 sets as targets.
+new connections, and MB/s for one bulk stream, each with the CPU the proxy process spent on
+it (per request, per GB: steadier than rates on a machine the client and origin share); then
+the ratios issue 6 sets as targets, and our CPU per unit of work over pproxy's.
 
 The engine and the origin run in processes of their own (`bench/relay.py` starts them, and
 its measuring functions are reused here); pproxy runs as its CLI in a subprocess, on the same
@@ -32,6 +34,7 @@ from tests.integration.daemons.test_tinyproxy import start_tinyproxy
 
 from bench import relay
 from bench.common import table
+from bench.procstat import cpu_meter
 from proxyfleet.wire.handshake import ClientHandshake
 from proxyfleet.wire.http_connect import HttpConnectClient
 from proxyfleet.wire.socks5_client import Socks5Client
@@ -77,6 +80,10 @@ class Figures:
     kept_alive: float | None
     new_connections: float | None
     bulk: float | None
+    # What the proxy process spent on them: µs of CPU per request, CPU seconds per GB.
+    kept_alive_cpu: float | None = None
+    new_connections_cpu: float | None = None
+    bulk_cpu: float | None = None
 
 
 # Small requests.
@@ -153,9 +160,28 @@ async def _cell(measure: Awaitable[float | None]) -> float | None:
 
 async def measure(route: Route, origin: int, seconds: float) -> Figures:
     print(f"measuring {route.proxy}, {route.way.value} …", file=sys.stderr)
-    return Figures(await _cell(small_rps(route, origin, True, seconds)),
-                   await _cell(small_rps(route, origin, False, seconds)),
-                   await _cell(bulk_mbps(route, seconds)))
+    meter = None if route.way is Way.DIRECT else cpu_meter(route.port)
+    kept, kept_cpu = await _metered(meter, small_rps(route, origin, True, seconds))
+    new, new_cpu = await _metered(meter, small_rps(route, origin, False, seconds))
+    started = time.perf_counter()
+    bulk, bulk_cpu = await _metered(meter, bulk_mbps(route, seconds))
+    elapsed = time.perf_counter() - started
+    return Figures(kept, new, bulk,
+                   _per(kept_cpu, kept and kept * seconds / 1e6),
+                   _per(new_cpu, new and new * seconds / 1e6),
+                   _per(bulk_cpu, bulk and bulk * elapsed / 1e3))
+
+
+async def _metered(meter: Callable[[], float] | None, figure: Awaitable[float | None],
+                   ) -> tuple[float | None, float | None]:
+    """A figure and the CPU seconds the proxy used while it was taken."""
+    before = meter() if meter else 0.0
+    found = await _cell(figure)
+    return found, (meter() - before) if meter else None
+
+
+def _per(cpu_seconds: float | None, amount: float | None) -> float | None:
+    return None if cpu_seconds is None or not amount else cpu_seconds / amount
 
 
 # The proxies under test.
@@ -205,10 +231,33 @@ def _number(value: float | None) -> str:
 
 
 def figures_table(results: dict[Route, Figures]) -> str:
-    rows = [["proxy", "protocol", "kept-alive req/s", "new-conn req/s", "bulk MB/s"]]
+    rows = [["proxy", "protocol", "kept-alive req/s", "new-conn req/s", "bulk MB/s",
+             "CPU µs/kept req", "CPU µs/new req", "CPU s/GB"]]
     rows += [[route.proxy, route.way.value, _number(found.kept_alive),
-              _number(found.new_connections), _number(found.bulk)]
+              _number(found.new_connections), _number(found.bulk),
+              _number(found.kept_alive_cpu), _number(found.new_connections_cpu),
+              _decimal(found.bulk_cpu)]
              for route, found in results.items()]
+    return table(rows)
+
+
+def _decimal(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def cpu_table(results: dict[Route, Figures]) -> str:
+    """Our proxy's CPU per request and per byte over pproxy's (below 1: cheaper)."""
+    rows = [["CPU per unit of work", "engine / pproxy"]]
+    for way in (Way.FORWARD, Way.CONNECT, Way.SOCKS5):
+        engine, pproxy = _find(results, ENGINE, way), _find(results, PPROXY, way)
+        for name, ours, theirs in (
+                ("kept-alive request", engine.kept_alive_cpu, pproxy.kept_alive_cpu),
+                ("new-connection request", engine.new_connections_cpu,
+                 pproxy.new_connections_cpu),
+                ("bulk byte", engine.bulk_cpu, pproxy.bulk_cpu)):
+            ratio = _ratio(ours, theirs)
+            if ratio is not None:
+                rows.append([f"{way.value}, {name}", f"{ratio:.2f}"])
     return table(rows)
 
 
@@ -262,6 +311,8 @@ async def main(seconds: float, loop_kind: str) -> None:
           "response;\n    a forwarded request carries no stream of its own)\n")
     verdicts = [verdict(comparison) for comparison in comparisons(results)]
     print(table([["target", "goal", "ratio", "verdict"], *verdicts]))
+    print()
+    print(cpu_table(results))
 
 
 if __name__ == "__main__":

@@ -270,10 +270,11 @@ class _Relay:
     nothing moved for `idle_timeout` seconds."""
 
     def __init__(self, first: Leg, second: Leg, idle_timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        self.finished: asyncio.Future[None] = loop.create_future()
-        self.bulk: asyncio.Future[None] = loop.create_future()
-        """Done once a bulk chunk passed: time to consider the kernel relay."""
+        self._loop = asyncio.get_running_loop()
+        # One future per connection says what happened next: True, a bulk stream began
+        # (where the kernel could relay it); False, the relay is over.
+        self._news: asyncio.Future[bool] = self._loop.create_future()
+        self._bulk_seen = self._over = False
         self._legs = (first, second)
         self._ended: set[Leg] = set()
         self._idle_timeout = idle_timeout
@@ -292,6 +293,15 @@ class _Relay:
                 self.on_eof(leg)
         self._idle.start()
 
+    async def news(self) -> bool:
+        """Wait for what happens next: True when a bulk stream began, False when it is over."""
+        bulk = await self._news
+        if bulk:
+            self._news = self._loop.create_future()
+            if self._over:
+                self._news.set_result(False)
+        return bulk
+
     def on_eof(self, leg: Leg) -> None:
         """Pass a half-close on; once both directions ended, the relay is done."""
         self._ended.add(leg)
@@ -304,14 +314,15 @@ class _Relay:
         self.finish()
 
     def on_bulk(self) -> None:
-        if not self.bulk.done():
-            self.bulk.set_result(None)
+        if SPLICE_AVAILABLE and not self._bulk_seen and not self._news.done():
+            self._bulk_seen = True
+            self._news.set_result(True)
 
     async def to_kernel(self) -> SpliceRelay | None:
         """Hand both legs to a kernel relay once what the loop buffered is sent; None, and
         the relay carries on as it was, when that cannot be (a half-close already passed,
         a leg that is not a plain socket)."""
-        if self._ended:
+        if self._ended or self._over:
             return None
         for leg in self._legs:
             leg.hold(True)
@@ -325,7 +336,7 @@ class _Relay:
         finally:
             for leg in self._legs:
                 leg.set_write_high_water(WRITE_BUFFER_HIGH)
-        if self.finished.done():
+        if self._over:
             return None
         first, second = self._legs
         for leg in self._legs:
@@ -336,15 +347,15 @@ class _Relay:
                 leg.attach(self, peer)
             return None
         self._idle.stop()
-        self.finished.set_result(None)
         return kernel
 
     def finish(self) -> None:
+        self._over = True
         for leg in self._legs:
             leg.close()
         self._idle.stop()
-        if not self.finished.done():
-            self.finished.set_result(None)
+        if not self._news.done():
+            self._news.set_result(False)
 
 
 async def relay(first: Leg, second: Leg, idle_timeout: float) -> None:
@@ -358,10 +369,9 @@ async def relay(first: Leg, second: Leg, idle_timeout: float) -> None:
     joined = _Relay(first, second, idle_timeout)
     joined.join()
     try:
-        if SPLICE_AVAILABLE:
-            await asyncio.wait((joined.finished, joined.bulk),
-                               return_when=asyncio.FIRST_COMPLETED)
-            kernel = None if joined.finished.done() else await joined.to_kernel()
+        # No timeout here on purpose: the relay's idle timer is these awaits' deadline.
+        if await joined.news():
+            kernel = await joined.to_kernel()
             if kernel is not None:
                 kernel.join()
                 try:
@@ -369,7 +379,6 @@ async def relay(first: Leg, second: Leg, idle_timeout: float) -> None:
                 finally:
                     kernel.finish()
                 return
-        # No timeout here on purpose: the relay's idle timer is this await's deadline.
-        await joined.finished
+            await joined.news()
     finally:
         joined.finish()
