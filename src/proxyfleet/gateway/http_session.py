@@ -90,7 +90,11 @@ class _HttpSession:
     def _continues(self, request: ProxyRequest) -> bool:
         """Whether the forwarder may serve `request` on as it is: same target, same login."""
         return (request.kind is RequestKind.FORWARD and request.target == self._upstream_target
-                and self._checked and request.credentials == self._trusted)
+                and self._login_checked(request))
+
+    def _login_checked(self, request: ProxyRequest) -> bool:
+        """The request carries the login already let in on this connection."""
+        return self._checked and request.credentials == self._trusted
 
     async def _next_request(self, wait: float) -> ProxyRequest | None:
         """The next request head, or None when the client leaves or dawdles between them."""
@@ -106,7 +110,7 @@ class _HttpSession:
         return event
 
     async def _authorized(self, request: ProxyRequest) -> bool:
-        if self._checked and request.credentials == self._trusted:
+        if self._login_checked(request):
             return True
         if not await self._engine.check(request.credentials):
             return False

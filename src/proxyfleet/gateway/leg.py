@@ -126,12 +126,6 @@ class Leg(asyncio.Protocol):
         self._on_bytes(size)
         self.last_active = time.monotonic()
 
-    @property
-    def idle(self) -> bool:
-        """Nothing waits in either direction: no unread bytes, nothing unsent, no EOF."""
-        transport = self.transport
-        return (not self._inbox and not self._eof and not self.closed and transport is not None
-                and transport.get_write_buffer_size() == 0)
 
     # The handshake side: reads with timeouts, writes, drains.
 
@@ -144,6 +138,12 @@ class Leg(asyncio.Protocol):
     def reusable(self) -> bool:
         """Open both ways with nothing unread: fit to carry another request."""
         return not self.closed and not self._eof and not self._inbox
+
+    @property
+    def idle(self) -> bool:
+        """Reusable, and nothing unsent either: fit to hand to the kernel."""
+        return (self.reusable and self.transport is not None
+                and self.transport.get_write_buffer_size() == 0)
 
     @property
     def write_paused(self) -> bool:

@@ -56,8 +56,13 @@ class SpliceRelay:
         self._legs = (first, second)
         self._sockets = sockets
         self._idle = IdleWatch(self._legs, idle_timeout, self.finish)
-        self._directions = (_Direction(self, first, *sockets),
-                            _Direction(self, second, *reversed(sockets)))
+        forward = _Direction(self, first, *sockets)
+        try:
+            backward = _Direction(self, second, *reversed(sockets))
+        except OSError:
+            forward.close()  # its pipe, which nothing else would close
+            raise
+        self._directions = (forward, backward)
         self._ended = 0
         self._finishing = False
 

@@ -33,18 +33,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
-from proxyfleet.pool.checkers.handshakes import (
-    SOCKS4_VERSION,
-    SOCKS5_VERSION,
-    Socks4Command,
-    Socks4Reply,
-    Socks5AddressType,
-    Socks5Command,
-    Socks5Method,
-    Socks5Reply,
-    http_request,
-)
+from proxyfleet.pool.checkers.handshakes import http_request
 from proxyfleet.sim.judge import cancel_all, parse_request_head, response, tracked
+from proxyfleet.wire.socks4 import VERSION as SOCKS4_VERSION
+from proxyfleet.wire.socks4 import Socks4Command, Socks4Reply
+from proxyfleet.wire.socks5 import VERSION as SOCKS5_VERSION
+from proxyfleet.wire.socks5 import Socks5AddressType, Socks5Command, Socks5Method, Socks5Reply
 
 HOST_ADDRESS = "127.0.0.1"
 DEAD_PORT = 1  # nothing listens on port 1 of a farm address: connecting is refused
@@ -447,7 +441,7 @@ async def _serve_socks4(proxy: FarmProxy, client: Streams) -> None:
         await _reply(writer, _socks4_reply(Socks4Reply.REJECTED))
         return
     if proxy.address.username is not None and userid != proxy.address.username:
-        await _reply(writer, _socks4_reply(Socks4Reply.USERID_MISMATCH))
+        await _reply(writer, _socks4_reply(Socks4Reply.IDENTD_MISMATCH))
         return
     await _socks_connect(proxy, client, (host, port), _SOCKS4_REPLIES)
 

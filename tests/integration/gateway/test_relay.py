@@ -1,5 +1,6 @@
-"""Bulk data, half-close and idle timeouts through open tunnels, each through both relays:
-the kernel's (splice) and the Protocols' (what a tunnel with bytes pending, or TLS, gets)."""
+"""Bulk data, half-close and idle timeouts through open tunnels. Bulk goes through both
+relays: the kernel's (splice), which a tunnel moves to once it streams, and the Protocols'
+alone (what a tunnel gets with bytes pending, or where splice is not to be had)."""
 
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ BLOCK = 1024 * 1024
 HANDSHAKES: list[Callable[[Target], ClientHandshake]] = [HttpConnectClient, Socks5Client]
 
 
-@pytest.fixture(autouse=True, params=["kernel", "protocols"])
+@pytest.fixture(params=["kernel", "protocols"])
 def kernel_relays(request: pytest.FixtureRequest,
                   monkeypatch: pytest.MonkeyPatch) -> list[SpliceRelay | None]:
-    """Each test once with bulk streams moving to the kernel, once on the Protocols only;
-    yields the kernel relays made."""
+    """The test once with bulk streams moving to the kernel, once on the Protocols only;
+    gives the kernel relays made."""
     if request.param == "protocols":
         monkeypatch.setattr(leg, "SPLICE_AVAILABLE", False)
     made: list[SpliceRelay | None] = []

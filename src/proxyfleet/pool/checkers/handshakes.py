@@ -1,70 +1,41 @@
 """Client-side handshake messages for HTTP proxies, SOCKS4(a) and SOCKS5, as bytes.
 
 Encoders build what a client sends; parsers read what a proxy answers and raise
-`HandshakeError` (or `ProxyAuthRejected`) on anything but "go on". No I/O happens here:
-`tunnels` and `judging` drive these over asyncio streams. This is the checker's own minimal
-client side, kept apart from the gateway's codecs. Imports only the standard library.
+`HandshakeError` (or `ProxyAuthRejected`) on anything but "go on", in the words a check
+result reports. No I/O happens here: `tunnels` and `judging` drive these over a link. The
+protocol constants and most encoders are `proxyfleet.wire`'s; the SOCKS4 request stays here
+because the checker sends IDNA names and every IPv4 address as given, where the gateway's
+client sends 0.0.0.x addresses as 4a names. Imports `wire`, this package and the standard
+library.
 """
 
 from __future__ import annotations
 
-import base64
-import enum
 import functools
 import ipaddress
 import struct
 
 from proxyfleet.pool.checkers.errors import HandshakeError, ProxyAuthRejected
+from proxyfleet.wire import socks4, socks5
+from proxyfleet.wire.credentials import Credentials, encode_basic
+from proxyfleet.wire.errors import BadTarget
+from proxyfleet.wire.http_connect import connect_request
+from proxyfleet.wire.socks4 import Socks4Command, Socks4Reply
+from proxyfleet.wire.socks5 import Socks5AddressType, Socks5Command, Socks5Method, Socks5Reply
+from proxyfleet.wire.target import Target
 
-SOCKS4_VERSION = 4
-SOCKS5_VERSION = 5
-RFC1929_VERSION = 1
+__all__ = ["Socks4Command", "Socks4Reply", "Socks5AddressType", "Socks5Command",
+           "Socks5Method", "Socks5Reply"]
 
-
-class Socks4Command(enum.IntEnum):
-    CONNECT = 1
-
-
-class Socks4Reply(enum.IntEnum):
-    GRANTED = 0x5A
-    REJECTED = 0x5B
-    NO_IDENTD = 0x5C
-    USERID_MISMATCH = 0x5D
-
-
-class Socks5Method(enum.IntEnum):
-    NO_AUTH = 0x00
-    USERNAME_PASSWORD = 0x02
-    NO_ACCEPTABLE = 0xFF
-
-
-class Socks5Command(enum.IntEnum):
-    CONNECT = 1
-
-
-class Socks5AddressType(enum.IntEnum):
-    IPV4 = 1
-    DOMAIN = 3
-    IPV6 = 4
-
-
-class Socks5Reply(enum.IntEnum):
-    SUCCEEDED = 0
-    GENERAL_FAILURE = 1
-    NOT_ALLOWED = 2
-    NETWORK_UNREACHABLE = 3
-    HOST_UNREACHABLE = 4
-    CONNECTION_REFUSED = 5
-    TTL_EXPIRED = 6
-    COMMAND_NOT_SUPPORTED = 7
-    ADDRESS_TYPE_NOT_SUPPORTED = 8
+SOCKS4_VERSION = socks4.VERSION
+SOCKS5_VERSION = socks5.VERSION
+RFC1929_VERSION = socks5.AUTH_VERSION
 
 
 # --- HTTP ---------------------------------------------------------------------------------
 
 def basic_proxy_authorization(username: str, password: str | None) -> str:
-    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
-    return f"Basic {token}"
+    return encode_basic(Credentials(username, password or ""))
 
 
 def http_request(method: str, target: str, headers: list[tuple[str, str]]) -> bytes:
@@ -73,11 +44,8 @@ def http_request(method: str, target: str, headers: list[tuple[str, str]]) -> by
 
 
 def http_connect_request(host: str, port: int, authorization: str | None) -> bytes:
-    authority = host_port(host, port)
-    headers = [("Host", authority)]
-    if authorization is not None:
-        headers.append(("Proxy-Authorization", authorization))
-    return http_request("CONNECT", authority, headers)
+    login = [] if authorization is None else [("Proxy-Authorization", authorization)]
+    return connect_request(Target(host, port), extra=login)
 
 
 def host_port(host: str, port: int) -> str:
@@ -146,7 +114,7 @@ def parse_socks4_reply(reply: bytes) -> None:
     code = reply[1]
     if code == Socks4Reply.GRANTED:
         return
-    if code in (Socks4Reply.USERID_MISMATCH, Socks4Reply.NO_IDENTD):
+    if code in (Socks4Reply.IDENTD_MISMATCH, Socks4Reply.NO_IDENTD):
         raise ProxyAuthRejected(f"SOCKS4 user id rejected (0x{code:02x})")
     raise HandshakeError(f"SOCKS4 request rejected (0x{code:02x})")
 
@@ -157,7 +125,7 @@ def socks5_greeting(with_credentials: bool) -> bytes:
     methods = [Socks5Method.NO_AUTH]
     if with_credentials:
         methods.append(Socks5Method.USERNAME_PASSWORD)
-    return bytes([SOCKS5_VERSION, len(methods), *methods])
+    return socks5.greeting(methods)
 
 
 def parse_socks5_method(reply: bytes, with_credentials: bool) -> Socks5Method:
@@ -177,7 +145,7 @@ def socks5_auth_request(username: str, password: str | None) -> bytes:
     user, secret = username.encode(), (password or "").encode()
     if not 0 < len(user) < 256 or len(secret) > 255:
         raise HandshakeError("SOCKS5 credentials must be 1-255 bytes")
-    return bytes([RFC1929_VERSION, len(user)]) + user + bytes([len(secret)]) + secret
+    return socks5.auth_request(Credentials(username, password or ""))
 
 
 def parse_socks5_auth_reply(reply: bytes) -> None:
@@ -189,18 +157,12 @@ def parse_socks5_auth_reply(reply: bytes) -> None:
 
 @functools.lru_cache(maxsize=256)  # the judge's host and port: the same check after check
 def socks5_connect_request(host: str, port: int) -> bytes:
-    head = bytes([SOCKS5_VERSION, Socks5Command.CONNECT, 0])
-    return head + socks5_address(host) + struct.pack("!H", port)
-
-
-def socks5_address(host: str) -> bytes:
+    # Names travel in their IDNA (ASCII) form, as a resolver would look them up.
+    ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
     try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        name = host.encode("idna")
-        return bytes([Socks5AddressType.DOMAIN, len(name)]) + name
-    kind = Socks5AddressType.IPV4 if ip.version == 4 else Socks5AddressType.IPV6
-    return bytes([kind]) + ip.packed
+        return socks5.connect_request(Target(ascii_host, port))
+    except BadTarget as exc:
+        raise HandshakeError(str(exc)) from None
 
 
 SOCKS5_REPLY_PREFIX = 5  # VER REP RSV ATYP and the first address byte
