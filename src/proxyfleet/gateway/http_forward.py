@@ -28,7 +28,7 @@ from proxyfleet.gateway.idle import IdleWatch
 from proxyfleet.gateway.leg import Leg
 from proxyfleet.wire.errors import WireError
 from proxyfleet.wire.handshake import NEED_DATA
-from proxyfleet.wire.http_body import BodyLength, BodyScanner, Framing, response_body
+from proxyfleet.wire.http_body import NO_BODY, BodyLength, BodyScanner, Framing, response_body
 from proxyfleet.wire.http_head import HeadReader, HttpError, ResponseHead, parse_response_head
 from proxyfleet.wire.http_plain import plain_response
 from proxyfleet.wire.http_proxy import (
@@ -157,6 +157,9 @@ class _Exchanges:
             data = self._send_body(data)
         if not data or self.finished.done():
             return
+        if self._request is None and (request := self._whole_plain_request(data)) is not None:
+            self._take(request)
+            return
         self._parser.receive_data(data)
         if self._request is None:
             self._next_request()
@@ -175,6 +178,16 @@ class _Exchanges:
             if self._client_eof:
                 self.end(Handback(upstream_reusable=self._upstream_fit))
             return
+        self._take(request)
+
+    def _whole_plain_request(self, data: bytes) -> ProxyRequest | None:
+        try:
+            return self._parser.whole_plain_request(data)
+        except WireError:
+            return None  # the general path says so, in the same words
+
+    def _take(self, request: ProxyRequest) -> None:
+        """Serve `request` here if it may go where the last one went, else hand it back."""
         if not self._upstream_fit or not self._continues(request):
             self.end(Handback(request, upstream_reusable=self._upstream_fit))
             return
@@ -182,11 +195,14 @@ class _Exchanges:
 
     def _start(self, request: ProxyRequest, arrived: bytes) -> None:
         self._request = request
-        self._heads = HeadReader()
         self._upstream.write(forward_head(request, keep_alive=request.keep_alive))
-        body = BodyScanner(request.body, HTTPStatus.BAD_REQUEST)
-        self._request_body = None if body.done else body
-        rest = self._parser.take_rest() + arrived
+        self._request_body = None
+        if request.body is not NO_BODY:
+            body = BodyScanner(request.body, HTTPStatus.BAD_REQUEST)
+            self._request_body = None if body.done else body
+        rest = self._parser.take_rest()
+        if arrived:
+            rest += arrived
         if rest:
             self._from_client(rest)
         if self._client_eof and not self.finished.done():
@@ -213,11 +229,29 @@ class _Exchanges:
             # Bytes nobody asked for: this connection can carry no further request.
             self._upstream_fit = False
             return
-        if self._response_body is None:
+        if self._response_body is not None:
+            self._pass_body(data)
+        elif self._heads.pending or not self._whole_plain_response(data):
             self._heads.receive_data(data)
             self._read_heads()
-        else:
-            self._pass_body(data)
+
+    def _whole_plain_response(self, data: bytes) -> bool:
+        """Serve a response that came whole in one read and is plain (`http_plain`), as it
+        came; False, with nothing done, for anything else."""
+        request = self._request
+        assert request is not None
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4 or request.version != (1, 1):
+            return False
+        may_keep = request.keep_alive and self._request_body is None
+        plain = plain_response(data[:end], request.method)
+        if plain is None or plain.closes is may_keep or len(data) - end != plain.body.length:
+            return False
+        self._keep_client = may_keep
+        self._upstream_fit = self._upstream_fit and not plain.closes
+        self._client.write(data)
+        self._response_done()
+        return True
 
     def _read_heads(self) -> None:
         request = self._request
@@ -261,7 +295,7 @@ class _Exchanges:
     def _switch(self, response: ResponseHead) -> None:
         self._client.write(client_response_head(response, keep_alive=False,
                                                 client_version=(1, 1)))
-        rest = self._heads.take_rest()
+        rest = self._heads.take_rest()  # leaves the reader empty, ready for the next head
         self.end(Handback(upgrade=True))
         self._upstream.unread(rest)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from http import HTTPStatus
+from typing import NamedTuple
 
 from proxyfleet.wire.http_head import Headers, HttpError, RequestHead, ResponseHead
 
@@ -24,8 +24,7 @@ class Framing(enum.Enum):
     UNTIL_CLOSE = "until close"
 
 
-@dataclass(frozen=True, slots=True)
-class BodyLength:
+class BodyLength(NamedTuple):
     framing: Framing
     length: int = 0
 

@@ -128,8 +128,19 @@ class HeadReader:
     def receive_data(self, data: bytes) -> None:
         self._buffer += data
 
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def pending(self) -> bool:
+        """Whether any bytes are buffered."""
+        return bool(self._buffer)
+
     def next_head(self) -> bytes | NeedData:
         """The head through its blank line, or NEED_DATA; the rest stays buffered."""
+        if not self._buffer:
+            return NEED_DATA
         end = self._head_end()
         if end < 0:
             if len(self._buffer) > self._limit:
@@ -157,11 +168,15 @@ class HeadReader:
         return rest
 
     def _head_end(self) -> int:
-        # Tolerate bare LF line ends, as most servers do; an empty line ends the head.
-        crlf = self._buffer.find(b"\r\n\r\n", self._scanned)
-        lf = self._buffer.find(b"\n\n", self._scanned)
-        candidates = [pos + size for pos, size in ((crlf, 4), (lf, 2)) if pos >= 0]
-        return min(candidates) if candidates else -1
+        # Tolerate bare LF line ends, as most servers do; an empty line ends the head. A bare
+        # "\n\n" counts only where it comes before the first CRLF CRLF.
+        buffer = self._buffer
+        crlf = buffer.find(b"\r\n\r\n", self._scanned)
+        if crlf < 0:
+            lf = buffer.find(b"\n\n", self._scanned)
+            return lf + 2 if lf >= 0 else -1
+        lf = buffer.find(b"\n\n", self._scanned, crlf + 2)
+        return lf + 2 if lf >= 0 else crlf + 4
 
 
 def parse_request_head(head: bytes) -> RequestHead:

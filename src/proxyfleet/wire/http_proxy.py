@@ -100,35 +100,60 @@ class HttpProxyServer:
 
     def __init__(self, head_limit: int = MAX_HEAD_SIZE) -> None:
         self._reader = HeadReader(head_limit)
+        # The last plain request's authority and login, as sent and as understood: a client
+        # on a kept-alive connection asks the same origin with the same login time and again.
+        self._route: tuple[bytes, Target, bytes] | None = None
+        self._login: tuple[bytes, Credentials | None] | None = None
 
     def receive_data(self, data: bytes) -> None:
         self._reader.receive_data(data)
 
     def next_event(self) -> ProxyRequest | NeedData:
-        head = self._reader.next_head()
+        reader = self._reader
+        head = reader.next_head()
         if head is NEED_DATA:
-            _refuse_non_http_start(self._reader.started)
+            if reader.pending:
+                _refuse_non_http_start(reader.started)
             return NEED_DATA
         plain = plain_request(head)
         if plain is None:
             return proxy_request(parse_request_head(head))
-        return _plain_proxy_request(head, plain)
+        return self._plain_proxy_request(head, plain)
 
     def take_rest(self) -> bytes:
         return self._reader.take_rest()
 
+    def whole_plain_request(self, data: bytes) -> ProxyRequest | None:
+        """The request `data` holds when it is exactly one plain head (`http_plain`) and
+        nothing is buffered before it: `next_event` after `receive_data(data)` would give
+        the same, this spares the buffer. None, with nothing read, for anything else."""
+        if self._reader.pending or not data.endswith(b"\r\n\r\n"):
+            return None
+        if data.find(b"\r\n\r\n") != len(data) - 4 or len(data) > self._reader.limit:
+            return None
+        plain = plain_request(data)
+        return None if plain is None else self._plain_proxy_request(data, plain)
 
-def _plain_proxy_request(head: bytes, plain: PlainRequest) -> ProxyRequest:
-    target = forward_target(plain.authority.decode("latin-1"), HTTP_PORT)
-    credentials = None if plain.login is None else proxy_credentials(
-        plain.login.decode("latin-1"))
-    origin_head = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n" % (
-        plain.method, plain.path, host_field(target).encode("latin-1"), plain.fields,
-        b"" if plain.keep_alive else b"Connection: close\r\n")
-    return ProxyRequest(RequestKind.FORWARD, plain.method.decode("latin-1"), (1, 1), target,
-                        plain.path.decode("latin-1"), credentials,
-                        keep_alive=plain.keep_alive, upgrade=None, body=plain.body,
-                        head=head, origin_head=origin_head)
+    def _plain_proxy_request(self, head: bytes, plain: PlainRequest) -> ProxyRequest:
+        route = self._route
+        if route is None or route[0] != plain.authority:
+            target = forward_target(plain.authority.decode("latin-1"), HTTP_PORT)
+            route = self._route = (plain.authority, target,
+                                   host_field(target).encode("latin-1"))
+        credentials = None
+        if plain.login is not None:
+            login = self._login
+            if login is None or login[0] != plain.login:
+                login = self._login = (plain.login,
+                                       proxy_credentials(plain.login.decode("latin-1")))
+            credentials = login[1]
+        origin_head = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n" % (
+            plain.method, plain.path, route[2], plain.fields,
+            b"" if plain.keep_alive else b"Connection: close\r\n")
+        return ProxyRequest(RequestKind.FORWARD, plain.method.decode("latin-1"), (1, 1),
+                            route[1], plain.path.decode("latin-1"), credentials,
+                            keep_alive=plain.keep_alive, upgrade=None, body=plain.body,
+                            head=head, origin_head=origin_head)
 
 
 def _refuse_non_http_start(start: bytes) -> None:

@@ -203,3 +203,52 @@ def test_a_malformed_login_is_refused_on_the_fast_path_too() -> None:
     refused = _via_server(b"GET http://a/ HTTP/1.1\r\nProxy-Authorization: Basic !!\r\n\r\n")
     assert isinstance(refused, HttpError)
     assert refused.status == HTTPStatus.BAD_REQUEST
+
+
+SAME_FIELDS = ("kind", "method", "version", "target", "path", "credentials", "keep_alive",
+               "upgrade", "body", "origin_head")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(request_heads(), min_size=1, max_size=5))
+@example([b"GET http://a/ HTTP/1.1\r\nProxy-Authorization: " + encode_basic(
+    Credentials("alice", "s3cret")).encode() + b"\r\n\r\n",
+    b"GET http://b/ HTTP/1.1\r\nProxy-Authorization: Basic !!\r\n\r\n",
+    b"GET http://a/ HTTP/1.1\r\n\r\n"])
+def test_a_whole_plain_request_is_what_the_reader_finds_one_after_another(
+        heads: list[bytes]) -> None:
+    """The one-read shortcut and its memory of the last origin and login agree with reading
+    the same heads, in the same order, through the buffer."""
+    whole, reader = HttpProxyServer(), HttpProxyServer()
+    for head in heads:
+        reader.receive_data(head)
+        try:
+            expected: object = reader.next_event()
+        except WireError as exc:
+            expected = exc
+        if not isinstance(expected, ProxyRequest):
+            reader = HttpProxyServer()  # the head stays buffered: start afresh
+        try:
+            got: object = whole.whole_plain_request(head)
+        except WireError as exc:
+            got = exc
+        if got is None:  # left to the general path
+            continue
+        if isinstance(expected, HttpError):
+            assert isinstance(got, HttpError) and got.status == expected.status
+            continue
+        assert isinstance(expected, ProxyRequest) and isinstance(got, ProxyRequest)
+        assert {key: getattr(got, key) for key in SAME_FIELDS} == {
+            key: getattr(expected, key) for key in SAME_FIELDS}
+
+
+def test_only_exactly_one_whole_head_takes_the_one_read_shortcut() -> None:
+    head = b"GET http://a/ HTTP/1.1\r\nAccept: */*\r\n\r\n"
+    server = HttpProxyServer()
+    assert server.whole_plain_request(head[:-2]) is None  # not whole yet
+    assert server.whole_plain_request(head + b"GET") is None  # more follows
+    assert server.whole_plain_request(head + head) is None  # pipelined
+    taken = server.whole_plain_request(head)
+    assert isinstance(taken, ProxyRequest) and taken.target.host == "a"
+    server.receive_data(b"GET http://b/")
+    assert server.whole_plain_request(head) is None  # bytes before it are buffered
