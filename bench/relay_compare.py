@@ -9,9 +9,12 @@ The engine and the origin run in processes of their own (`bench/relay.py` starts
 its measuring functions are reused here); pproxy runs as its CLI in a subprocess, on the same
 kind of loop as the engine (see `PPROXY_ON`); the daemons are started as the daemon
 tests start them (`tests/integration/daemons/`). Every figure is a fixed-length run
-(--seconds). Usage, from the repository root:
+(--seconds). With `--rounds N` every proxy is measured N times, round after round (so a
+passing disturbance touches one round of each, not all rounds of one), and each figure is
+the median of its rounds; on a small shared machine single runs swing by a third.
+Usage, from the repository root:
 
-    .venv/bin/python -m bench.relay_compare [--seconds 2] [--loop asyncio|uvloop]
+    .venv/bin/python -m bench.relay_compare [--seconds 2] [--rounds 3] [--loop asyncio|uvloop]
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import enum
+import statistics
 import sys
 import tempfile
 import time
@@ -301,10 +306,27 @@ def verdict(comparison: Comparison) -> list[str]:
     return [name, goal, f"{ratio:.2f}", "met" if met else "MISSED"]
 
 
-async def main(seconds: float, loop_kind: str) -> None:
+def median_figures(rounds: list[Figures]) -> Figures:
+    """Each figure's median over the rounds that produced it."""
+    def middle(values: list[float | None]) -> float | None:
+        found = [value for value in values if value is not None]
+        return statistics.median(found) if found else None
+
+    return Figures(*(middle([getattr(one, field.name) for one in rounds])
+                     for field in dataclasses.fields(Figures)))
+
+
+async def main(seconds: float, rounds: int, loop_kind: str) -> None:
     with proxies(loop_kind) as (ports, origin):
-        results = {route: await measure(route, origin, seconds) for route in routes(ports)}
-    print(f"proxies and origin on {loop_kind}; {seconds:g} s per figure; "
+        measured: dict[Route, list[Figures]] = {route: [] for route in routes(ports)}
+        for turn in range(rounds):
+            if rounds > 1:
+                print(f"round {turn + 1} of {rounds}", file=sys.stderr)
+            for route, figures in measured.items():
+                figures.append(await measure(route, origin, seconds))
+    results = {route: median_figures(figures) for route, figures in measured.items()}
+    median = f", medians of {rounds} rounds" if rounds > 1 else ""
+    print(f"proxies and origin on {loop_kind}; {seconds:g} s per figure{median}; "
           f"{relay.CONCURRENCY} concurrent clients for requests\n")
     print(figures_table(results))
     print("— : no figure (tinyproxy closes the client connection after each forwarded "
@@ -318,7 +340,8 @@ async def main(seconds: float, loop_kind: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     arguments = parser.parse_args()
     relay._use_loop(arguments.loop)  # the clients run on the same kind of loop as the servers
-    asyncio.run(main(arguments.seconds, arguments.loop))
+    asyncio.run(main(arguments.seconds, max(1, arguments.rounds), arguments.loop))

@@ -30,7 +30,7 @@ from proxyfleet.wire.errors import WireError
 from proxyfleet.wire.handshake import NEED_DATA
 from proxyfleet.wire.http_body import NO_BODY, BodyLength, BodyScanner, Framing, response_body
 from proxyfleet.wire.http_head import HeadReader, HttpError, ResponseHead, parse_response_head
-from proxyfleet.wire.http_plain import plain_response
+from proxyfleet.wire.http_plain import plain_response, whole_plain_response
 from proxyfleet.wire.http_proxy import (
     HttpProxyServer,
     ProxyRequest,
@@ -200,7 +200,7 @@ class _Exchanges:
         if request.body is not NO_BODY:
             body = BodyScanner(request.body, HTTPStatus.BAD_REQUEST)
             self._request_body = None if body.done else body
-        rest = self._parser.take_rest()
+        rest = self._parser.take_rest() if self._parser.pending else b""
         if arrived:
             rest += arrived
         if rest:
@@ -240,15 +240,14 @@ class _Exchanges:
         came; False, with nothing done, for anything else."""
         request = self._request
         assert request is not None
-        end = data.find(b"\r\n\r\n") + 4
-        if end < 4 or request.version != (1, 1):
+        if request.version != (1, 1):
             return False
+        closes = whole_plain_response(data, request.method)
         may_keep = request.keep_alive and self._request_body is None
-        plain = plain_response(data[:end], request.method)
-        if plain is None or plain.closes is may_keep or len(data) - end != plain.body.length:
+        if closes is None or closes is may_keep:
             return False
         self._keep_client = may_keep
-        self._upstream_fit = self._upstream_fit and not plain.closes
+        self._upstream_fit = self._upstream_fit and not closes
         self._client.write(data)
         self._response_done()
         return True
@@ -347,7 +346,8 @@ class _Exchanges:
             self.end(Handback())
             return
         self._client.hold(False)
-        self._next_request()
+        if self._parser.pending or self._client_eof:
+            self._next_request()
 
     def _refuse(self, answer: bytes) -> None:
         """Answer the client with the proxy's own error and end the connection."""

@@ -89,8 +89,11 @@ class _HttpSession:
 
     def _continues(self, request: ProxyRequest) -> bool:
         """Whether the forwarder may serve `request` on as it is: same target, same login."""
-        return (request.kind is RequestKind.FORWARD and request.target == self._upstream_target
-                and self._login_checked(request))
+        # The parser hands back the very same target while a client keeps to one origin.
+        target = request.target
+        return (request.kind is RequestKind.FORWARD
+                and (target is self._upstream_target or target == self._upstream_target)
+                and self._checked and request.credentials == self._trusted)
 
     def _login_checked(self, request: ProxyRequest) -> bool:
         """The request carries the login already let in on this connection."""

@@ -28,20 +28,23 @@ _PLAIN_REQUEST = re.compile(
     rb"(" + _TOKEN + rb") http://([^/?#\s@\[\]]+)(/[^\s#]*)? HTTP/1\.1\r\n" + _FIELDS)
 _PLAIN_RESPONSE = re.compile(rb"HTTP/1\.1 ([1-9][0-9][0-9]) [^\x00-\x08\x0a-\x1f\x7f]*\r\n"
                              + _FIELDS)
-# Fields a proxy must act on, found in a lower-cased copy of the field lines (same length,
-# so a match's span points at the original's bytes too).
+# Fields a proxy must act on, with their values as sent (names fold to lower case).
 _SPECIAL = re.compile(rb"^(host|content-length|transfer-encoding|connection|keep-alive|te|"
                       rb"trailer|upgrade|proxy-[!#$%&'*+\-.^_`|~0-9a-z]*):[ \t]*"
-                      rb"([^\r\n]*?)[ \t]*\r\n", re.MULTILINE)
+                      rb"([^\r\n]*?)[ \t]*\r\n", re.MULTILINE | re.IGNORECASE)
+_DROPPED_LINES = re.compile(rb"^(?:host|connection|proxy-connection|proxy-authorization):"
+                            rb".*\r\n", re.MULTILINE | re.IGNORECASE)
 # Of those, the ones a forwarded request loses (Host is written anew).
 _DROPPED_FROM_REQUEST = frozenset({b"host", b"connection", b"proxy-connection",
                                    b"proxy-authorization"})
 _MAX_LENGTH_DIGITS = 18
+_tuple = tuple.__new__
 
 
 class PlainRequest(NamedTuple):
-    """What a plain forward request says, in its own bytes. (Tuples: one is made per
-    forwarded request, and a tuple costs a fraction of a frozen dataclass.)"""
+    """What a plain forward request says, in its own bytes. (A tuple, made per forwarded
+    request with `tuple.__new__` itself: a fraction of what a dataclass, or even the named
+    tuple's own constructor, costs.)"""
 
     method: bytes
     authority: bytes
@@ -64,14 +67,11 @@ def plain_request(head: bytes) -> PlainRequest | None:
     login: bytes | None = None
     body = NO_BODY
     close = False
-    kept: list[bytes] = []  # the field lines between those dropped
-    cut = 0
-    for special in _SPECIAL.finditer(fields.lower()):
-        name, value = special.groups()
+    dropping = False
+    for name, value in _SPECIAL.findall(fields):
+        name = name.lower()
         if name in _DROPPED_FROM_REQUEST:
-            start, end = special.span()
-            kept.append(fields[cut:start])
-            cut = end
+            dropping = True
         if name == b"host":
             continue
         if name == b"content-length":
@@ -79,15 +79,14 @@ def plain_request(head: bytes) -> PlainRequest | None:
                 return None
             body = BodyLength(Framing.LENGTH, int(value))
         elif name == b"proxy-authorization" and login is None:
-            start, end = special.span(2)
-            login = fields[start:end]
-        elif name == b"connection" and value == b"close" and not close:
+            login = value
+        elif name == b"connection" and value.lower() == b"close" and not close:
             close = True
-        elif name != b"proxy-connection" or value != b"keep-alive":
+        elif name != b"proxy-connection" or value.lower() != b"keep-alive":
             return None
-    kept.append(fields[cut:])
-    return PlainRequest(method, authority, path or b"/", login, body, not close,
-                        b"".join(kept))
+    if dropping:
+        fields = _DROPPED_LINES.sub(b"", fields)
+    return _tuple(PlainRequest, (method, authority, path or b"/", login, body, not close, fields))
 
 
 class PlainResponse(NamedTuple):
@@ -101,23 +100,47 @@ def plain_response(head: bytes, request_method: str) -> PlainResponse | None:
     """Status and body length of a plain final response to an HTTP/1.1 client, which may
     then have the head exactly as it came when its `closes` is what the proxy would say:
     there is nothing else in it to replace."""
-    match = _PLAIN_RESPONSE.fullmatch(head)
+    facts = _response_facts(head, len(head), request_method)
+    if facts is None:
+        return None
+    status, length, closes = facts
+    bodiless = request_method == "HEAD" or status in (204, 304)
+    body = NO_BODY if bodiless else BodyLength(Framing.LENGTH, length)
+    return PlainResponse(status, body, closes)
+
+
+def whole_plain_response(data: bytes, request_method: str) -> bool | None:
+    """When `data` is exactly one plain final response (see `plain_response`), head and
+    whole body, whether it closes the connection; None for anything else. The one-read
+    answer to a small request, found without building a thing."""
+    end = data.find(b"\r\n\r\n") + 4
+    if end < 4:
+        return None
+    facts = _response_facts(data, end, request_method)
+    if facts is None or len(data) - end != facts[1]:
+        return None
+    return facts[2]
+
+
+def _response_facts(data: bytes, end: int, request_method: str) -> tuple[int, int, bool] | None:
+    """Status, body length and `closes` of the plain response head `data[:end]`."""
+    match = _PLAIN_RESPONSE.fullmatch(data, 0, end)
     if match is None:
         return None
     status = int(match[1])
     if status < 200:
         return None
-    body: BodyLength | None = None
+    length = -1
     closes = False
-    for special in _SPECIAL.finditer(match[2].lower()):
-        name, value = special.groups()
-        if name == b"connection" and value == b"close" and not closes:
+    for name, value in _SPECIAL.findall(match[2]):
+        name = name.lower()
+        if name == b"connection" and value.lower() == b"close" and not closes:
             closes = True
-        elif (name != b"content-length" or body is not None or not value.isdigit()
+        elif (name != b"content-length" or length >= 0 or not value.isdigit()
                 or len(value) > _MAX_LENGTH_DIGITS):
             return None
         else:
-            body = BodyLength(Framing.LENGTH, int(value))
+            length = int(value)
     if request_method == "HEAD" or status in (204, 304):
-        return PlainResponse(status, NO_BODY, closes)
-    return None if body is None else PlainResponse(status, body, closes)
+        return status, 0, closes
+    return None if length < 0 else (status, length, closes)

@@ -55,9 +55,11 @@ class ProxyRequest:
                  "origin_head", "path", "target", "upgrade", "version")
 
     def __init__(self, kind: RequestKind, method: str, version: tuple[int, int],
-                 target: Target, path: str, credentials: Credentials | None, *,
+                 target: Target, path: str, credentials: Credentials | None,
                  keep_alive: bool, upgrade: str | None, body: BodyLength,
-                 head: RequestHead | bytes, origin_head: bytes | None = None) -> None:
+                 head: RequestHead | None, raw: bytes = b"",
+                 origin_head: bytes | None = None) -> None:
+        # Positional on purpose: the plain path makes one of these per forwarded request.
         self.kind = kind
         self.method = method
         self.version = version
@@ -71,8 +73,9 @@ class ProxyRequest:
         self.body = body
         self.origin_head = origin_head
         """The head to send the origin, if made already (for `keep_alive` as it is)."""
-        self._head: RequestHead | None = None if isinstance(head, bytes) else head
-        self._raw = head if isinstance(head, bytes) else b""
+        self._head = head
+        self._raw = raw
+        """The head's bytes, parsed into `head` only if someone asks (when `head` is None)."""
 
     @property
     def head(self) -> RequestHead:
@@ -123,6 +126,11 @@ class HttpProxyServer:
     def take_rest(self) -> bytes:
         return self._reader.take_rest()
 
+    @property
+    def pending(self) -> bool:
+        """Whether bytes past the last request are buffered."""
+        return self._reader.pending
+
     def whole_plain_request(self, data: bytes) -> ProxyRequest | None:
         """The request `data` holds when it is exactly one plain head (`http_plain`) and
         nothing is buffered before it: `next_event` after `receive_data(data)` would give
@@ -152,8 +160,7 @@ class HttpProxyServer:
             b"" if plain.keep_alive else b"Connection: close\r\n")
         return ProxyRequest(RequestKind.FORWARD, plain.method.decode("latin-1"), (1, 1),
                             route[1], plain.path.decode("latin-1"), credentials,
-                            keep_alive=plain.keep_alive, upgrade=None, body=plain.body,
-                            head=head, origin_head=origin_head)
+                            plain.keep_alive, None, plain.body, None, head, origin_head)
 
 
 def _refuse_non_http_start(start: bytes) -> None:

@@ -20,7 +20,12 @@ from proxyfleet.wire.http_head import (
     parse_request_head,
     parse_response_head,
 )
-from proxyfleet.wire.http_plain import PlainResponse, plain_request, plain_response
+from proxyfleet.wire.http_plain import (
+    PlainResponse,
+    plain_request,
+    plain_response,
+    whole_plain_response,
+)
 from proxyfleet.wire.http_proxy import (
     HttpProxyServer,
     ProxyRequest,
@@ -252,3 +257,18 @@ def test_only_exactly_one_whole_head_takes_the_one_read_shortcut() -> None:
     assert isinstance(taken, ProxyRequest) and taken.target.host == "a"
     server.receive_data(b"GET http://b/")
     assert server.whole_plain_request(head) is None  # bytes before it are buffered
+
+
+@settings(max_examples=400, deadline=None)
+@given(response_heads(), st.sampled_from(["GET", "HEAD", "POST"]), st.integers(0, 14))
+@example(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "GET", 2)
+@example(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n", "GET", 0)
+def test_a_whole_plain_response_is_one_plain_head_and_exactly_its_body(
+        head: bytes, method: str, size: int) -> None:
+    data = head + b"x" * size
+    whole = whole_plain_response(data, method)
+    plain = plain_response(head, method)
+    if plain is None or plain.body.length != size:
+        assert whole is None  # not plain, or more or less than the body
+    else:
+        assert whole is plain.closes
