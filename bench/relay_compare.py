@@ -12,9 +12,16 @@ tests start them (`tests/integration/daemons/`). Every figure is a fixed-length 
 (--seconds). With `--rounds N` every proxy is measured N times, round after round (so a
 passing disturbance touches one round of each, not all rounds of one), and each figure is
 the median of its rounds; on a small shared machine single runs swing by a third.
-Usage, from the repository root:
+
+The TCP congestion control shapes the bulk figures: under BBR (this kind of machine's
+default) a sender paces itself, and on loopback a two-hop path through any relay is held
+well below what one direct connection reaches, which no relay can help. `--tcp-cc cubic` runs
+the whole comparison (every proxy, origin and client) in a private network namespace with
+that congestion control, leaving the machine's own setting alone; the header says which
+one a run used. Usage, from the repository root:
 
     .venv/bin/python -m bench.relay_compare [--seconds 2] [--rounds 3] [--loop asyncio|uvloop]
+        [--tcp-cc cubic]
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -327,7 +336,8 @@ async def main(seconds: float, rounds: int, loop_kind: str) -> None:
     results = {route: median_figures(figures) for route, figures in measured.items()}
     median = f", medians of {rounds} rounds" if rounds > 1 else ""
     print(f"proxies and origin on {loop_kind}; {seconds:g} s per figure{median}; "
-          f"{relay.CONCURRENCY} concurrent clients for requests\n")
+          f"{relay.CONCURRENCY} concurrent clients for requests; TCP congestion control "
+          f"{congestion_control()}\n")
     print(figures_table(results))
     print("— : no figure (tinyproxy closes the client connection after each forwarded "
           "response;\n    a forwarded request carries no stream of its own)\n")
@@ -337,11 +347,36 @@ async def main(seconds: float, rounds: int, loop_kind: str) -> None:
     print(cpu_table(results))
 
 
+CC_SETTING = "/proc/sys/net/ipv4/tcp_congestion_control"
+_IN_NAMESPACE = "PROXYFLEET_BENCH_NETNS"
+
+
+def congestion_control() -> str:
+    name = Path(CC_SETTING).read_text().strip()
+    return f"{name} (private network namespace)" if os.environ.get(_IN_NAMESPACE) else name
+
+
+def rerun_in_namespace(tcp_cc: str) -> None:
+    """Run this same command again in a new network namespace (loopback up, `tcp_cc` as its
+    congestion control) and exit with its status."""
+    inner = (f"ip link set lo up && echo {tcp_cc} > {CC_SETTING} && exec "
+             + " ".join(f"'{arg}'" for arg in [sys.executable, "-m", "bench.relay_compare",
+                                                *sys.argv[1:]]))
+    # Root may make a namespace outright; anyone else through a user namespace.
+    unshare = ["unshare", "--net"] if os.geteuid() == 0 else [
+        "unshare", "--user", "--map-root-user", "--net"]
+    environment = {**os.environ, _IN_NAMESPACE: "1"}
+    sys.exit(subprocess.run([*unshare, "sh", "-c", inner], env=environment).returncode)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--tcp-cc", help="congestion control for a run in its own namespace")
     arguments = parser.parse_args()
+    if arguments.tcp_cc and not os.environ.get(_IN_NAMESPACE):
+        rerun_in_namespace(arguments.tcp_cc)
     relay._use_loop(arguments.loop)  # the clients run on the same kind of loop as the servers
     asyncio.run(main(arguments.seconds, max(1, arguments.rounds), arguments.loop))
