@@ -35,6 +35,8 @@ from proxyfleet.wire.http_proxy import (
 )
 from proxyfleet.wire.target import Target
 
+CONNECTION_ESTABLISHED = connection_established()
+
 
 def dial_answer(failure: DialFailure) -> bytes:
     return gateway_timeout() if failure is DialFailure.TIMED_OUT else bad_gateway()
@@ -93,7 +95,7 @@ class _HttpSession:
         target = request.target
         return (request.kind is RequestKind.FORWARD
                 and (target is self._upstream_target or target == self._upstream_target)
-                and self._checked and request.credentials == self._trusted)
+                and self._login_checked(request))
 
     def _login_checked(self, request: ProxyRequest) -> bool:
         """The request carries the login already let in on this connection."""
@@ -101,13 +103,13 @@ class _HttpSession:
 
     async def _next_request(self, wait: float) -> ProxyRequest | None:
         """The next request head, or None when the client leaves or dawdles between them."""
+        deadline = asyncio.get_running_loop().time() + wait
         try:
-            async with asyncio.timeout(wait):
-                while (event := self._parser.next_event()) is NEED_DATA:
-                    data = await self._client.read()
-                    if not data:
-                        return None
-                    self._parser.receive_data(data)
+            while (event := self._parser.next_event()) is NEED_DATA:
+                data = await self._client.read(deadline)
+                if not data:
+                    return None
+                self._parser.receive_data(data)
         except TimeoutError:
             return None
         return event
@@ -124,7 +126,7 @@ class _HttpSession:
         upstream = await self._dial(request.target)
         if upstream is None:
             return
-        self._client.write(connection_established())
+        self._client.write(CONNECTION_ESTABLISHED)
         self._client.unread(self._parser.take_rest())
         await relay(self._client, upstream, self._idle)
 

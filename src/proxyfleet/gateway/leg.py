@@ -34,6 +34,11 @@ def _ignore(size: int) -> None:
     del size
 
 
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class Joint(Protocol):
     """What joins two legs and hears of their ends."""
 
@@ -153,17 +158,23 @@ class Leg(asyncio.Protocol):
     def closed(self) -> bool:
         return self._closed or self.transport is None or self.transport.is_closing()
 
-    async def read(self) -> bytes:
+    async def read(self, deadline: float | None = None) -> bytes:
         """What has arrived, waiting for something if nothing has; b"" at EOF.
 
-        Callers bound the wait with `asyncio.timeout`.
+        `deadline`, on the loop's clock, bounds the wait: `TimeoutError` once it has passed.
+        (One timer, armed only when the read has to wait: cheaper than an `asyncio.timeout`
+        around it, which a handshake would pay on every connection.)
         """
         if not self._inbox and not self._eof and not self._closed:
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
             try:
-                await self._waiter
+                await waiter
             finally:
                 self._waiter = None
+                if timer is not None:
+                    timer.cancel()
         return self.take_inbox()
 
     def take_inbox(self) -> bytes:

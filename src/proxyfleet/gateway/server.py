@@ -126,8 +126,8 @@ class ProxyServer:
             self.counters.connections_active -= 1
 
     async def _dispatch(self, client: Leg) -> None:
-        async with asyncio.timeout(self.config.handshake_timeout):
-            first = await client.read()
+        deadline = asyncio.get_running_loop().time() + self.config.handshake_timeout
+        first = await client.read(deadline)
         if not first:
             return
         client.unread(first)

@@ -18,9 +18,9 @@ from proxyfleet.wire.socks4 import Socks4ConnectRequest, Socks4Reply, Socks4Serv
 
 async def serve_socks4(client: Leg, engine: Engine) -> None:
     machine = Socks4Server()
+    deadline = asyncio.get_running_loop().time() + engine.config.handshake_timeout
     try:
-        async with asyncio.timeout(engine.config.handshake_timeout):
-            request = await _read_request(client, machine)
+        request = await _read_request(client, machine, deadline)
     except WireError as exc:
         engine.counters.handshake_failures += 1
         client.write(exc.answer)
@@ -44,10 +44,10 @@ async def serve_socks4(client: Leg, engine: Engine) -> None:
     await relay(client, upstream, engine.config.idle_timeout)
 
 
-async def _read_request(client: Leg, machine: Socks4Server) -> Socks4ConnectRequest | None:
+async def _read_request(client: Leg, machine: Socks4Server, deadline: float,
+                        ) -> Socks4ConnectRequest | None:
     while (event := machine.next_event()) is NEED_DATA:
-        # Bounded by the caller's handshake deadline.
-        data = await client.read()
+        data = await client.read(deadline)
         if not data:
             return None
         machine.receive_data(data)

@@ -29,9 +29,9 @@ REPLY_FOR = {
 
 async def serve_socks5(client: Leg, engine: Engine) -> None:
     machine = Socks5Server(auth_required=engine.requires_login)
+    deadline = asyncio.get_running_loop().time() + engine.config.handshake_timeout
     try:
-        async with asyncio.timeout(engine.config.handshake_timeout):
-            target = await _negotiate(client, machine, engine)
+        target = await _negotiate(client, machine, engine, deadline)
     except WireError as exc:
         engine.counters.handshake_failures += 1
         client.write(machine.data_to_send() + exc.answer)
@@ -50,14 +50,15 @@ async def serve_socks5(client: Leg, engine: Engine) -> None:
     await relay(client, upstream, engine.config.idle_timeout)
 
 
-async def _negotiate(client: Leg, machine: Socks5Server, engine: Engine) -> Target | None:
-    """The target the client asks for, None if it leaves first."""
+async def _negotiate(client: Leg, machine: Socks5Server, engine: Engine, deadline: float,
+                     ) -> Target | None:
+    """The target the client asks for, None if it leaves first; `TimeoutError` once the
+    handshake deadline passes (a credentials check is bounded on its own)."""
     while True:
         event = machine.next_event()
         if event is NEED_DATA:
             client.write(machine.data_to_send())
-            # Bounded by the caller's handshake deadline.
-            data = await client.read()
+            data = await client.read(deadline)
             if not data:
                 return None
             machine.receive_data(data)
