@@ -10,7 +10,8 @@ Each function here either gives the facts the general path would find (`proxy_re
 `forward_head`; `response_body` and `client_response_head`), or None, and then the caller
 takes the general path: anything unusual (another version, hop-by-hop fields, chunked framing, a
 folded or malformed line, an IPv6 literal…) is left to it. The property tests hold the two
-paths to the same meaning.
+paths to the same meaning. `whole_plain_response` answers the commonest case of all, a small
+response that arrives whole in one read, without building anything.
 
 Standard library only; imports nothing of the project but `wire.http_body`.
 """
