@@ -110,7 +110,8 @@ class ProxyServer:
         counters.connections_total += 1
         counters.connections_active += 1
         self._clients.add(client)
-        self._keeper.spawn(self._serve(client), name=f"proxy client {self._peer(client)}")
+        # The peer goes into log lines when there is something to say, not into every name.
+        self._keeper.spawn(self._serve(client), name="proxy client")
 
     async def _serve(self, client: Leg) -> None:
         try:
