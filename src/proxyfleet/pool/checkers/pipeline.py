@@ -1,6 +1,7 @@
 """The checking pipeline: a proxy goes through the registry's stages in order and stops at the
-first stage it fails (`Pipeline.run`); many proxies are checked concurrently, bounded by a
-semaphore (`Pipeline.check_many`).
+first stage it fails (`Pipeline.run`); many proxies are checked concurrently by a crew of
+`concurrency` workers, each taking the next proxy when done with its last
+(`Pipeline.check_many`).
 
 Results are plain values (`PipelineResult`, `CheckRecord`); storing them is the caller's job.
 Imports `core`, this package, structlog and the standard library.
@@ -9,7 +10,7 @@ Imports `core`, this package, structlog and the standard library.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,78 +63,89 @@ class Pipeline:
         self._stages = registry.stages()
 
     async def run(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
-        handoff = Handoff()
+        return await self._run_handing(proxy, ctx.with_handoff(Handoff()))
+
+    async def _run_handing(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
+        """`run`, with `ctx` carrying a `Handoff` (a worker's, reused proxy after proxy)."""
         try:
-            return await self._run_stages(proxy, ctx.with_handoff(handoff))
+            return await self._run_stages(proxy, ctx)
         finally:
-            handoff.close()  # a connection no later stage took
+            if ctx.handoff is not None:
+                ctx.handoff.close()  # a connection no later stage took
 
     async def _run_stages(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
         records: list[CheckRecord] = []
-        findings = ctx.findings
         for stage, checkers in self._stages:
-            for checker in (c for c in checkers if _applies(c, proxy)):
-                outcome = await _outcome(checker, proxy, ctx.with_findings(findings))
+            for checker in checkers:
+                if not _applies(checker, proxy):
+                    continue
+                outcome = await _outcome(checker, proxy, ctx)
                 records.append(_record(checker, outcome))
-                findings = findings.merged(outcome.findings)
+                findings = ctx.findings.merged(outcome.findings)
+                if findings is not ctx.findings:  # most checks learn nothing new
+                    ctx = ctx.with_findings(findings)
                 if not outcome.passed:
-                    return PipelineResult(proxy, tuple(records), findings, failed_stage=int(stage))
-        return PipelineResult(proxy, tuple(records), findings, failed_stage=None)
+                    return PipelineResult(proxy, tuple(records), ctx.findings, int(stage))
+        return PipelineResult(proxy, tuple(records), ctx.findings, failed_stage=None)
 
     async def check_many(
         self, proxies: Iterable[ProxyAddress], ctx: CheckContext, concurrency: int
     ) -> AsyncIterator[PipelineResult]:
         """Results as checks finish, with at most `concurrency` checks in flight.
 
-        Proxies are pulled from `proxies` only as slots free up, so a million-long generator
-        costs no more memory than `concurrency` checks. Leaving the loop early cancels the
-        checks still running.
+        Proxies are pulled from `proxies` only as the caller takes results, never more than
+        `concurrency` ahead of it, so a million-long generator costs no more memory than
+        `concurrency` checks. Leaving the loop early cancels the checks still running.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         results: _Results = asyncio.Queue()
-        crew = _Crew()
-        crew.start("check feeder", self._feed(proxies, ctx, concurrency, results, crew))
+        crew = _Crew(concurrency, results)
+        pulls = _Pulls(iter(proxies), asyncio.Semaphore(concurrency), results)
+        for number in range(concurrency):
+            crew.start(f"check worker {number}", self._work(pulls, ctx))
         try:
             while (result := await results.get()) is not None:
                 if isinstance(result, Exception):
                     raise result
+                pulls.allowance.release()  # taken: another proxy may be pulled
                 yield result
         finally:
             await crew.cancel()
 
-    async def _feed(
-        self,
-        proxies: Iterable[ProxyAddress],
-        ctx: CheckContext,
-        concurrency: int,
-        results: _Results,
-        crew: _Crew,
-    ) -> None:
-        slots = asyncio.Semaphore(concurrency)
-        try:
-            for proxy in proxies:
-                await slots.acquire()
-                crew.start(f"check {proxy.url()}", self._run_into(proxy, ctx, results, slots))
-        except Exception as error:  # the caller's iterable broke: tell the caller
-            results.put_nowait(error)
-            return
-        # Holding every slot means every check has put its result: nothing can follow the end.
-        for _ in range(concurrency):
-            await slots.acquire()
-        results.put_nowait(None)
+    async def _work(self, pulls: _Pulls, ctx: CheckContext) -> None:
+        # A task per worker, not per check: a check costs no task of its own.
+        ctx = ctx.with_handoff(Handoff())
+        while (proxy := await pulls.next()) is not None:
+            try:
+                pulls.results.put_nowait(await self._run_handing(proxy, ctx))
+            except Exception as error:  # our bug, not a checker's: lose this proxy, not the rest
+                log.error("check_crashed", proxy=proxy.url(), error=repr(error))
+                pulls.allowance.release()
 
-    async def _run_into(
-        self,
-        proxy: ProxyAddress,
-        ctx: CheckContext,
-        results: _Results,
-        slots: asyncio.Semaphore,
-    ) -> None:
+
+@dataclass(slots=True)
+class _Pulls:
+    """The proxies of one `check_many`, pulled by its workers. `allowance` holds how many more
+    may be pulled before the caller takes another result."""
+
+    proxies: Iterator[ProxyAddress]
+    allowance: asyncio.Semaphore
+    results: _Results
+
+    async def next(self) -> ProxyAddress | None:
+        """The next proxy to check; None at the end, or when the caller's iterable broke (then
+        the error goes to the caller)."""
+        await self.allowance.acquire()
         try:
-            results.put_nowait(await self.run(proxy, ctx))
-        finally:
-            slots.release()
+            return next(self.proxies)
+        except StopIteration:
+            self.allowance.release()  # the next waiting worker learns of the end too
+            return None
+        except Exception as error:
+            self.results.put_nowait(error)
+            self.allowance.release()
+            return None
 
 
 def _applies(checker: Checker, proxy: ProxyAddress) -> bool:
@@ -160,11 +172,13 @@ def _record(checker: Checker, outcome: CheckOutcome) -> CheckRecord:
 
 
 class _Crew:
-    """The tasks of one `check_many`: named, kept (asyncio holds only weak references), crashes
-    logged, cancelled together."""
+    """The workers of one `check_many`: named, kept (asyncio holds only weak references),
+    crashes logged, cancelled together. When the last one ends, the results end."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int, results: _Results) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._working = size
+        self._results = results
 
     def start(self, name: str, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
@@ -175,6 +189,9 @@ class _Crew:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("check_task_crashed", task=task.get_name(), error=repr(task.exception()))
+        self._working -= 1
+        if self._working == 0:
+            self._results.put_nowait(None)  # every worker has put its last result
 
     async def cancel(self) -> None:
         tasks = list(self._tasks)
