@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, Pipeline, PipelineResult, own_public_ip
 from proxyfleet.pool.checkers.protocol import HttpsCheck
 from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec, ProxyTruth
-from proxyfleet.sim.judge import Judge
+from proxyfleet.sim.judge import Judge, response
 from tests.integration.checkers.conftest import SLOW_DELAY
 
 
@@ -221,3 +222,31 @@ async def test_something_that_is_no_proxy_fails_the_handshake(
     result = await pipeline.run(not_a_proxy, replace(ctx, timeout=0.5))
     assert result.failed_stage == 2
     assert result.detail.startswith(detail), result.detail
+
+
+@pytest.fixture
+async def hasty_proxy() -> AsyncIterator[ProxyAddress]:
+    """A SOCKS5 proxy that answers the greeting with everything at once: the method choice,
+    the connect reply and the judge's answer, as a proxy that pipelines might."""
+    report = json.dumps({"origin": "127.0.0.5", "headers": {"Host": "j"}}).encode()
+    answer = (b"\x05\x00" + b"\x05\x00\x00\x01" + bytes(6)
+              + response(200, "OK", report, "application/json"))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(3)
+        writer.write(answer)
+        await reader.read()  # until the checker, done, closes
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield ProxyAddress("127.0.0.1", server.sockets[0].getsockname()[1], ProxyProtocol.SOCKS5)
+    server.close()
+
+
+async def test_answers_that_arrive_together_are_read_in_turn(
+    hasty_proxy: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
+) -> None:
+    result = await pipeline.run(hasty_proxy, ctx)
+    assert result.alive, result.detail
+    assert result.findings.exit_ip == "127.0.0.5"
+    assert result.findings.anonymity is Anonymity.ELITE
