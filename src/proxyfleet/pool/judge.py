@@ -82,6 +82,7 @@ def judge_report(peer_ip: str, headers: Iterable[tuple[str, str]]) -> JudgeRepor
     return JudgeReport(origin=peer_ip, headers=joined)
 
 
+@functools.lru_cache(maxsize=1024)  # the same few header names, request after request
 def _display_name(name: str) -> str:
     return "-".join(part.capitalize() for part in name.strip().split("-"))
 

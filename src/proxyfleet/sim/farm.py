@@ -275,12 +275,15 @@ class Farm:
         task.add_done_callback(self._running.live.discard)
 
     async def _serve(self, proxy: FarmProxy, client: Connection) -> None:
+        # A connection lives io_timeout at most; cutting it ends its reads and its relay, so
+        # one timer handle bounds the handler too.
+        cutoff = asyncio.get_running_loop().call_later(self.spec.io_timeout, client.abort)
         try:
-            async with asyncio.timeout(self.spec.io_timeout):
-                await _SERVERS[proxy.address.protocol](proxy, client)
+            await _SERVERS[proxy.address.protocol](proxy, client)
         except (OSError, EOFError, ValueError, asyncio.LimitOverrunError):
             pass  # whatever a client does wrong ends its connection, never the farm
         finally:
+            cutoff.cancel()
             client.close()
 
 
@@ -288,7 +291,7 @@ class Farm:
 
 async def _admit(proxy: FarmProxy, client: Connection) -> bool:
     """The flaky and slow behaviours, applied once the client's first message is in."""
-    if proxy.drop_rate and proxy.next_request_fails():
+    if proxy.behaviour is Behaviour.FLAKY and proxy.next_request_fails():
         client.abort()
         return False
     if proxy.delay:

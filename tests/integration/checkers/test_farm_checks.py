@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
@@ -250,3 +251,41 @@ async def test_answers_that_arrive_together_are_read_in_turn(
     assert result.alive, result.detail
     assert result.findings.exit_ip == "127.0.0.5"
     assert result.findings.anonymity is Anonymity.ELITE
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[ProxyAddress]:
+    """A port whose listener never accepts and whose backlog is full: connecting hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    queued = []
+    for _ in range(8):  # Linux queues backlog + 1; the rest wait in SYN_SENT
+        waiting = socket.socket()
+        waiting.setblocking(False)
+        waiting.connect_ex(address)
+        queued.append(waiting)
+    yield ProxyAddress("127.0.0.1", address[1], ProxyProtocol.SOCKS5)
+    for waiting in queued:
+        waiting.close()
+    listener.close()
+
+
+async def test_a_connect_that_hangs_times_out_saying_so(
+    unanswered_port: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
+) -> None:
+    result = await pipeline.run(unanswered_port, replace(ctx, timeout=0.3))
+    assert result.failed_stage == 1
+    assert result.detail == "connect timed out after 0.3 s"
+
+
+async def test_cancelling_a_check_in_its_connect_cancels_it(
+    unanswered_port: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
+) -> None:
+    # The connect's own deadline must not turn someone else's cancellation into a verdict.
+    check = asyncio.get_running_loop().create_task(pipeline.run(unanswered_port, ctx))
+    await asyncio.sleep(0.1)
+    check.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await check

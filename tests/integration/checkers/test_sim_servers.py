@@ -193,3 +193,12 @@ async def test_bytes_sent_before_the_tunnel_is_up_reach_the_target(
     assert established == b"HTTP/1.1 200 Connection established"
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
     assert json.loads(rest.partition(b"\r\n\r\n")[2])["origin"].startswith("127.72.")
+
+
+async def test_a_farm_connection_is_cut_after_its_io_timeout() -> None:
+    spec = FarmSpec(counts={(ProxyProtocol.SOCKS5, Behaviour.ELITE): 1}, io_timeout=0.2,
+                    listen_prefix="127.79", egress_prefix="127.80")
+    async with Farm(spec) as farm:
+        proxy = farm.proxies[0][0]
+        answer = await exchange(proxy.host, proxy.port, b"\x05")  # half a greeting, then nothing
+    assert answer == b""

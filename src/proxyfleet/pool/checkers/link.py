@@ -193,3 +193,34 @@ async def open_link(host: str, port: int) -> ProxyLink:
     loop = asyncio.get_running_loop()
     _, link = await loop.create_connection(ProxyLink, host, port)
     return link
+
+
+async def open_link_by(host: str, port: int, deadline: float) -> ProxyLink:
+    """`open_link`, failing with `TimeoutError` at `deadline` (loop time). What
+    `asyncio.timeout_at` does, with one timer handle and none of its bookkeeping: this runs
+    once per check."""
+    task = asyncio.current_task()
+    assert task is not None
+    cutoff = _Cutoff(task)
+    timer = asyncio.get_running_loop().call_at(deadline, cutoff.fire)
+    try:
+        return await open_link(host, port)
+    except asyncio.CancelledError:
+        if cutoff.fired and task.uncancel() <= cutoff.cancelling:
+            raise TimeoutError from None
+        raise  # someone else's cancellation
+    finally:
+        timer.cancel()
+
+
+class _Cutoff:
+    __slots__ = ("cancelling", "fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.fired = False
+
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()

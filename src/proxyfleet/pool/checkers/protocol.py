@@ -27,7 +27,7 @@ from proxyfleet.pool.checkers.base import (
 from proxyfleet.pool.checkers.conversation import Conversation, empty
 from proxyfleet.pool.checkers.errors import describe
 from proxyfleet.pool.checkers.judging import JudgeAddress, judge_request, report_steps
-from proxyfleet.pool.checkers.link import ProxyLink, open_link
+from proxyfleet.pool.checkers.link import open_link_by
 from proxyfleet.pool.judge import JudgeReport, classify_anonymity, parse_ip
 
 
@@ -57,7 +57,7 @@ class ProxiedJudgeCheck(CheckerPlugin):
         link = ctx.handoff.take() if ctx.handoff is not None else None
         try:
             if link is None:
-                link = await _connect(proxy, deadline)
+                link = await open_link_by(proxy.host, proxy.port, deadline)
             report = await link.converse(self._steps(proxy, judge, progress), deadline)
         except TimeoutError:
             return CheckOutcome.failed(f"timed out after {ctx.timeout:g} s {progress.step}")
@@ -91,11 +91,6 @@ class ProxiedJudgeCheck(CheckerPlugin):
         findings = Findings(exit_ip=exit_ip, anonymity=anonymity, protocol=self.protocol)
         detail = f"{anonymity.value} {self.protocol.value} proxy, exit {exit_ip}"
         return CheckOutcome(passed=True, latency_ms=latency_ms, detail=detail, findings=findings)
-
-
-async def _connect(proxy: ProxyAddress, deadline: float) -> ProxyLink:
-    async with asyncio.timeout_at(deadline):
-        return await open_link(proxy.host, proxy.port)
 
 
 def exit_ip_of(report: JudgeReport) -> str | None:
