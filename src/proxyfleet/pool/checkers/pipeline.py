@@ -26,12 +26,13 @@ from proxyfleet.pool.checkers.base import (
     Handoff,
     Stage,
 )
+from proxyfleet.pool.checkers.handover import Handover
 from proxyfleet.pool.checkers.registry import CheckerRegistry
 
 log = structlog.get_logger(__name__)
 
-# What flows from the checks to `check_many`'s caller: results, the feeder's error, the end.
-_Results = asyncio.Queue["PipelineResult | Exception | None"]
+# What flows from the checks to `check_many`'s caller: results, the iterable's error, the end.
+_Results = Handover["PipelineResult | Exception | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,53 +100,45 @@ class Pipeline:
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        results: _Results = asyncio.Queue()
+        results: _Results = Handover(ahead=concurrency)
         crew = _Crew(concurrency, results)
-        pulls = _Pulls(iter(proxies), asyncio.Semaphore(concurrency), results)
+        queue = iter(proxies)
         for number in range(concurrency):
-            crew.start(f"check worker {number}", self._work(pulls, ctx))
+            crew.start(f"check worker {number}", self._work(queue, ctx, results))
         try:
-            while (result := await results.get()) is not None:
+            while (result := await results.take()) is not None:
                 if isinstance(result, Exception):
                     raise result
-                pulls.allowance.release()  # taken: another proxy may be pulled
+                results.unpull()  # taken: another proxy may be pulled
                 yield result
         finally:
             await crew.cancel()
 
-    async def _work(self, pulls: _Pulls, ctx: CheckContext) -> None:
+    async def _work(self, proxies: Iterator[ProxyAddress], ctx: CheckContext,
+                    results: _Results) -> None:
         # A task per worker, not per check: a check costs no task of its own.
         ctx = ctx.with_handoff(Handoff())
-        while (proxy := await pulls.next()) is not None:
+        while (proxy := await _pull(proxies, results)) is not None:
             try:
-                pulls.results.put_nowait(await self._run_handing(proxy, ctx))
+                results.put(await self._run_handing(proxy, ctx))
             except Exception as error:  # our bug, not a checker's: lose this proxy, not the rest
                 log.error("check_crashed", proxy=proxy.url(), error=repr(error))
-                pulls.allowance.release()
+                results.unpull()
 
 
-@dataclass(slots=True)
-class _Pulls:
-    """The proxies of one `check_many`, pulled by its workers. `allowance` holds how many more
-    may be pulled before the caller takes another result."""
-
-    proxies: Iterator[ProxyAddress]
-    allowance: asyncio.Semaphore
-    results: _Results
-
-    async def next(self) -> ProxyAddress | None:
-        """The next proxy to check; None at the end, or when the caller's iterable broke (then
-        the error goes to the caller)."""
-        await self.allowance.acquire()
-        try:
-            return next(self.proxies)
-        except StopIteration:
-            self.allowance.release()  # the next waiting worker learns of the end too
-            return None
-        except Exception as error:
-            self.results.put_nowait(error)
-            self.allowance.release()
-            return None
+async def _pull(proxies: Iterator[ProxyAddress], results: _Results) -> ProxyAddress | None:
+    """The next proxy to check; None at the end, or when the caller's iterable broke (then the
+    error goes to the caller)."""
+    await results.pull()
+    try:
+        return next(proxies)
+    except StopIteration:
+        results.unpull()  # the next waiting worker learns of the end too
+        return None
+    except Exception as error:
+        results.put(error)
+        results.unpull()
+        return None
 
 
 def _applies(checker: Checker, proxy: ProxyAddress) -> bool:
@@ -191,7 +184,7 @@ class _Crew:
             log.error("check_task_crashed", task=task.get_name(), error=repr(task.exception()))
         self._working -= 1
         if self._working == 0:
-            self._results.put_nowait(None)  # every worker has put its last result
+            self._results.put(None)  # every worker has put its last result
 
     async def cancel(self) -> None:
         tasks = list(self._tasks)
