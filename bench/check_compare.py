@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import json
 import multiprocessing
 import statistics
 import sys
@@ -50,7 +49,7 @@ from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, CheckerRegistry, Pipeline, own_public_ip
 from proxyfleet.pool.judge import judge_report
 from proxyfleet.sim.farm import Farm, FarmSpec, ProxyTruth
-from proxyfleet.sim.judge import Judge, response
+from proxyfleet.sim.judge import Judge, report_json, response
 
 CHECK_TIMEOUT = 5.0
 SCRAPER_IP_PATH = "/ip"  # plain text, like checkip.amazonaws.com
@@ -104,8 +103,8 @@ def _scraper_answer(target: str, peer_ip: str, headers: list[tuple[str, str]]) -
     if path == SCRAPER_IP_PATH:
         return response(200, "OK", peer_ip.encode(), "text/plain")
     if path == SCRAPER_CONFIRM_PATH:
-        body = json.dumps(judge_report(peer_ip, headers)).encode()
-        return response(200, "OK", body, "application/json")
+        return response(200, "OK", report_json(judge_report(peer_ip, headers)),
+                        "application/json")
     return response(404, "Not Found", b"", "text/plain")
 
 

@@ -12,11 +12,11 @@ Imports `core`, `pool.judge` (pure rules) and the standard library.
 from __future__ import annotations
 
 import asyncio
-import json
+from json.encoder import encode_basestring_ascii
 from types import TracebackType
 from typing import Any, Self, cast
 
-from proxyfleet.pool.judge import judge_report
+from proxyfleet.pool.judge import JudgeReport, judge_report
 
 JUDGE_PATH = "/judge"
 MAX_REQUEST_HEAD = 16 * 1024
@@ -54,8 +54,17 @@ def _answer(method: str, target: str, peer_ip: str, headers: list[tuple[str, str
         return response(404, "Not Found", b'{"error": "not found"}', "application/json")
     if method != "GET":
         return response(405, "Method Not Allowed", b'{"error": "GET only"}', "application/json")
-    body = json.dumps(judge_report(peer_ip, headers)).encode()
-    return response(200, "OK", body, "application/json")
+    return response(200, "OK", report_json(judge_report(peer_ip, headers)), "application/json")
+
+
+def report_json(report: JudgeReport) -> bytes:
+    """`json.dumps(report)`, byte for byte, from the C string encoder alone: the judge writes
+    thousands of reports a second, and the encoder object `dumps` builds each time costs more
+    than the report."""
+    headers = ", ".join(f"{encode_basestring_ascii(name)}: {encode_basestring_ascii(value)}"
+                        for name, value in report["headers"].items())
+    origin = encode_basestring_ascii(report["origin"])
+    return f'{{"origin": {origin}, "headers": {{{headers}}}}}'.encode()
 
 
 class Judge:

@@ -41,6 +41,8 @@ class Findings:
         """These findings, overwritten by whatever `newer` knows."""
         if newer is NO_FINDINGS or newer == NO_FINDINGS:
             return self  # most checks learn nothing new: spare the copy
+        if self is NO_FINDINGS:
+            return newer  # the first check that learns something: nothing to overwrite
         return Findings(
             exit_ip=_latest(newer.exit_ip, self.exit_ip),
             anonymity=_latest(newer.anonymity, self.anonymity),

@@ -61,7 +61,10 @@ class PipelineResult:
 
 class Pipeline:
     def __init__(self, registry: CheckerRegistry) -> None:
-        self._stages = registry.stages()
+        # Each checker with its name and stage as records carry them, read once, not per check.
+        self._stages = [(int(stage), [(checker, checker.name, int(checker.stage))
+                                      for checker in checkers])
+                        for stage, checkers in registry.stages()]
 
     async def run(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
         return await self._run_handing(proxy, ctx.with_handoff(Handoff()))
@@ -77,16 +80,18 @@ class Pipeline:
     async def _run_stages(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
         records: list[CheckRecord] = []
         for stage, checkers in self._stages:
-            for checker in checkers:
+            for checker, name, checker_stage in checkers:
                 if not _applies(checker, proxy):
                     continue
                 outcome = await _outcome(checker, proxy, ctx)
-                records.append(_record(checker, outcome))
+                # Plain ints and strings: records go to storage and JSON, not to enum-aware code.
+                records.append(CheckRecord(name, checker_stage, outcome.passed,
+                                           outcome.latency_ms, outcome.detail))
                 findings = ctx.findings.merged(outcome.findings)
                 if findings is not ctx.findings:  # most checks learn nothing new
                     ctx = ctx.with_findings(findings)
                 if not outcome.passed:
-                    return PipelineResult(proxy, tuple(records), ctx.findings, int(stage))
+                    return PipelineResult(proxy, tuple(records), ctx.findings, stage)
         return PipelineResult(proxy, tuple(records), ctx.findings, failed_stage=None)
 
     async def check_many(
@@ -156,12 +161,6 @@ async def _outcome(checker: Checker, proxy: ProxyAddress, ctx: CheckContext) -> 
     except Exception as error:
         log.warning("checker_crashed", checker=checker.name, proxy=proxy.url(), error=repr(error))
         return CheckOutcome.failed(f"checker {checker.name} crashed: {type(error).__name__}")
-
-
-def _record(checker: Checker, outcome: CheckOutcome) -> CheckRecord:
-    # Plain ints and strings: records go to storage and JSON, not to enum-aware code.
-    return CheckRecord(checker.name, int(checker.stage), outcome.passed, outcome.latency_ms,
-                       outcome.detail)
 
 
 class _Crew:
