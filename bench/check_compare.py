@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import json
 import multiprocessing
 import statistics
 import sys
@@ -43,7 +42,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from types import TracebackType
 from typing import Any, NamedTuple
 
 from bench.check_farm import run_loop
@@ -51,7 +49,7 @@ from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, CheckerRegistry, Pipeline, own_public_ip
 from proxyfleet.pool.judge import judge_report
 from proxyfleet.sim.farm import Farm, FarmSpec, ProxyTruth
-from proxyfleet.sim.judge import Judge, parse_request_head, response
+from proxyfleet.sim.judge import Judge, report_json, response
 
 CHECK_TIMEOUT = 5.0
 SCRAPER_IP_PATH = "/ip"  # plain text, like checkip.amazonaws.com
@@ -83,40 +81,21 @@ def wrong_labels(verdict: Verdict, truth: ProxyTruth) -> list[str]:
 
 # --- proxyscraper's judge --------------------------------------------------------------------
 
-class ScraperJudge:
+class ScraperJudge(Judge):
     """The judge proxyscraper expects: `/ip` answers the peer address as text, `/get` the
-    httpbin-style JSON report (the same `judge_report` proxyfleet's judge sends)."""
+    httpbin-style JSON report (the same `judge_report` proxyfleet's judge sends). Served the
+    way proxyfleet's judge is served, so neither tool's judge costs the farm process more."""
 
     def __init__(self, host: str) -> None:
-        self.host = host
-        self._server: asyncio.Server | None = None
+        super().__init__(host, io_timeout=CHECK_TIMEOUT * 2)
 
     @property
     def address(self) -> tuple[str, int]:
-        assert self._server is not None
-        return self.host, int(self._server.sockets[0].getsockname()[1])
+        return self.host, self.port
 
-    async def __aenter__(self) -> ScraperJudge:
-        self._server = await asyncio.start_server(self._serve, self.host, 0, backlog=4096)
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT * 2):
-                head = await reader.readuntil(b"\r\n\r\n")
-                _, target, headers = parse_request_head(head[:-4])
-                writer.write(_scraper_answer(target, str(writer.get_extra_info("peername")[0]),
-                                             headers))
-                await writer.drain()
-        except (OSError, ValueError, EOFError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            writer.close()
+    def answer(self, method: str, target: str, peer_ip: str,
+               headers: list[tuple[str, str]]) -> bytes:
+        return _scraper_answer(target, peer_ip, headers)
 
 
 def _scraper_answer(target: str, peer_ip: str, headers: list[tuple[str, str]]) -> bytes:
@@ -124,8 +103,8 @@ def _scraper_answer(target: str, peer_ip: str, headers: list[tuple[str, str]]) -
     if path == SCRAPER_IP_PATH:
         return response(200, "OK", peer_ip.encode(), "text/plain")
     if path == SCRAPER_CONFIRM_PATH:
-        body = json.dumps(judge_report(peer_ip, headers)).encode()
-        return response(200, "OK", body, "application/json")
+        return response(200, "OK", report_json(judge_report(peer_ip, headers)),
+                        "application/json")
     return response(404, "Not Found", b"", "text/plain")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import TypedDict
 
 from proxyfleet.core.proxies import Anonymity
@@ -82,6 +82,7 @@ def judge_report(peer_ip: str, headers: Iterable[tuple[str, str]]) -> JudgeRepor
     return JudgeReport(origin=peer_ip, headers=joined)
 
 
+@functools.lru_cache(maxsize=1024)  # the same few header names, request after request
 def _display_name(name: str) -> str:
     return "-".join(part.capitalize() for part in name.strip().split("-"))
 
@@ -91,12 +92,15 @@ def classify_anonymity(report: JudgeReport, own_public_ip: str) -> Anonymity:
     own = parse_ip(own_public_ip)
     if own is None:
         raise ValueError(f"own public IP {own_public_ip!r} is not an IP address")
-    headers = {name.lower(): value for name, value in report["headers"].items()}
-    if own in _origin_ips(report["origin"]) or own in _forwarded_ips(headers):
+    if own in _origin_ips(report["origin"]):
         return Anonymity.TRANSPARENT
-    if PROXY_HEADERS.intersection(headers):
-        return Anonymity.ANONYMOUS
-    return Anonymity.ELITE
+    proxy_seen = False
+    for name, value in report["headers"].items():
+        key = name.lower()
+        if key in FORWARDING_HEADERS and own in _header_ips(value):
+            return Anonymity.TRANSPARENT
+        proxy_seen = proxy_seen or key in PROXY_HEADERS
+    return Anonymity.ANONYMOUS if proxy_seen else Anonymity.ELITE
 
 
 def _origin_ips(origin: str) -> set[IPAddress]:
@@ -104,12 +108,8 @@ def _origin_ips(origin: str) -> set[IPAddress]:
     return {ip for ip in map(parse_ip, origin.split(",")) if ip is not None}
 
 
-def _forwarded_ips(headers: Mapping[str, str]) -> set[IPAddress]:
-    found: set[IPAddress] = set()
-    for name, value in headers.items():
-        if name in FORWARDING_HEADERS:
-            found.update(ip for ip in map(parse_ip, _address_tokens(value)) if ip is not None)
-    return found
+def _header_ips(value: str) -> set[IPAddress]:
+    return {ip for ip in map(parse_ip, _address_tokens(value)) if ip is not None}
 
 
 def _address_tokens(value: str) -> Iterator[str]:

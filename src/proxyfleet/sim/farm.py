@@ -11,8 +11,9 @@ Behaviours: `elite` adds nothing; `anonymous` adds proxy headers with a fake cli
 X-Real-IP, a tunnel (HTTPS via CONNECT, SOCKS), which cannot touch the bytes it carries, by
 egressing from the host's own 127.0.0.1; `slow` answers after a delay; `flaky` drops a given
 fraction of requests, the first one included; `auth` wants credentials; `dead` has nothing
-listening. Imports `core`, `pool.checkers.handshakes` (wire constants), `sim.judge` and the
-standard library.
+listening. Each connection is a `sim.connection.Connection`, read by one handler task through
+the handshake and then relayed in callbacks. Imports `core`, `pool.checkers.handshakes`,
+`wire` (constants), `sim.judge`, `sim.connection` and the standard library.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from urllib.parse import urlsplit
 
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers.handshakes import http_request
-from proxyfleet.sim.judge import cancel_all, parse_request_head, response, tracked
+from proxyfleet.sim.connection import Connection
+from proxyfleet.sim.judge import cancel_all, parse_request_head, response
 from proxyfleet.wire.socks4 import VERSION as SOCKS4_VERSION
 from proxyfleet.wire.socks4 import Socks4Command, Socks4Reply
 from proxyfleet.wire.socks5 import VERSION as SOCKS5_VERSION
@@ -44,9 +46,6 @@ HOST_ADDRESS = "127.0.0.1"
 DEAD_PORT = 1  # nothing listens on port 1 of a farm address: connecting is refused
 ADDRESSES_PER_PREFIX = 256 * 250
 MAX_HEAD = 16 * 1024
-RELAY_CHUNK = 64 * 1024
-
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class Behaviour(enum.StrEnum):
@@ -255,8 +254,9 @@ class Farm:
         if kind[1] is Behaviour.DEAD:
             return build_proxy(self.spec, index, kind, DEAD_PORT)
         proxy = build_proxy(self.spec, index, kind, 0)
-        server = await asyncio.start_server(
-            functools.partial(self._serve, proxy), proxy.address.host, 0, limit=MAX_HEAD
+        accepted = functools.partial(self._accepted, proxy)
+        server = await asyncio.get_running_loop().create_server(
+            lambda: Connection(accepted, limit=MAX_HEAD), proxy.address.host, 0
         )
         self._running.servers.append(server)
         # Port 0 let the kernel choose; the listing must carry the port it chose.
@@ -269,60 +269,53 @@ class Farm:
         await cancel_all(self._running.live)
         self._running.servers.clear()
 
-    async def _serve(
-        self, proxy: FarmProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        with tracked(self._running.live):
-            try:
-                async with asyncio.timeout(self.spec.io_timeout):
-                    await _SERVERS[proxy.address.protocol](proxy, (reader, writer))
-            except (OSError, EOFError, ValueError, asyncio.LimitOverrunError):
-                pass  # whatever a client does wrong ends its connection, never the farm
-            finally:
-                writer.close()
+    def _accepted(self, proxy: FarmProxy, client: Connection) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(proxy, client))
+        self._running.live.add(task)  # kept until done: asyncio holds tasks weakly
+        task.add_done_callback(self._running.live.discard)
+
+    async def _serve(self, proxy: FarmProxy, client: Connection) -> None:
+        # A connection lives io_timeout at most; cutting it ends its reads and its relay, so
+        # one timer handle bounds the handler too.
+        cutoff = asyncio.get_running_loop().call_later(self.spec.io_timeout, client.abort)
+        try:
+            await _SERVERS[proxy.address.protocol](proxy, client)
+        except (OSError, EOFError, ValueError, asyncio.LimitOverrunError):
+            pass  # whatever a client does wrong ends its connection, never the farm
+        finally:
+            cutoff.cancel()
+            client.close()
 
 
 # --- what every protocol shares --------------------------------------------------------------
 
-async def _admit(proxy: FarmProxy, writer: asyncio.StreamWriter) -> bool:
+async def _admit(proxy: FarmProxy, client: Connection) -> bool:
     """The flaky and slow behaviours, applied once the client's first message is in."""
-    if proxy.drop_rate and proxy.next_request_fails():
-        writer.transport.abort()
+    if proxy.behaviour is Behaviour.FLAKY and proxy.next_request_fails():
+        client.abort()
         return False
     if proxy.delay:
         await asyncio.sleep(proxy.delay)
     return True
 
 
-async def _dial(proxy: FarmProxy, host: str, port: int) -> Streams | None:
+async def _dial(proxy: FarmProxy, host: str, port: int) -> Connection | None:
+    loop = asyncio.get_running_loop()
     try:
-        return await asyncio.open_connection(host, port, local_addr=(proxy.egress, 0))
+        _, upstream = await loop.create_connection(Connection, host, port,
+                                                   local_addr=(proxy.egress, 0))
     except OSError:
         return None
+    return upstream
 
 
-async def _relay(client: Streams, upstream: Streams) -> None:
-    async with asyncio.TaskGroup() as relay:
-        relay.create_task(_pump(client[0], upstream[1]), name="farm relay up")
-        relay.create_task(_pump(upstream[0], client[1]), name="farm relay down")
-
-
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    # Closing the sink when the source ends also ends the opposite pump (its reader sees the
-    # close): requests here are one-shot, so no half-closed tunnel is worth keeping.
+async def _relay(client: Connection, upstream: Connection) -> None:
+    # Either side ending ends both (the caller closes the client): requests here are one-shot,
+    # so no half-closed tunnel is worth keeping.
     try:
-        while data := await source.read(RELAY_CHUNK):
-            sink.write(data)
-            await sink.drain()
-    except OSError:
-        pass
+        await client.relay(upstream)
     finally:
-        sink.close()
-
-
-async def _reply(writer: asyncio.StreamWriter, message: bytes) -> None:
-    writer.write(message)
-    await writer.drain()
+        upstream.close()
 
 
 # --- HTTP, with CONNECT ----------------------------------------------------------------------
@@ -330,13 +323,12 @@ async def _reply(writer: asyncio.StreamWriter, message: bytes) -> None:
 _HOP_BY_HOP = frozenset({"proxy-authorization", "proxy-connection", "connection", "keep-alive"})
 
 
-async def _serve_http(proxy: FarmProxy, client: Streams) -> None:
-    reader, writer = client
-    method, target, headers = parse_request_head((await reader.readuntil(b"\r\n\r\n"))[:-4])
-    if not await _admit(proxy, writer):
+async def _serve_http(proxy: FarmProxy, client: Connection) -> None:
+    method, target, headers = parse_request_head((await client.read_until(b"\r\n\r\n"))[:-4])
+    if not await _admit(proxy, client):
         return
     if not _http_authorized(proxy, headers):
-        await _reply(writer, _proxy_auth_required())
+        client.write(_proxy_auth_required())
         return
     if method == "CONNECT":
         await _http_tunnel(proxy, client, target)
@@ -357,36 +349,32 @@ def _proxy_auth_required() -> bytes:
     return head.replace(b"\r\n\r\n", b'\r\nProxy-Authenticate: Basic realm="farm"\r\n\r\n', 1)
 
 
-async def _http_tunnel(proxy: FarmProxy, client: Streams, authority: str) -> None:
+async def _http_tunnel(proxy: FarmProxy, client: Connection, authority: str) -> None:
     host, _, port = authority.rpartition(":")
     upstream = await _dial(proxy, host.strip("[]"), int(port))
     if upstream is None:
-        await _reply(client[1], response(502, "Bad Gateway", b"", "text/plain"))
+        client.write(response(502, "Bad Gateway", b"", "text/plain"))
         return
-    await _reply(client[1], b"HTTP/1.1 200 Connection established\r\n\r\n")
+    client.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
     await _relay(client, upstream)
 
 
 async def _http_forward(
-    proxy: FarmProxy, client: Streams, request: tuple[str, str, list[tuple[str, str]]]
+    proxy: FarmProxy, client: Connection, request: tuple[str, str, list[tuple[str, str]]]
 ) -> None:
     method, target, headers = request
     url = urlsplit(target)
     if url.scheme != "http" or not url.hostname:
-        await _reply(client[1], response(400, "Bad Request", b"", "text/plain"))
+        client.write(response(400, "Bad Request", b"", "text/plain"))
         return
     upstream = await _dial(proxy, url.hostname, url.port or 80)
     if upstream is None:
-        await _reply(client[1], response(502, "Bad Gateway", b"", "text/plain"))
+        client.write(response(502, "Bad Gateway", b"", "text/plain"))
         return
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    forwarded = _forwarded_headers(proxy, headers, _peer_ip(client[1]))
-    await _reply(upstream[1], http_request(method, path, forwarded))
+    forwarded = _forwarded_headers(proxy, headers, client.peer_ip())
+    upstream.write(http_request(method, path, forwarded))
     await _relay(client, upstream)
-
-
-def _peer_ip(writer: asyncio.StreamWriter) -> str:
-    return str(writer.get_extra_info("peername")[0])
 
 
 def _forwarded_headers(
@@ -429,26 +417,25 @@ _HEADER_STYLES = {Behaviour.TRANSPARENT: _transparent, Behaviour.ANONYMOUS: _ano
 
 # --- SOCKS4 / SOCKS4a ----------------------------------------------------------------------
 
-async def _serve_socks4(proxy: FarmProxy, client: Streams) -> None:
-    reader, writer = client
-    version, command, port = struct.unpack("!BBH", await reader.readexactly(4))
-    ip = await reader.readexactly(4)
-    userid = (await reader.readuntil(b"\x00"))[:-1].decode(errors="replace")
-    host = await _socks4_host(reader, ip)
-    if not await _admit(proxy, writer):
+async def _serve_socks4(proxy: FarmProxy, client: Connection) -> None:
+    version, command, port = struct.unpack("!BBH", await client.read_exactly(4))
+    ip = await client.read_exactly(4)
+    userid = (await client.read_until(b"\x00"))[:-1].decode(errors="replace")
+    host = await _socks4_host(client, ip)
+    if not await _admit(proxy, client):
         return
     if version != SOCKS4_VERSION or command != Socks4Command.CONNECT:
-        await _reply(writer, _socks4_reply(Socks4Reply.REJECTED))
+        client.write(_socks4_reply(Socks4Reply.REJECTED))
         return
     if proxy.address.username is not None and userid != proxy.address.username:
-        await _reply(writer, _socks4_reply(Socks4Reply.IDENTD_MISMATCH))
+        client.write(_socks4_reply(Socks4Reply.IDENTD_MISMATCH))
         return
     await _socks_connect(proxy, client, (host, port), _SOCKS4_REPLIES)
 
 
-async def _socks4_host(reader: asyncio.StreamReader, ip: bytes) -> str:
+async def _socks4_host(client: Connection, ip: bytes) -> str:
     if ip[:3] == b"\x00\x00\x00" and ip[3] != 0:  # SOCKS4a: the name follows the user id
-        return (await reader.readuntil(b"\x00"))[:-1].decode("idna")
+        return (await client.read_until(b"\x00"))[:-1].decode("idna")
     return ".".join(str(octet) for octet in ip)
 
 
@@ -461,47 +448,45 @@ _SOCKS4_REPLIES = (_socks4_reply(Socks4Reply.GRANTED), _socks4_reply(Socks4Reply
 
 # --- SOCKS5 --------------------------------------------------------------------------------
 
-async def _serve_socks5(proxy: FarmProxy, client: Streams) -> None:
-    reader, writer = client
-    version, count = await reader.readexactly(2)
-    offered = await reader.readexactly(count)
-    if version != SOCKS5_VERSION or not await _admit(proxy, writer):
+async def _serve_socks5(proxy: FarmProxy, client: Connection) -> None:
+    version, count = await client.read_exactly(2)
+    offered = await client.read_exactly(count)
+    if version != SOCKS5_VERSION or not await _admit(proxy, client):
         return
     needs_login = proxy.address.username is not None
     method = Socks5Method.USERNAME_PASSWORD if needs_login else Socks5Method.NO_AUTH
     if method not in offered:
-        await _reply(writer, bytes([SOCKS5_VERSION, Socks5Method.NO_ACCEPTABLE]))
+        client.write(bytes([SOCKS5_VERSION, Socks5Method.NO_ACCEPTABLE]))
         return
-    await _reply(writer, bytes([SOCKS5_VERSION, method]))
+    client.write(bytes([SOCKS5_VERSION, method]))
     if needs_login and not await _socks5_login(proxy, client):
         return
-    _, command, _ = await reader.readexactly(3)
-    target = await _socks5_target(reader)
+    _, command, _ = await client.read_exactly(3)
+    target = await _socks5_target(client)
     if command != Socks5Command.CONNECT:
-        await _reply(writer, _socks5_reply(Socks5Reply.COMMAND_NOT_SUPPORTED))
+        client.write(_socks5_reply(Socks5Reply.COMMAND_NOT_SUPPORTED))
         return
     await _socks_connect(proxy, client, target, _SOCKS5_REPLIES)
 
 
-async def _socks5_login(proxy: FarmProxy, client: Streams) -> bool:
-    reader, writer = client
-    _, user_size = await reader.readexactly(2)
-    user = await reader.readexactly(user_size)
-    password = await reader.readexactly((await reader.readexactly(1))[0])
+async def _socks5_login(proxy: FarmProxy, client: Connection) -> bool:
+    _, user_size = await client.read_exactly(2)
+    user = await client.read_exactly(user_size)
+    password = await client.read_exactly((await client.read_exactly(1))[0])
     accepted = (user.decode(errors="replace") == proxy.address.username
                 and password.decode(errors="replace") == (proxy.address.password or ""))
-    await _reply(writer, bytes([1, 0 if accepted else 1]))
+    client.write(bytes([1, 0 if accepted else 1]))
     return accepted
 
 
-async def _socks5_target(reader: asyncio.StreamReader) -> tuple[str, int]:
-    kind = Socks5AddressType((await reader.readexactly(1))[0])
+async def _socks5_target(client: Connection) -> tuple[str, int]:
+    kind = Socks5AddressType((await client.read_exactly(1))[0])
     if kind is Socks5AddressType.DOMAIN:
-        host = (await reader.readexactly((await reader.readexactly(1))[0])).decode("idna")
+        host = (await client.read_exactly((await client.read_exactly(1))[0])).decode("idna")
     else:
-        raw = await reader.readexactly(4 if kind is Socks5AddressType.IPV4 else 16)
+        raw = await client.read_exactly(4 if kind is Socks5AddressType.IPV4 else 16)
         host = str(ipaddress.ip_address(raw))
-    (port,) = struct.unpack("!H", await reader.readexactly(2))
+    (port,) = struct.unpack("!H", await client.read_exactly(2))
     return host, port
 
 
@@ -516,15 +501,15 @@ _SOCKS5_REPLIES = (
 
 
 async def _socks_connect(
-    proxy: FarmProxy, client: Streams, target: tuple[str, int], replies: tuple[bytes, bytes]
+    proxy: FarmProxy, client: Connection, target: tuple[str, int], replies: tuple[bytes, bytes]
 ) -> None:
     """Dial the target; answer with `replies` (granted, refused); relay when granted."""
     granted, refused = replies
     upstream = await _dial(proxy, *target)
     if upstream is None:
-        await _reply(client[1], refused)
+        client.write(refused)
         return
-    await _reply(client[1], granted)
+    client.write(granted)
     await _relay(client, upstream)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
@@ -12,7 +14,7 @@ from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, Pipeline, PipelineResult, own_public_ip
 from proxyfleet.pool.checkers.protocol import HttpsCheck
 from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec, ProxyTruth
-from proxyfleet.sim.judge import Judge
+from proxyfleet.sim.judge import Judge, response
 from tests.integration.checkers.conftest import SLOW_DELAY
 
 
@@ -221,3 +223,69 @@ async def test_something_that_is_no_proxy_fails_the_handshake(
     result = await pipeline.run(not_a_proxy, replace(ctx, timeout=0.5))
     assert result.failed_stage == 2
     assert result.detail.startswith(detail), result.detail
+
+
+@pytest.fixture
+async def hasty_proxy() -> AsyncIterator[ProxyAddress]:
+    """A SOCKS5 proxy that answers the greeting with everything at once: the method choice,
+    the connect reply and the judge's answer, as a proxy that pipelines might."""
+    report = json.dumps({"origin": "127.0.0.5", "headers": {"Host": "j"}}).encode()
+    answer = (b"\x05\x00" + b"\x05\x00\x00\x01" + bytes(6)
+              + response(200, "OK", report, "application/json"))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(3)
+        writer.write(answer)
+        await reader.read()  # until the checker, done, closes
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield ProxyAddress("127.0.0.1", server.sockets[0].getsockname()[1], ProxyProtocol.SOCKS5)
+    server.close()
+
+
+async def test_answers_that_arrive_together_are_read_in_turn(
+    hasty_proxy: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
+) -> None:
+    result = await pipeline.run(hasty_proxy, ctx)
+    assert result.alive, result.detail
+    assert result.findings.exit_ip == "127.0.0.5"
+    assert result.findings.anonymity is Anonymity.ELITE
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[ProxyAddress]:
+    """A port whose listener never accepts and whose backlog is full: connecting hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    queued = []
+    for _ in range(8):  # Linux queues backlog + 1; the rest wait in SYN_SENT
+        waiting = socket.socket()
+        waiting.setblocking(False)
+        waiting.connect_ex(address)
+        queued.append(waiting)
+    yield ProxyAddress("127.0.0.1", address[1], ProxyProtocol.SOCKS5)
+    for waiting in queued:
+        waiting.close()
+    listener.close()
+
+
+async def test_a_connect_that_hangs_times_out_saying_so(
+    unanswered_port: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
+) -> None:
+    result = await pipeline.run(unanswered_port, replace(ctx, timeout=0.3))
+    assert result.failed_stage == 1
+    assert result.detail == "connect timed out after 0.3 s"
+
+
+async def test_cancelling_a_check_in_its_connect_cancels_it(
+    unanswered_port: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
+) -> None:
+    # The connect's own deadline must not turn someone else's cancellation into a verdict.
+    check = asyncio.get_running_loop().create_task(pipeline.run(unanswered_port, ctx))
+    await asyncio.sleep(0.1)
+    check.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await check

@@ -62,6 +62,31 @@ async def test_the_judge_answers_bad_requests_with_4xx(
     assert answer.split(b" ")[1] == status
 
 
+async def test_a_judge_subclass_answers_its_own_paths() -> None:
+    class Echo(Judge):
+        def answer(self, method: str, target: str, peer_ip: str,
+                   headers: list[tuple[str, str]]) -> bytes:
+            return f"{method} {target} from {peer_ip}".encode()
+
+    async with Echo() as echo:
+        answer = await exchange(echo.host, echo.port, b"GET /ip HTTP/1.1\r\nHost: j\r\n\r\n")
+        assert answer == b"GET /ip from 127.0.0.1"
+        assert echo.served == 1
+
+
+async def test_the_judge_cuts_off_a_client_that_never_ends_its_head() -> None:
+    async with Judge(io_timeout=0.2) as judge:
+        answer = await exchange(judge.host, judge.port, b"GET /judge HTTP/1.1\r\nHost: j\r\n")
+        assert answer == b""
+        assert judge.served == 0
+
+
+async def test_the_judge_refuses_a_head_too_long_without_an_answer(judge: Judge) -> None:
+    answer = await exchange(judge.host, judge.port,
+                            b"GET /judge HTTP/1.1\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n")
+    assert answer == b""
+
+
 async def test_the_judge_url() -> None:
     async with Judge() as judge:
         assert judge.url == f"http://127.0.0.1:{judge.port}/judge"
@@ -153,3 +178,27 @@ async def test_a_stopped_farm_listens_no_more() -> None:
         alive = next(p for p, t in farm.proxies if t.alive)
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection(alive.host, alive.port)
+
+
+async def test_bytes_sent_before_the_tunnel_is_up_reach_the_target(
+    farm: Farm, judge: Judge
+) -> None:
+    # A client may send its request right behind the CONNECT, before the proxy's answer.
+    proxy = next(p for p, t in farm.proxies
+                 if t.protocol is ProxyProtocol.HTTPS and t.behaviour is Behaviour.ELITE)
+    connect = f"CONNECT {judge.host}:{judge.port} HTTP/1.1\r\n\r\n".encode()
+    get = b"GET /judge HTTP/1.1\r\nHost: j\r\nConnection: close\r\n\r\n"
+    answer = await exchange(proxy.host, proxy.port, connect + get)
+    established, _, rest = answer.partition(b"\r\n\r\n")
+    assert established == b"HTTP/1.1 200 Connection established"
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["origin"].startswith("127.72.")
+
+
+async def test_a_farm_connection_is_cut_after_its_io_timeout() -> None:
+    spec = FarmSpec(counts={(ProxyProtocol.SOCKS5, Behaviour.ELITE): 1}, io_timeout=0.2,
+                    listen_prefix="127.79", egress_prefix="127.80")
+    async with Farm(spec) as farm:
+        proxy = farm.proxies[0][0]
+        answer = await exchange(proxy.host, proxy.port, b"\x05")  # half a greeting, then nothing
+    assert answer == b""

@@ -2,9 +2,11 @@
 pipeline that runs them.
 
 `base` (the `Checker` protocol and its values), `errors`, `handshakes` (client handshake
-bytes), `streams`, `tunnels` and `judging` are the parts; `tcp`, `protocol` and `geoip` are the
-built-in checkers, which register themselves on import; `registry` holds them and finds
-outside ones through the `proxyfleet.checkers` entry point group; `pipeline` runs them.
+bytes), `conversation` (a client's conversation as a sans-IO generator of steps), `link` and
+`streams` (which drive one), `tunnels` and `judging` are the parts; `tcp`, `protocol` and
+`geoip` are the built-in checkers, which register themselves on import; `registry` holds
+them and finds outside ones through the `proxyfleet.checkers` entry point group; `pipeline`
+runs them.
 Importing this package imports the built-ins, so any registry built afterwards sees them.
 """
 

@@ -41,6 +41,8 @@ class Findings:
         """These findings, overwritten by whatever `newer` knows."""
         if newer is NO_FINDINGS or newer == NO_FINDINGS:
             return self  # most checks learn nothing new: spare the copy
+        if self is NO_FINDINGS:
+            return newer  # the first check that learns something: nothing to overwrite
         return Findings(
             exit_ip=_latest(newer.exit_ip, self.exit_ip),
             anonymity=_latest(newer.anonymity, self.anonymity),
@@ -115,7 +117,8 @@ class CheckOutcome:
 
 def elapsed_ms(started: float) -> float:
     """Milliseconds since `started`, a `time.perf_counter()` reading: a check's latency."""
-    return round((time.perf_counter() - started) * 1000, 3)
+    # round(x, 3) goes through decimal digits; whole microseconds over 1000 is the same number.
+    return round((time.perf_counter() - started) * 1_000_000) / 1000
 
 
 class CheckRecord(NamedTuple):

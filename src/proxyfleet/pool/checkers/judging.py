@@ -1,5 +1,6 @@
-"""Asking the judge: where it is (`JudgeAddress`), the request we send it, reading its report
-back over a `ProxyLink`, and `own_public_ip`, which asks it directly who we are.
+"""Asking the judge: where it is (`JudgeAddress`), the request we send it, the conversation
+that sends it and reads the report back (`report_steps`), and `own_public_ip`, which asks it
+directly who we are.
 
 The judge speaks plain HTTP (it is served by proxyfleet itself, usually on loopback).
 Imports `core`, `pool.judge`, this package and the standard library.
@@ -13,9 +14,17 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from proxyfleet.pool.checkers.errors import BadJudgeAnswer, ProxyAuthRejected
-from proxyfleet.pool.checkers.handshakes import host_port, http_request
-from proxyfleet.pool.checkers.link import ProxyLink, open_link
+from proxyfleet.pool.checkers.conversation import (
+    HEAD,
+    MAX_BODY_BYTES,
+    TO_CLOSE,
+    Conversation,
+    Step,
+    too_large,
+)
+from proxyfleet.pool.checkers.errors import BadJudgeAnswer, HandshakeError, ProxyAuthRejected
+from proxyfleet.pool.checkers.handshakes import host_port, http_request, parse_http_head
+from proxyfleet.pool.checkers.link import open_link
 from proxyfleet.pool.judge import JudgeReport
 
 USER_AGENT = "proxyfleet-checker"
@@ -76,15 +85,31 @@ def _plain_judge_request(judge: JudgeAddress, absolute: bool) -> bytes:
     return http_request("GET", judge.url if absolute else judge.path, headers)
 
 
-async def read_report(link: ProxyLink) -> JudgeReport:
-    status, reason, headers = await link.read_head("the judge's answer")
+def report_steps(request: bytes) -> Conversation[JudgeReport]:
+    """Send `request`, read the judge's report: its body is `Content-Length` bytes when
+    declared, else everything up to the close."""
+    head = yield Step(request, HEAD, "the judge's answer")
+    status, reason, headers = parse_http_head(head)
     # Our judge never asks for a login, so a 401 comes from the proxy too (tinyproxy answers
     # a wrong Proxy-Authorization with 401 rather than 407).
     if status in {401, 407}:
         raise ProxyAuthRejected(f"proxy authentication failed (HTTP {status})")
     if status != 200:
         raise BadJudgeAnswer(f"judge request answered HTTP {status} {reason}".rstrip())
-    return parse_report(await link.read_body(headers, "the judge's report"))
+    length = content_length(headers)
+    if length is not None and length > MAX_BODY_BYTES:
+        raise too_large("the judge's report")
+    body = yield Step(b"", TO_CLOSE if length is None else length, "the judge's report")
+    return parse_report(body)
+
+
+def content_length(headers: list[tuple[str, str]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            if not value.isdigit():
+                raise HandshakeError(f"bad Content-Length: {value[:20]!r}")
+            return int(value)
+    return None
 
 
 def parse_report(body: bytes) -> JudgeReport:
@@ -102,11 +127,6 @@ def parse_report(body: bytes) -> JudgeReport:
     return JudgeReport(origin=origin, headers=headers)
 
 
-async def ask_judge(link: ProxyLink, request: bytes) -> JudgeReport:
-    link.send(request)
-    return await read_report(link)
-
-
 async def own_public_ip(judge_url: str, timeout_s: float = 10.0) -> str:
     """Our address as the judge sees it with no proxy in between: what transparency means."""
     judge = JudgeAddress.from_url(judge_url)
@@ -114,6 +134,6 @@ async def own_public_ip(judge_url: str, timeout_s: float = 10.0) -> str:
         link = await open_link(judge.host, judge.port)
         try:
             request = judge_request(judge, absolute=False, authorization=None)
-            return (await ask_judge(link, request))["origin"]
+            return (await link.converse(report_steps(request)))["origin"]
         finally:
             link.close()

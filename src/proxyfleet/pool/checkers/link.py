@@ -1,51 +1,53 @@
-"""A connection to a proxy for one check: `ProxyLink`, a bare asyncio `Protocol` that gathers
-what arrives in one buffer and wakes the one reader waiting for it. `Link` is what the
-handshakes (`tunnels`) need of a connection; `streams.StreamLink` offers the same over an
-asyncio stream pair.
+"""A connection to a proxy for one check: `ProxyLink`, a bare asyncio `Protocol` that runs a
+client conversation (`conversation.Conversation`) in its own callbacks: it sends a step's
+message, gathers what arrives in one buffer, hands the generator the bytes it waited for as
+soon as they are in, and resolves one future with the conversation's result or error.
 
-A check is a strict conversation (send, wait for the answer, send again), so one waiter and
-one buffer are all it needs; a `StreamReader`/`StreamWriter` pair costs two more objects, a
-lock-step `drain` and extra loop callbacks per message, which shows at thousands of checks a
-second. Reads raise `HandshakeError`s that say what we were waiting for; the caller bounds the
-time, these bound only the size. Imports this package and the standard library.
+A check is a strict conversation (send, wait for the answer, send again), so one buffer and
+one future are all it needs; awaiting each answer would wake the check's whole coroutine chain
+once per message, and a `StreamReader`/`StreamWriter` pair costs two more objects and a
+lock-step `drain`, which shows at thousands of checks a second. The deadline is one timer
+handle: when it fires the conversation fails with `TimeoutError` and the connection is
+aborted. Imports this package and the standard library.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol, cast
+from typing import Any, TypeVar, cast
 
+from proxyfleet.pool.checkers.conversation import (
+    HEAD,
+    HEAD_END,
+    MAX_BODY_BYTES,
+    MAX_HEAD_BYTES,
+    TO_CLOSE,
+    Conversation,
+    Step,
+    closed_early,
+    head_too_long,
+    too_large,
+)
 from proxyfleet.pool.checkers.errors import HandshakeError
-from proxyfleet.pool.checkers.handshakes import parse_http_head
 
-MAX_HEAD_BYTES = 16 * 1024
-MAX_BODY_BYTES = 256 * 1024
-HEAD_END = b"\r\n\r\n"
-
-Head = tuple[int, str, list[tuple[str, str]]]
-
-
-class Link(Protocol):
-    """What a handshake needs of a connection: send a message, read answers off it."""
-
-    def send(self, message: bytes) -> None: ...
-
-    async def read_exactly(self, size: int, waiting_for: str) -> bytes: ...
-
-    async def read_head(self, waiting_for: str) -> Head: ...
+_T = TypeVar("_T")
 
 
 class ProxyLink(asyncio.Protocol):
-    """One connection to a proxy, read through one buffer."""
+    """One connection to a proxy, with at most one conversation running over it."""
 
-    __slots__ = ("_buffer", "_closed", "_error", "_waiter", "transport")
+    __slots__ = ("_buffer", "_closed", "_conversation", "_error", "_result", "_step", "_timer",
+                 "transport")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._error: Exception | None = None
+        self._conversation: Conversation[Any] | None = None
+        self._step: Step | None = None  # the step waiting for bytes
+        self._result: asyncio.Future[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     # --- asyncio's side ----------------------------------------------------------------------
 
@@ -55,83 +57,135 @@ class ProxyLink(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        self._wake()
+        if self._step is not None:
+            self._resume(self._step)
 
     def eof_received(self) -> bool:
         self._closed = True
-        self._wake()
+        if self._step is not None:
+            self._resume(self._step)
         return False  # a half-closed proxy has nothing more to say: close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._error = exc
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def _more(self, waiting_for: str) -> None:
-        """Wait for bytes beyond those in the buffer; raise once none can come."""
-        if self._closed:
-            if self._error is not None:
-                raise self._error
-            raise closed_early(waiting_for, self._buffer)
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        await waiter
+        if self._step is not None:
+            self._resume(self._step)
 
     # --- the check's side --------------------------------------------------------------------
 
-    def send(self, message: bytes) -> None:
+    def converse(self, conversation: Conversation[_T], deadline: float | None = None
+                 ) -> asyncio.Future[_T]:
+        """Run `conversation` over this connection. The future holds its result or its error;
+        at `deadline` (loop time) it fails with `TimeoutError` and the connection is aborted."""
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[_T] = loop.create_future()
+        self._result, self._conversation = result, conversation
+        if deadline is not None:
+            self._timer = loop.call_at(deadline, self._expire)
+        self._advance(None)
+        return result
+
+    def close(self) -> None:
+        result = self._stop()
+        if result is not None:
+            result.cancel()  # a conversation cut short: its check was cancelled
+        if self.transport is not None:
+            self.transport.close()
+
+    # --- driving the conversation ------------------------------------------------------------
+
+    def _advance(self, answer: bytes | None) -> None:
+        """Hand the conversation `answer`; take its steps while the buffer already holds what
+        they wait for."""
+        conversation = self._conversation
+        assert conversation is not None
+        try:
+            while True:
+                step = conversation.send(answer)  # type: ignore[arg-type]  # None starts it
+                if step.message:
+                    self._send(step.message)
+                answer = self._take(step)
+                if answer is None:
+                    self._step = step
+                    return
+        except StopIteration as finished:
+            self._settle(finished.value, None)
+        except Exception as error:  # the conversation's verdict, or what the link saw
+            self._settle(None, error)
+
+    def _resume(self, step: Step) -> None:
+        try:
+            answer = self._take(step)
+        except Exception as error:
+            self._settle(None, error)
+            return
+        if answer is not None:
+            self._step = None
+            self._advance(answer)
+
+    def _send(self, message: bytes) -> None:
         if self.transport is None or self._closed:
             raise HandshakeError("connection closed before we could speak")
         self.transport.write(message)
 
-    async def read_exactly(self, size: int, waiting_for: str) -> bytes:
-        while len(self._buffer) < size:
-            await self._more(waiting_for)
-        chunk = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return chunk
+    def _take(self, step: Step) -> bytes | None:
+        """What `step` waits for, out of the buffer; None while it is not all in."""
+        buffer = self._buffer
+        if step.size >= 0:
+            if len(buffer) >= step.size:
+                chunk = bytes(buffer[:step.size])
+                del buffer[:step.size]
+                return chunk
+        elif step.size == HEAD:
+            if (end := buffer.find(HEAD_END)) >= 0:
+                if end > MAX_HEAD_BYTES:
+                    raise head_too_long(step.waiting_for)
+                head = bytes(buffer[:end])
+                del buffer[:end + len(HEAD_END)]
+                return head
+            if len(buffer) > MAX_HEAD_BYTES:
+                raise head_too_long(step.waiting_for)
+        elif step.size == TO_CLOSE:
+            if len(buffer) > MAX_BODY_BYTES:
+                raise too_large(step.waiting_for)
+            if self._closed:
+                body = bytes(buffer)
+                buffer.clear()
+                return body
+            return None
+        if self._closed:
+            if self._error is not None:
+                raise self._error
+            raise closed_early(step.waiting_for, buffer)
+        return None
 
-    async def read_head(self, waiting_for: str) -> Head:
-        """Status, reason and headers of the HTTP response the connection carries next."""
-        while (end := self._buffer.find(HEAD_END)) < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
-                raise HandshakeError(f"{waiting_for}: response head too long")
-            await self._more(waiting_for)
-        if end > MAX_HEAD_BYTES:
-            raise HandshakeError(f"{waiting_for}: response head too long")
-        head = bytes(self._buffer[:end])
-        del self._buffer[:end + len(HEAD_END)]
-        return parse_http_head(head)
-
-    async def read_body(self, headers: list[tuple[str, str]], waiting_for: str) -> bytes:
-        """The body: `Content-Length` bytes when declared, else everything up to the close."""
-        length = content_length(headers)
-        if length is None:
-            return await self._read_to_close(waiting_for)
-        if length > MAX_BODY_BYTES:
-            raise too_large(waiting_for)
-        return await self.read_exactly(length, waiting_for)
-
-    async def _read_to_close(self, waiting_for: str) -> bytes:
-        while not self._closed:
-            if len(self._buffer) > MAX_BODY_BYTES:
-                raise too_large(waiting_for)
-            await self._more(waiting_for)
-        if len(self._buffer) > MAX_BODY_BYTES:
-            raise too_large(waiting_for)
-        body = bytes(self._buffer)
-        self._buffer.clear()
-        return body
-
-    def close(self) -> None:
+    def _expire(self) -> None:
+        self._timer = None
+        self._settle(None, TimeoutError())
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
+
+    def _settle(self, value: object, error: BaseException | None) -> None:
+        result = self._stop()
+        if result is None:
+            return
+        if error is None:
+            result.set_result(value)
+        else:
+            result.set_exception(error)
+
+    def _stop(self) -> asyncio.Future[Any] | None:
+        """End the conversation; its future, if still pending."""
+        self._step = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        conversation, self._conversation = self._conversation, None
+        if conversation is not None:
+            conversation.close()
+        result, self._result = self._result, None
+        return None if result is None or result.done() else result
 
 
 async def open_link(host: str, port: int) -> ProxyLink:
@@ -141,19 +195,32 @@ async def open_link(host: str, port: int) -> ProxyLink:
     return link
 
 
-def content_length(headers: list[tuple[str, str]]) -> int | None:
-    for name, value in headers:
-        if name.lower() == "content-length":
-            if not value.isdigit():
-                raise HandshakeError(f"bad Content-Length: {value[:20]!r}")
-            return int(value)
-    return None
+async def open_link_by(host: str, port: int, deadline: float) -> ProxyLink:
+    """`open_link`, failing with `TimeoutError` at `deadline` (loop time). What
+    `asyncio.timeout_at` does, with one timer handle and none of its bookkeeping: this runs
+    once per check."""
+    task = asyncio.current_task()
+    assert task is not None
+    cutoff = _Cutoff(task)
+    timer = asyncio.get_running_loop().call_at(deadline, cutoff.fire)
+    try:
+        return await open_link(host, port)
+    except asyncio.CancelledError:
+        if cutoff.fired and task.uncancel() <= cutoff.cancelling:
+            raise TimeoutError from None
+        raise  # someone else's cancellation
+    finally:
+        timer.cancel()
 
 
-def too_large(waiting_for: str) -> HandshakeError:
-    return HandshakeError(f"{waiting_for}: body larger than {MAX_BODY_BYTES} bytes")
+class _Cutoff:
+    __slots__ = ("cancelling", "fired", "task")
 
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.fired = False
 
-def closed_early(waiting_for: str, partial: bytes | bytearray) -> HandshakeError:
-    got = f" after {len(partial)} bytes" if partial else ""
-    return HandshakeError(f"connection closed{got} while waiting for {waiting_for}")
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()

@@ -1,6 +1,7 @@
 """The checking pipeline: a proxy goes through the registry's stages in order and stops at the
-first stage it fails (`Pipeline.run`); many proxies are checked concurrently, bounded by a
-semaphore (`Pipeline.check_many`).
+first stage it fails (`Pipeline.run`); many proxies are checked concurrently by a crew of
+`concurrency` workers, each taking the next proxy when done with its last
+(`Pipeline.check_many`).
 
 Results are plain values (`PipelineResult`, `CheckRecord`); storing them is the caller's job.
 Imports `core`, this package, structlog and the standard library.
@@ -9,7 +10,7 @@ Imports `core`, this package, structlog and the standard library.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +26,13 @@ from proxyfleet.pool.checkers.base import (
     Handoff,
     Stage,
 )
+from proxyfleet.pool.checkers.handover import Handover
 from proxyfleet.pool.checkers.registry import CheckerRegistry
 
 log = structlog.get_logger(__name__)
 
-# What flows from the checks to `check_many`'s caller: results, the feeder's error, the end.
-_Results = asyncio.Queue["PipelineResult | Exception | None"]
+# What flows from the checks to `check_many`'s caller: results, the iterable's error, the end.
+_Results = Handover["PipelineResult | Exception | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,81 +61,89 @@ class PipelineResult:
 
 class Pipeline:
     def __init__(self, registry: CheckerRegistry) -> None:
-        self._stages = registry.stages()
+        # Each checker with its name and stage as records carry them, read once, not per check.
+        self._stages = [(int(stage), [(checker, checker.name, int(checker.stage))
+                                      for checker in checkers])
+                        for stage, checkers in registry.stages()]
 
     async def run(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
-        handoff = Handoff()
+        return await self._run_handing(proxy, ctx.with_handoff(Handoff()))
+
+    async def _run_handing(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
+        """`run`, with `ctx` carrying a `Handoff` (a worker's, reused proxy after proxy)."""
         try:
-            return await self._run_stages(proxy, ctx.with_handoff(handoff))
+            return await self._run_stages(proxy, ctx)
         finally:
-            handoff.close()  # a connection no later stage took
+            if ctx.handoff is not None:
+                ctx.handoff.close()  # a connection no later stage took
 
     async def _run_stages(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
         records: list[CheckRecord] = []
-        findings = ctx.findings
         for stage, checkers in self._stages:
-            for checker in (c for c in checkers if _applies(c, proxy)):
-                outcome = await _outcome(checker, proxy, ctx.with_findings(findings))
-                records.append(_record(checker, outcome))
-                findings = findings.merged(outcome.findings)
+            for checker, name, checker_stage in checkers:
+                if not _applies(checker, proxy):
+                    continue
+                outcome = await _outcome(checker, proxy, ctx)
+                # Plain ints and strings: records go to storage and JSON, not to enum-aware code.
+                records.append(CheckRecord(name, checker_stage, outcome.passed,
+                                           outcome.latency_ms, outcome.detail))
+                findings = ctx.findings.merged(outcome.findings)
+                if findings is not ctx.findings:  # most checks learn nothing new
+                    ctx = ctx.with_findings(findings)
                 if not outcome.passed:
-                    return PipelineResult(proxy, tuple(records), findings, failed_stage=int(stage))
-        return PipelineResult(proxy, tuple(records), findings, failed_stage=None)
+                    return PipelineResult(proxy, tuple(records), ctx.findings, stage)
+        return PipelineResult(proxy, tuple(records), ctx.findings, failed_stage=None)
 
     async def check_many(
         self, proxies: Iterable[ProxyAddress], ctx: CheckContext, concurrency: int
     ) -> AsyncIterator[PipelineResult]:
         """Results as checks finish, with at most `concurrency` checks in flight.
 
-        Proxies are pulled from `proxies` only as slots free up, so a million-long generator
-        costs no more memory than `concurrency` checks. Leaving the loop early cancels the
-        checks still running.
+        Proxies are pulled from `proxies` only as the caller takes results, never more than
+        `concurrency` ahead of it, so a million-long generator costs no more memory than
+        `concurrency` checks. Leaving the loop early cancels the checks still running.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        results: _Results = asyncio.Queue()
-        crew = _Crew()
-        crew.start("check feeder", self._feed(proxies, ctx, concurrency, results, crew))
+        results: _Results = Handover(ahead=concurrency)
+        crew = _Crew(concurrency, results)
+        queue = iter(proxies)
+        for number in range(concurrency):
+            crew.start(f"check worker {number}", self._work(queue, ctx, results))
         try:
-            while (result := await results.get()) is not None:
+            while (result := await results.take()) is not None:
                 if isinstance(result, Exception):
                     raise result
+                results.unpull()  # taken: another proxy may be pulled
                 yield result
         finally:
             await crew.cancel()
 
-    async def _feed(
-        self,
-        proxies: Iterable[ProxyAddress],
-        ctx: CheckContext,
-        concurrency: int,
-        results: _Results,
-        crew: _Crew,
-    ) -> None:
-        slots = asyncio.Semaphore(concurrency)
-        try:
-            for proxy in proxies:
-                await slots.acquire()
-                crew.start(f"check {proxy.url()}", self._run_into(proxy, ctx, results, slots))
-        except Exception as error:  # the caller's iterable broke: tell the caller
-            results.put_nowait(error)
-            return
-        # Holding every slot means every check has put its result: nothing can follow the end.
-        for _ in range(concurrency):
-            await slots.acquire()
-        results.put_nowait(None)
+    async def _work(self, proxies: Iterator[ProxyAddress], ctx: CheckContext,
+                    results: _Results) -> None:
+        # A task per worker, not per check: a check costs no task of its own.
+        ctx = ctx.with_handoff(Handoff())
+        while (proxy := await _pull(proxies, results)) is not None:
+            try:
+                results.put(await self._run_handing(proxy, ctx))
+            except Exception as error:  # our bug, not a checker's: lose this proxy, not the rest
+                log.error("check_crashed", proxy=proxy.url(), error=repr(error))
+                results.unpull()
 
-    async def _run_into(
-        self,
-        proxy: ProxyAddress,
-        ctx: CheckContext,
-        results: _Results,
-        slots: asyncio.Semaphore,
-    ) -> None:
-        try:
-            results.put_nowait(await self.run(proxy, ctx))
-        finally:
-            slots.release()
+
+async def _pull(proxies: Iterator[ProxyAddress], results: _Results) -> ProxyAddress | None:
+    """The next proxy to check; None at the end, or when the caller's iterable broke (then the
+    error goes to the caller)."""
+    await results.pull()
+    try:
+        return next(proxies)
+    except StopIteration:
+        results.unpull()  # the next waiting worker learns of the end too
+        return None
+    except Exception as error:
+        results.put(error)
+        results.unpull()
+        return None
 
 
 def _applies(checker: Checker, proxy: ProxyAddress) -> bool:
@@ -153,18 +163,14 @@ async def _outcome(checker: Checker, proxy: ProxyAddress, ctx: CheckContext) -> 
         return CheckOutcome.failed(f"checker {checker.name} crashed: {type(error).__name__}")
 
 
-def _record(checker: Checker, outcome: CheckOutcome) -> CheckRecord:
-    # Plain ints and strings: records go to storage and JSON, not to enum-aware code.
-    return CheckRecord(checker.name, int(checker.stage), outcome.passed, outcome.latency_ms,
-                       outcome.detail)
-
-
 class _Crew:
-    """The tasks of one `check_many`: named, kept (asyncio holds only weak references), crashes
-    logged, cancelled together."""
+    """The workers of one `check_many`: named, kept (asyncio holds only weak references),
+    crashes logged, cancelled together. When the last one ends, the results end."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int, results: _Results) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._working = size
+        self._results = results
 
     def start(self, name: str, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
@@ -175,6 +181,9 @@ class _Crew:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("check_task_crashed", task=task.get_name(), error=repr(task.exception()))
+        self._working -= 1
+        if self._working == 0:
+            self._results.put(None)  # every worker has put its last result
 
     async def cancel(self) -> None:
         tasks = list(self._tasks)

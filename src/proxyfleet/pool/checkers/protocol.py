@@ -24,9 +24,10 @@ from proxyfleet.pool.checkers.base import (
     Stage,
     elapsed_ms,
 )
+from proxyfleet.pool.checkers.conversation import Conversation, empty
 from proxyfleet.pool.checkers.errors import describe
-from proxyfleet.pool.checkers.judging import JudgeAddress, ask_judge, judge_request
-from proxyfleet.pool.checkers.link import ProxyLink, open_link
+from proxyfleet.pool.checkers.judging import JudgeAddress, judge_request, report_steps
+from proxyfleet.pool.checkers.link import open_link_by
 from proxyfleet.pool.judge import JudgeReport, classify_anonymity, parse_ip
 
 
@@ -51,32 +52,32 @@ class ProxiedJudgeCheck(CheckerPlugin):
         judge = JudgeAddress.from_url(ctx.judge_url)
         progress = _Progress()
         started = time.perf_counter()
+        # One deadline for the whole check: a proxy that drips bytes cannot stretch it.
+        deadline = asyncio.get_running_loop().time() + ctx.timeout
+        link = ctx.handoff.take() if ctx.handoff is not None else None
         try:
-            # One deadline for the whole check: a proxy that drips bytes cannot stretch it.
-            async with asyncio.timeout(ctx.timeout):
-                report = await self._fetch_report(proxy, judge, progress, ctx)
+            if link is None:
+                link = await open_link_by(proxy.host, proxy.port, deadline)
+            report = await link.converse(self._steps(proxy, judge, progress), deadline)
         except TimeoutError:
             return CheckOutcome.failed(f"timed out after {ctx.timeout:g} s {progress.step}")
         except OSError as error:
             return CheckOutcome.failed(f"{describe(error)} ({progress.step})", elapsed_ms(started))
+        finally:
+            if link is not None:
+                link.close()
         return self._verdict(report, ctx, elapsed_ms(started))
 
-    async def _fetch_report(
-        self, proxy: ProxyAddress, judge: JudgeAddress, progress: _Progress, ctx: CheckContext
-    ) -> JudgeReport:
-        handed = ctx.handoff.take() if ctx.handoff is not None else None
-        link = handed or await open_link(proxy.host, proxy.port)
-        try:
-            progress.step = f"in the {self.name} handshake"
-            await self.open_tunnel(link, proxy, judge)
-            progress.step = "waiting for the judge"
-            return await ask_judge(link, self.judge_request(proxy, judge))
-        finally:
-            link.close()
+    def _steps(self, proxy: ProxyAddress, judge: JudgeAddress, progress: _Progress
+               ) -> Conversation[JudgeReport]:
+        progress.step = f"in the {self.name} handshake"
+        yield from self.tunnel_steps(proxy, judge)
+        progress.step = "waiting for the judge"
+        return (yield from report_steps(self.judge_request(proxy, judge)))
 
-    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
-                          ) -> None:
-        """Make the connection to the proxy carry bytes to the judge."""
+    def tunnel_steps(self, proxy: ProxyAddress, judge: JudgeAddress) -> Conversation[None]:
+        """The handshake that makes the connection to the proxy carry bytes to the judge."""
+        return empty()
 
     def judge_request(self, proxy: ProxyAddress, judge: JudgeAddress) -> bytes:
         return judge_request(judge, absolute=False, authorization=None)
@@ -116,24 +117,21 @@ class HttpsCheck(ProxiedJudgeCheck):
     name = "https"
     protocol = ProxyProtocol.HTTPS
 
-    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
-                          ) -> None:
-        await tunnels.http_connect(link, proxy, judge.host, judge.port)
+    def tunnel_steps(self, proxy: ProxyAddress, judge: JudgeAddress) -> Conversation[None]:
+        return tunnels.http_connect_steps(proxy, judge.host, judge.port)
 
 
 class Socks4Check(ProxiedJudgeCheck):
     name = "socks4"
     protocol = ProxyProtocol.SOCKS4
 
-    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
-                          ) -> None:
-        await tunnels.socks4_connect(link, proxy, judge.host, judge.port)
+    def tunnel_steps(self, proxy: ProxyAddress, judge: JudgeAddress) -> Conversation[None]:
+        return tunnels.socks4_steps(proxy, judge.host, judge.port)
 
 
 class Socks5Check(ProxiedJudgeCheck):
     name = "socks5"
     protocol = ProxyProtocol.SOCKS5
 
-    async def open_tunnel(self, link: ProxyLink, proxy: ProxyAddress, judge: JudgeAddress
-                          ) -> None:
-        await tunnels.socks5_connect(link, proxy, judge.host, judge.port)
+    def tunnel_steps(self, proxy: ProxyAddress, judge: JudgeAddress) -> Conversation[None]:
+        return tunnels.socks5_steps(proxy, judge.host, judge.port)

@@ -1,6 +1,7 @@
-"""Reading handshake and HTTP bytes off an asyncio stream pair, for callers that hold one
-(`pool.reach`); the checks themselves speak through `link.ProxyLink`. `StreamLink` makes a
-stream pair a `link.Link`, so the same handshakes run over either.
+"""Conversations over an asyncio stream pair, for callers that hold one (`pool.reach`); the
+checks themselves run theirs in `link.ProxyLink`'s callbacks. `StreamLink` drives a
+`conversation.Conversation` with awaits; `send` and `read_head` serve the plain HTTP exchange
+that follows a tunnel.
 
 Stream errors become `HandshakeError`s that say what we were waiting for. The caller bounds
 the time; these only bound the size. Imports only this package and the standard library.
@@ -9,10 +10,14 @@ the time; these only bound the size. Imports only this package and the standard 
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar, cast
 
-from proxyfleet.pool.checkers.errors import HandshakeError
+from proxyfleet.pool.checkers import conversation as talk
+from proxyfleet.pool.checkers.conversation import Conversation, Step
 from proxyfleet.pool.checkers.handshakes import parse_http_head
-from proxyfleet.pool.checkers.link import HEAD_END, MAX_HEAD_BYTES, Head, closed_early
+
+_T = TypeVar("_T")
+Head = tuple[int, str, list[tuple[str, str]]]
 
 
 async def send(writer: asyncio.StreamWriter, message: bytes) -> None:
@@ -24,24 +29,38 @@ async def read_exactly(reader: asyncio.StreamReader, size: int, waiting_for: str
     try:
         return await reader.readexactly(size)
     except asyncio.IncompleteReadError as error:
-        raise closed_early(waiting_for, error.partial) from None
+        raise talk.closed_early(waiting_for, error.partial) from None
+
+
+async def read_head_bytes(reader: asyncio.StreamReader, waiting_for: str) -> bytes:
+    """The head of the HTTP response the stream starts with, without its blank line."""
+    try:
+        head = await reader.readuntil(talk.HEAD_END)
+    except asyncio.IncompleteReadError as error:
+        raise talk.closed_early(waiting_for, error.partial) from None
+    except asyncio.LimitOverrunError:
+        raise talk.head_too_long(waiting_for) from None
+    if len(head) > talk.MAX_HEAD_BYTES:
+        raise talk.head_too_long(waiting_for)
+    return head[:-len(talk.HEAD_END)]
 
 
 async def read_head(reader: asyncio.StreamReader, waiting_for: str) -> Head:
     """Status, reason and headers of the HTTP response the stream starts with."""
-    try:
-        head = await reader.readuntil(HEAD_END)
-    except asyncio.IncompleteReadError as error:
-        raise closed_early(waiting_for, error.partial) from None
-    except asyncio.LimitOverrunError:
-        raise HandshakeError(f"{waiting_for}: response head too long") from None
-    if len(head) > MAX_HEAD_BYTES:
-        raise HandshakeError(f"{waiting_for}: response head too long")
-    return parse_http_head(head[:-len(HEAD_END)])
+    return parse_http_head(await read_head_bytes(reader, waiting_for))
+
+
+async def read_to_close(reader: asyncio.StreamReader, waiting_for: str) -> bytes:
+    body = bytearray()
+    while chunk := await reader.read(64 * 1024):
+        body += chunk
+        if len(body) > talk.MAX_BODY_BYTES:
+            raise talk.too_large(waiting_for)
+    return bytes(body)
 
 
 class StreamLink:
-    """A `link.Link` over an asyncio stream pair."""
+    """Runs conversations over an asyncio stream pair."""
 
     __slots__ = ("reader", "writer")
 
@@ -49,11 +68,23 @@ class StreamLink:
         self.reader = reader
         self.writer = writer
 
-    def send(self, message: bytes) -> None:
-        self.writer.write(message)  # handshake messages are tiny: no flow control to wait for
+    async def converse(self, conversation: Conversation[_T]) -> _T:
+        answer: bytes | None = None
+        try:
+            while True:
+                step = conversation.send(answer)  # type: ignore[arg-type]  # None starts it
+                if step.message:
+                    # Handshake messages are tiny: no flow control to wait for.
+                    self.writer.write(step.message)
+                answer = await self._read(step)
+        except StopIteration as finished:
+            return cast(_T, finished.value)
+        finally:
+            conversation.close()
 
-    async def read_exactly(self, size: int, waiting_for: str) -> bytes:
-        return await read_exactly(self.reader, size, waiting_for)
-
-    async def read_head(self, waiting_for: str) -> Head:
-        return await read_head(self.reader, waiting_for)
+    async def _read(self, step: Step) -> bytes:
+        if step.size == talk.HEAD:
+            return await read_head_bytes(self.reader, step.waiting_for)
+        if step.size == talk.TO_CLOSE:
+            return await read_to_close(self.reader, step.waiting_for)
+        return await read_exactly(self.reader, step.size, step.waiting_for)

@@ -17,7 +17,7 @@ from proxyfleet.pool.checkers.base import (
     elapsed_ms,
 )
 from proxyfleet.pool.checkers.errors import describe
-from proxyfleet.pool.checkers.link import open_link
+from proxyfleet.pool.checkers.link import open_link_by
 
 
 class TcpConnect(CheckerPlugin):
@@ -27,21 +27,15 @@ class TcpConnect(CheckerPlugin):
 
     async def check(self, proxy: ProxyAddress, ctx: CheckContext) -> CheckOutcome:
         started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + ctx.timeout
         try:
-            async with asyncio.timeout(ctx.timeout):
-                if ctx.handoff is None:
-                    await _connect_and_close(proxy)
-                else:  # in a pipeline: the next stage speaks through this connection
-                    ctx.handoff.give(await open_link(proxy.host, proxy.port))
+            link = await open_link_by(proxy.host, proxy.port, deadline)
         except TimeoutError:
             return CheckOutcome.failed(f"connect timed out after {ctx.timeout:g} s")
         except OSError as error:
             return CheckOutcome.failed(f"connect failed: {describe(error)}", elapsed_ms(started))
+        if ctx.handoff is None:
+            link.close()
+        else:  # in a pipeline: the next stage speaks through this connection
+            ctx.handoff.give(link)
         return CheckOutcome(passed=True, latency_ms=elapsed_ms(started), detail="port open")
-
-
-async def _connect_and_close(proxy: ProxyAddress) -> None:
-    # A bare Protocol: a stream reader and writer would be wasted on a connection we only open.
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_connection(asyncio.Protocol, proxy.host, proxy.port)
-    transport.close()

@@ -220,3 +220,25 @@ async def test_check_many_wants_a_positive_concurrency() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         async for _ in pipeline().check_many([proxy()], CTX, 0):
             pass
+
+
+@dataclass
+class AnswersNothingFor(Stub):
+    """A plugin bug past the checker's own guard: no outcome at all for one proxy."""
+
+    broken_port: int = 0
+
+    async def check(self, proxy: ProxyAddress, ctx: CheckContext) -> CheckOutcome:
+        if proxy.port == self.broken_port:
+            return None  # type: ignore[return-value]
+        return CheckOutcome(True, 1.0, "ok")
+
+
+async def test_check_many_loses_only_the_proxy_it_could_not_check() -> None:
+    proxies = many(3)
+    broken = AnswersNothingFor("g", 1, broken_port=proxies[1].port)
+    with capture_logs() as logs:
+        async with asyncio.timeout(5):
+            results = [r async for r in pipeline(broken).check_many(proxies, CTX, 1)]
+    assert [r.proxy.port for r in results] == [proxies[0].port, proxies[2].port]
+    assert [log["event"] for log in logs] == ["check_crashed"]
