@@ -8,7 +8,9 @@ For each tool: proxies checked, wall seconds, checks per second, checker CPU ms 
 busy the farm process was (its CPU seconds over the turn's wall seconds: near 100 % means the
 farm, not the checker, set the pace), and wrong labels against the farm's truth (alive/dead
 and exit IP for both; anonymity too, which proxyscraper reports from its second, "confirm"
-request). Then the throughput ratio, of the best and of the median turns.
+request). Then the throughput ratio, of the best and of the median turns, and the median of
+the rounds' own ratios (each round's two turns run back to back, so a machine whose speed
+drifts during a run, as small shared ones do, moves both alike).
 
 The farm (`FarmSpec.spread`, slow ones 50 ms slow) and both judges run in one process; each
 tool checks in a fresh process of its own, so its CPU time is its own. Before each tool's
@@ -323,6 +325,7 @@ def _line(cells: list[str]) -> str:
 
 def summary(turns: list[Turn]) -> list[str]:
     lines = [_ratio_line("best", max, turns), _ratio_line("median", statistics.median_low, turns),
+             _paired_line(turns),
              "target: proxyfleet at least 2x proxyscraper's checks/s, with zero wrong labels"]
     for turn in turns:
         lines += [f"  {turn.tool} wrong: {wrong}" for wrong in sorted(set(turn.wrong))[:5]]
@@ -334,6 +337,15 @@ def _ratio_line(name: str, pick: Callable[[list[float]], float], turns: list[Tur
     ratio = rate["proxyfleet"] / rate["proxyscraper"]
     return (f"{name} turns: proxyfleet {rate['proxyfleet']:,.0f} checks/s, "
             f"proxyscraper {rate['proxyscraper']:,.0f} checks/s, ratio {ratio:.2f}x")
+
+
+def _paired_line(turns: list[Turn]) -> str:
+    rates: dict[str, list[float]] = {tool: [t.rate for t in turns if t.tool == tool]
+                                     for tool in TOOLS}
+    ratios = [ours / theirs for ours, theirs in zip(rates["proxyfleet"], rates["proxyscraper"],
+                                                    strict=True)]
+    listed = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    return (f"round by round: ratio {statistics.median(ratios):.2f}x (median of {listed})")
 
 
 def main() -> None:
