@@ -1,106 +1,78 @@
-"""One TCP connection of the farm, as a bare asyncio `Protocol`: a handler coroutine reads the
-client's handshake off it (`read_exactly`, `read_until`) and answers (`write`); `relay` then
-joins it to the connection dialled to the target, and bytes flow both ways in the protocols'
-callbacks, with flow control, until either side ends.
+"""One client connection of the farm, as a bare asyncio `Protocol` driven in its callbacks:
+its `phase` reads the handshake off `buffer` in `data_received` (taking what it needs and
+waiting for more when a message is incomplete), `dial` connects to the target, and `relay`
+joins the two, bytes flowing both ways in the protocols' callbacks, with flow control, until
+either side ends; then both close.
 
-Streams would cost a reader, a writer and a protocol per connection, and a relay two pump tasks
-and a drain per chunk; the farm serves thousands of connections a second for the checking
-benchmarks, so its own CPU sets their pace. Reads fail as `asyncio.StreamReader`'s do
-(`IncompleteReadError`, `LimitOverrunError`). Imports only the standard library.
+No coroutine, task or stream per connection, and no timer: `Deadlines` bounds its lifetime.
+The farm serves thousands of connections a second for the checking benchmarks, in the process
+whose CPU sets their pace. Imports `sim.deadlines` and the standard library.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import cast
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+from proxyfleet.sim.deadlines import Deadlines
+
+Phase = Callable[["Connection"], None]
+Dialled = Callable[["Connection", "Upstream | None"], None]
 
 
 class Connection(asyncio.Protocol):
-    """A connection read by one coroutine, then relayed to another `Connection`."""
+    """A client: handshake read by `phase`, then relayed to an `Upstream`."""
 
-    __slots__ = ("_buffer", "_ended", "_eof", "_limit", "_on_made", "_peer", "_waiter",
-                 "transport")
+    __slots__ = ("_bucket", "_deadlines", "_upstream", "buffer", "ended", "phase", "transport")
 
-    def __init__(self, on_made: Callable[[Connection], None] | None = None,
-                 limit: int = 64 * 1024) -> None:
+    def __init__(self, deadlines: Deadlines[Connection], phase: Phase) -> None:
+        self._deadlines = deadlines
+        self.phase: Phase | None = phase
+        self.buffer = bytearray()
+        self.ended = False
+        self._upstream: Upstream | None = None
         self.transport: asyncio.Transport | None = None
-        self._on_made = on_made
-        self._limit = limit
-        self._buffer = bytearray()
-        self._waiter: asyncio.Future[None] | None = None
-        self._eof = False
-        self._peer: Connection | None = None
-        self._ended: asyncio.Future[None] | None = None
 
     # --- asyncio's side ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports quack like asyncio's without subclassing them: no isinstance.
         self.transport = cast(asyncio.Transport, transport)
-        if self._on_made is not None:
-            self._on_made(self)
+        self._bucket = self._deadlines.enter(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._peer is not None:
-            self._peer.write(data)
+        if self._upstream is not None:
+            self._upstream.write(data)
             return
-        self._buffer += data
-        self._wake()
+        self.buffer += data
+        if self.phase is not None:
+            try:
+                self.phase(self)
+            except (OSError, ValueError, asyncio.LimitOverrunError):
+                self.end()  # whatever a client does wrong ends its connection, never the farm
 
     def eof_received(self) -> bool:
-        self._end()
+        self.end()
         return False  # requests here are one-shot: a half-closed side ends the exchange
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end()
+        self.end()
 
     def pause_writing(self) -> None:
-        if self._peer is not None and self._peer.transport is not None:
-            self._peer.transport.pause_reading()
+        if self._upstream is not None:
+            self._upstream.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self._peer is not None and self._peer.transport is not None:
-            self._peer.transport.resume_reading()
+        if self._upstream is not None:
+            self._upstream.transport.resume_reading()
 
-    def _end(self) -> None:
-        self._eof = True
-        self._wake()
-        ended = self._ended
-        if ended is not None and not ended.done():
-            ended.set_result(None)
+    # --- the farm's side ---------------------------------------------------------------------
 
-    def _wake(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _more(self) -> None:
-        if self._eof:
-            raise asyncio.IncompleteReadError(bytes(self._buffer), None)
-        self._waiter = asyncio.get_running_loop().create_future()
-        await self._waiter
-
-    # --- the handler's side ------------------------------------------------------------------
-
-    async def read_exactly(self, size: int) -> bytes:
-        while len(self._buffer) < size:
-            await self._more()
-        chunk = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return chunk
-
-    async def read_until(self, separator: bytes) -> bytes:
-        """Bytes up to and including `separator`, which must come within the limit."""
-        while (found := self._buffer.find(separator)) < 0:
-            if len(self._buffer) > self._limit:
-                raise asyncio.LimitOverrunError("separator not found within the limit", 0)
-            await self._more()
-        end = found + len(separator)
-        if end > self._limit:
-            raise asyncio.LimitOverrunError("separator found beyond the limit", found)
-        chunk = bytes(self._buffer[:end])
-        del self._buffer[:end]
+    def take(self, size: int) -> bytes:
+        chunk = bytes(self.buffer[:size])
+        del self.buffer[:size]
         return chunk
 
     def write(self, data: bytes) -> None:
@@ -111,24 +83,120 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         return str(self.transport.get_extra_info("peername")[0])
 
-    async def relay(self, other: Connection) -> None:
-        """Bytes both ways between this connection and `other` until either side ends."""
-        ended = asyncio.get_running_loop().create_future()
-        self._ended = other._ended = ended
-        self._peer, other._peer = other, self
-        for source, sink in ((self, other), (other, self)):
-            if source._buffer:  # what came before the relay began goes first
-                sink.write(bytes(source._buffer))
-                source._buffer.clear()
-        if self._eof or other._eof:
-            return
-        await ended
+    def dial(self, host: str, port: int, egress: str, dialled: Dialled) -> None:
+        """Connect to (host, port) from `egress`; `dialled(self, upstream or None)` follows."""
+        self.phase = None  # what the client sends meanwhile waits in the buffer
+        loop = asyncio.get_running_loop()
+        connecting = loop.create_connection(Upstream, host, port, local_addr=(egress, 0))
+        _drive(connecting, functools.partial(self._dialled, dialled))
 
-    def close(self) -> None:
-        # Whatever was written still goes out first: close() flushes, abort() would not.
+    def _dialled(self, dialled: Dialled, outcome: tuple[Any, Upstream] | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, OSError) and not self.ended:
+                dialled(self, None)  # refused, unreachable: the proxy says so
+            else:
+                self.end()
+            return
+        upstream = outcome[1]
+        if self.ended:
+            upstream.close()
+            return
+        dialled(self, upstream)
+
+    def relay(self, upstream: Upstream) -> None:
+        """Bytes both ways between the client and `upstream` until either side ends."""
+        self._upstream, upstream.client = upstream, self
+        if self.buffer:  # what came before the relay began goes first
+            upstream.write(bytes(self.buffer))
+            self.buffer.clear()
+        if upstream.early:
+            self.write(upstream.early)
+        if upstream.ended:
+            self.end()
+
+    def end(self) -> None:
+        """Close both sides; whatever was written still goes out first (close, not abort)."""
+        if self.ended:
+            return
+        self.ended = True
+        self.phase = None
+        self._bucket.discard(self)
         if self.transport is not None:
             self.transport.close()
+        if self._upstream is not None:
+            self._upstream.close()
 
     def abort(self) -> None:
+        self.ended = True
+        self._bucket.discard(self)
         if self.transport is not None:
             self.transport.abort()
+        if self._upstream is not None:
+            self._upstream.close()
+
+
+class Upstream(asyncio.Protocol):
+    """The farm's connection to a target; what the target sends before the relay waits."""
+
+    __slots__ = ("client", "early", "ended", "transport")
+
+    def __init__(self) -> None:
+        self.client: Connection | None = None
+        self.early = b""
+        self.ended = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.client is not None:
+            self.client.write(data)
+        else:
+            self.early += data
+
+    def eof_received(self) -> bool:
+        self._end()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        self.ended = True
+        if self.client is not None:
+            self.client.end()
+
+    def pause_writing(self) -> None:
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _drive(coroutine: Coroutine[Any, Any, Any],
+           done: Callable[[Any], None], _: object = None) -> None:
+    """Run `coroutine` in the callbacks of the futures it awaits; `done(result or error)`.
+
+    A task would do the same at the price of a task object, a context and a loop turn per
+    step; a dial awaits a future or two, and the farm dials once per proxied request."""
+    try:
+        awaited = coroutine.send(None)
+    except StopIteration as finished:
+        done(finished.value)
+        return
+    except BaseException as error:  # the caller decides, as a task's awaiter would
+        done(error)
+        return
+    if awaited is None:  # a bare yield: try again on the next turn of the loop
+        asyncio.get_running_loop().call_soon(_drive, coroutine, done)
+        return
+    awaited._asyncio_future_blocking = False
+    awaited.add_done_callback(functools.partial(_drive, coroutine, done))

@@ -11,9 +11,11 @@ Behaviours: `elite` adds nothing; `anonymous` adds proxy headers with a fake cli
 X-Real-IP, a tunnel (HTTPS via CONNECT, SOCKS), which cannot touch the bytes it carries, by
 egressing from the host's own 127.0.0.1; `slow` answers after a delay; `flaky` drops a given
 fraction of requests, the first one included; `auth` wants credentials; `dead` has nothing
-listening. Each connection is a `sim.connection.Connection`, read by one handler task through
-the handshake and then relayed in callbacks. Imports `core`, `pool.checkers.handshakes`,
-`wire` (constants), `sim.judge`, `sim.connection` and the standard library.
+listening. Each connection is a `sim.connection.Connection`: its protocol's handshake is read
+in phases from its `data_received`, answered from bytes made once, then relayed in callbacks;
+one `sim.deadlines.Deadlines` bounds every connection's life. Imports `core`,
+`pool.checkers.handshakes`, `wire` (constants), `sim.judge`, `sim.connection`,
+`sim.deadlines` and the standard library.
 """
 
 from __future__ import annotations
@@ -27,16 +29,17 @@ import ipaddress
 import resource
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers.handshakes import http_request
-from proxyfleet.sim.connection import Connection
-from proxyfleet.sim.judge import cancel_all, parse_request_head, response
+from proxyfleet.sim.connection import Connection, Phase, Upstream
+from proxyfleet.sim.deadlines import Deadlines
+from proxyfleet.sim.judge import parse_request_head, response
 from proxyfleet.wire.socks4 import VERSION as SOCKS4_VERSION
 from proxyfleet.wire.socks4 import Socks4Command, Socks4Reply
 from proxyfleet.wire.socks5 import VERSION as SOCKS5_VERSION
@@ -217,19 +220,14 @@ def raise_fd_limit(needed: int) -> int:
 
 # --- the farm ------------------------------------------------------------------------------
 
-@dataclass(slots=True)
-class _Running:
-    servers: list[asyncio.Server] = field(default_factory=list)
-    live: set[asyncio.Task[Any]] = field(default_factory=set)
-
-
 class Farm:
     """The running farm. `proxies` lists every proxy with its truth, dead ones included."""
 
     def __init__(self, spec: FarmSpec) -> None:
         self.spec = spec
         self.members: list[FarmProxy] = []
-        self._running = _Running()
+        self._servers: list[asyncio.Server] = []
+        self._deadlines: Deadlines[Connection] = Deadlines(spec.io_timeout)
 
     @property
     def proxies(self) -> list[tuple[ProxyAddress, ProxyTruth]]:
@@ -242,80 +240,83 @@ class Farm:
             for index, kind in enumerate(self.spec.kinds()):
                 self.members.append(await self._start(index, kind))
         except BaseException:
-            await self._stop()
+            self._stop()
             raise
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self._stop()
+        self._stop()
 
     async def _start(self, index: int, kind: Kind) -> FarmProxy:
         if kind[1] is Behaviour.DEAD:
             return build_proxy(self.spec, index, kind, DEAD_PORT)
         proxy = build_proxy(self.spec, index, kind, 0)
-        accepted = functools.partial(self._accepted, proxy)
+        # A connection's lifetime is bounded by the farm's one sweep (io_timeout), its
+        # handshake read by the first phase of its protocol.
+        first = functools.partial(_FIRST_PHASES[proxy.address.protocol], proxy)
+        deadlines = self._deadlines
         server = await asyncio.get_running_loop().create_server(
-            lambda: Connection(accepted, limit=MAX_HEAD), proxy.address.host, 0
+            lambda: Connection(deadlines, first), proxy.address.host, 0
         )
-        self._running.servers.append(server)
+        self._servers.append(server)
         # Port 0 let the kernel choose; the listing must carry the port it chose.
         proxy.address = replace(proxy.address, port=server.sockets[0].getsockname()[1])
         return proxy
 
-    async def _stop(self) -> None:
-        for server in self._running.servers:
+    def _stop(self) -> None:
+        for server in self._servers:
             server.close()
-        await cancel_all(self._running.live)
-        self._running.servers.clear()
-
-    def _accepted(self, proxy: FarmProxy, client: Connection) -> None:
-        task = asyncio.get_running_loop().create_task(self._serve(proxy, client))
-        self._running.live.add(task)  # kept until done: asyncio holds tasks weakly
-        task.add_done_callback(self._running.live.discard)
-
-    async def _serve(self, proxy: FarmProxy, client: Connection) -> None:
-        # A connection lives io_timeout at most; cutting it ends its reads and its relay, so
-        # one timer handle bounds the handler too.
-        cutoff = asyncio.get_running_loop().call_later(self.spec.io_timeout, client.abort)
-        try:
-            await _SERVERS[proxy.address.protocol](proxy, client)
-        except (OSError, EOFError, ValueError, asyncio.LimitOverrunError):
-            pass  # whatever a client does wrong ends its connection, never the farm
-        finally:
-            cutoff.cancel()
-            client.close()
+        self._servers.clear()
+        for client in list(self._deadlines):  # connections still open end with the farm
+            client.end()
+        self._deadlines.stop()
 
 
 # --- what every protocol shares --------------------------------------------------------------
 
-async def _admit(proxy: FarmProxy, client: Connection) -> bool:
-    """The flaky and slow behaviours, applied once the client's first message is in."""
+def _admit(proxy: FarmProxy, client: Connection, then: Phase) -> None:
+    """The flaky and slow behaviours, applied once the client's first message is in; `then`
+    carries on with the client if it is admitted."""
+    client.phase = None
     if proxy.behaviour is Behaviour.FLAKY and proxy.next_request_fails():
         client.abort()
-        return False
-    if proxy.delay:
-        await asyncio.sleep(proxy.delay)
-    return True
+    elif proxy.delay:
+        asyncio.get_running_loop().call_later(proxy.delay, _carry_on, then, client)
+    else:
+        then(client)
 
 
-async def _dial(proxy: FarmProxy, host: str, port: int) -> Connection | None:
-    loop = asyncio.get_running_loop()
-    try:
-        _, upstream = await loop.create_connection(Connection, host, port,
-                                                   local_addr=(proxy.egress, 0))
-    except OSError:
-        return None
-    return upstream
+def _carry_on(then: Phase, client: Connection) -> None:
+    if not client.ended:
+        try:
+            then(client)
+        except (OSError, ValueError):
+            client.end()
 
 
-async def _relay(client: Connection, upstream: Connection) -> None:
-    # Either side ending ends both (the caller closes the client): requests here are one-shot,
-    # so no half-closed tunnel is worth keeping.
-    try:
-        await client.relay(upstream)
-    finally:
-        upstream.close()
+def _taking(size: int, client: Connection) -> bytes | None:
+    """The next `size` bytes of the handshake, or None until they are in."""
+    return client.take(size) if len(client.buffer) >= size else None
+
+
+def _taking_until(separator: bytes, client: Connection, start: int = 0) -> int:
+    """Where `separator` ends in the buffer past `start`, or -1 until it is in; a separator
+    not within MAX_HEAD bytes of `start` is an error, as a stream reader's limit is."""
+    found = client.buffer.find(separator, start)
+    if found < 0:
+        if len(client.buffer) - start > MAX_HEAD:
+            raise asyncio.LimitOverrunError("separator not found within the limit", 0)
+        return -1
+    end = found + len(separator)
+    if end - start > MAX_HEAD:
+        raise asyncio.LimitOverrunError("separator found beyond the limit", found)
+    return end
+
+
+def _answer_then_close(client: Connection, answer: bytes) -> None:
+    client.write(answer)
+    client.end()
 
 
 # --- HTTP, with CONNECT ----------------------------------------------------------------------
@@ -323,17 +324,24 @@ async def _relay(client: Connection, upstream: Connection) -> None:
 _HOP_BY_HOP = frozenset({"proxy-authorization", "proxy-connection", "connection", "keep-alive"})
 
 
-async def _serve_http(proxy: FarmProxy, client: Connection) -> None:
-    method, target, headers = parse_request_head((await client.read_until(b"\r\n\r\n"))[:-4])
-    if not await _admit(proxy, client):
+def _http_head(proxy: FarmProxy, client: Connection) -> None:
+    end = _taking_until(b"\r\n\r\n", client)
+    if end < 0:
         return
+    request = parse_request_head(client.take(end)[:-4])
+    _admit(proxy, client, functools.partial(_http_admitted, proxy, request))
+
+
+def _http_admitted(proxy: FarmProxy, request: tuple[str, str, list[tuple[str, str]]],
+                   client: Connection) -> None:
+    method, target, headers = request
     if not _http_authorized(proxy, headers):
-        client.write(_proxy_auth_required())
-        return
-    if method == "CONNECT":
-        await _http_tunnel(proxy, client, target)
+        _answer_then_close(client, _PROXY_AUTH_REQUIRED)
+    elif method == "CONNECT":
+        host, _, port = target.rpartition(":")
+        client.dial(host.strip("[]"), int(port), proxy.egress, _tunnel_dialled)
     else:
-        await _http_forward(proxy, client, (method, target, headers))
+        _http_forward(proxy, client, request)
 
 
 def _http_authorized(proxy: FarmProxy, headers: list[tuple[str, str]]) -> bool:
@@ -349,32 +357,40 @@ def _proxy_auth_required() -> bytes:
     return head.replace(b"\r\n\r\n", b'\r\nProxy-Authenticate: Basic realm="farm"\r\n\r\n', 1)
 
 
-async def _http_tunnel(proxy: FarmProxy, client: Connection, authority: str) -> None:
-    host, _, port = authority.rpartition(":")
-    upstream = await _dial(proxy, host.strip("[]"), int(port))
+_PROXY_AUTH_REQUIRED = _proxy_auth_required()
+_BAD_GATEWAY = response(502, "Bad Gateway", b"", "text/plain")
+_BAD_REQUEST = response(400, "Bad Request", b"", "text/plain")
+_ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
+
+
+def _tunnel_dialled(client: Connection, upstream: Upstream | None) -> None:
     if upstream is None:
-        client.write(response(502, "Bad Gateway", b"", "text/plain"))
+        _answer_then_close(client, _BAD_GATEWAY)
         return
-    client.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-    await _relay(client, upstream)
+    client.write(_ESTABLISHED)
+    client.relay(upstream)
 
 
-async def _http_forward(
-    proxy: FarmProxy, client: Connection, request: tuple[str, str, list[tuple[str, str]]]
-) -> None:
-    method, target, headers = request
-    url = urlsplit(target)
+def _http_forward(proxy: FarmProxy, client: Connection,
+                  request: tuple[str, str, list[tuple[str, str]]]) -> None:
+    url = urlsplit(request[1])
     if url.scheme != "http" or not url.hostname:
-        client.write(response(400, "Bad Request", b"", "text/plain"))
+        _answer_then_close(client, _BAD_REQUEST)
         return
-    upstream = await _dial(proxy, url.hostname, url.port or 80)
+    forwarding = functools.partial(_forward_dialled, proxy, request, url)
+    client.dial(url.hostname, url.port or 80, proxy.egress, forwarding)
+
+
+def _forward_dialled(proxy: FarmProxy, request: tuple[str, str, list[tuple[str, str]]],
+                     url: SplitResult, client: Connection, upstream: Upstream | None) -> None:
     if upstream is None:
-        client.write(response(502, "Bad Gateway", b"", "text/plain"))
+        _answer_then_close(client, _BAD_GATEWAY)
         return
+    method, _, headers = request
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     forwarded = _forwarded_headers(proxy, headers, client.peer_ip())
     upstream.write(http_request(method, path, forwarded))
-    await _relay(client, upstream)
+    client.relay(upstream)
 
 
 def _forwarded_headers(
@@ -417,26 +433,36 @@ _HEADER_STYLES = {Behaviour.TRANSPARENT: _transparent, Behaviour.ANONYMOUS: _ano
 
 # --- SOCKS4 / SOCKS4a ----------------------------------------------------------------------
 
-async def _serve_socks4(proxy: FarmProxy, client: Connection) -> None:
-    version, command, port = struct.unpack("!BBH", await client.read_exactly(4))
-    ip = await client.read_exactly(4)
-    userid = (await client.read_until(b"\x00"))[:-1].decode(errors="replace")
-    host = await _socks4_host(client, ip)
-    if not await _admit(proxy, client):
+def _socks4_request(proxy: FarmProxy, client: Connection) -> None:
+    if len(client.buffer) < 8 or (user_end := _taking_until(b"\x00", client, 8)) < 0:
         return
-    if version != SOCKS4_VERSION or command != Socks4Command.CONNECT:
-        client.write(_socks4_reply(Socks4Reply.REJECTED))
-        return
-    if proxy.address.username is not None and userid != proxy.address.username:
-        client.write(_socks4_reply(Socks4Reply.IDENTD_MISMATCH))
-        return
-    await _socks_connect(proxy, client, (host, port), _SOCKS4_REPLIES)
-
-
-async def _socks4_host(client: Connection, ip: bytes) -> str:
+    ip = bytes(client.buffer[4:8])
+    host_end = user_end
     if ip[:3] == b"\x00\x00\x00" and ip[3] != 0:  # SOCKS4a: the name follows the user id
-        return (await client.read_until(b"\x00"))[:-1].decode("idna")
-    return ".".join(str(octet) for octet in ip)
+        host_end = _taking_until(b"\x00", client, user_end)
+    if host_end < 0:
+        return
+    message = client.take(host_end)
+    version, command, port = struct.unpack_from("!BBH", message)
+    userid = message[8:user_end - 1].decode(errors="replace")
+    if host_end > user_end:
+        host = message[user_end:host_end - 1].decode("idna")
+    else:
+        host = ".".join(str(octet) for octet in ip)
+    admitted = functools.partial(_socks4_admitted, proxy, (version, command), userid,
+                                 (host, port))
+    _admit(proxy, client, admitted)
+
+
+def _socks4_admitted(proxy: FarmProxy, request: tuple[int, int], userid: str,
+                     target: tuple[str, int], client: Connection) -> None:
+    version, command = request
+    if version != SOCKS4_VERSION or command != Socks4Command.CONNECT:
+        _answer_then_close(client, _socks4_reply(Socks4Reply.REJECTED))
+    elif proxy.address.username is not None and userid != proxy.address.username:
+        _answer_then_close(client, _socks4_reply(Socks4Reply.IDENTD_MISMATCH))
+    else:
+        client.dial(*target, proxy.egress, functools.partial(_socks_dialled, _SOCKS4_REPLIES))
 
 
 def _socks4_reply(code: Socks4Reply) -> bytes:
@@ -448,46 +474,75 @@ _SOCKS4_REPLIES = (_socks4_reply(Socks4Reply.GRANTED), _socks4_reply(Socks4Reply
 
 # --- SOCKS5 --------------------------------------------------------------------------------
 
-async def _serve_socks5(proxy: FarmProxy, client: Connection) -> None:
-    version, count = await client.read_exactly(2)
-    offered = await client.read_exactly(count)
-    if version != SOCKS5_VERSION or not await _admit(proxy, client):
+def _socks5_greeting(proxy: FarmProxy, client: Connection) -> None:
+    buffer = client.buffer
+    if len(buffer) < 2 or len(buffer) < 2 + buffer[1]:
         return
+    version, count = buffer[0], buffer[1]
+    offered = client.take(2 + count)[2:]
+    if version != SOCKS5_VERSION:
+        client.end()
+        return
+    _admit(proxy, client, functools.partial(_socks5_admitted, proxy, offered))
+
+
+def _socks5_admitted(proxy: FarmProxy, offered: bytes, client: Connection) -> None:
     needs_login = proxy.address.username is not None
     method = Socks5Method.USERNAME_PASSWORD if needs_login else Socks5Method.NO_AUTH
     if method not in offered:
-        client.write(bytes([SOCKS5_VERSION, Socks5Method.NO_ACCEPTABLE]))
+        _answer_then_close(client, _NO_ACCEPTABLE_METHOD)
         return
-    client.write(bytes([SOCKS5_VERSION, method]))
-    if needs_login and not await _socks5_login(proxy, client):
-        return
-    _, command, _ = await client.read_exactly(3)
-    target = await _socks5_target(client)
-    if command != Socks5Command.CONNECT:
-        client.write(_socks5_reply(Socks5Reply.COMMAND_NOT_SUPPORTED))
-        return
-    await _socks_connect(proxy, client, target, _SOCKS5_REPLIES)
+    client.write(_METHOD_CHOSEN[method])
+    client.phase = functools.partial(_socks5_login if needs_login else _socks5_request, proxy)
+    if client.buffer:
+        client.phase(client)
 
 
-async def _socks5_login(proxy: FarmProxy, client: Connection) -> bool:
-    _, user_size = await client.read_exactly(2)
-    user = await client.read_exactly(user_size)
-    password = await client.read_exactly((await client.read_exactly(1))[0])
+def _socks5_login(proxy: FarmProxy, client: Connection) -> None:
+    buffer = client.buffer
+    if len(buffer) < 2 or len(buffer) < 3 + buffer[1]:
+        return
+    user_size = buffer[1]
+    password_size = buffer[2 + user_size]
+    if len(buffer) < 3 + user_size + password_size:
+        return
+    message = client.take(3 + user_size + password_size)
+    user, password = message[2:2 + user_size], message[3 + user_size:]
     accepted = (user.decode(errors="replace") == proxy.address.username
                 and password.decode(errors="replace") == (proxy.address.password or ""))
-    client.write(bytes([1, 0 if accepted else 1]))
-    return accepted
+    if not accepted:
+        _answer_then_close(client, bytes([1, 1]))
+        return
+    client.write(bytes([1, 0]))
+    client.phase = functools.partial(_socks5_request, proxy)
+    if client.buffer:
+        client.phase(client)
 
 
-async def _socks5_target(client: Connection) -> tuple[str, int]:
-    kind = Socks5AddressType((await client.read_exactly(1))[0])
+_ADDRESS_SIZES = {Socks5AddressType.IPV4: 4, Socks5AddressType.IPV6: 16}
+
+
+def _socks5_request(proxy: FarmProxy, client: Connection) -> None:
+    buffer = client.buffer
+    if len(buffer) < 4:
+        return
+    kind = Socks5AddressType(buffer[3])
     if kind is Socks5AddressType.DOMAIN:
-        host = (await client.read_exactly((await client.read_exactly(1))[0])).decode("idna")
+        if len(buffer) < 5:
+            return
+        address_size = buffer[4] + 1
     else:
-        raw = await client.read_exactly(4 if kind is Socks5AddressType.IPV4 else 16)
-        host = str(ipaddress.ip_address(raw))
-    (port,) = struct.unpack("!H", await client.read_exactly(2))
-    return host, port
+        address_size = _ADDRESS_SIZES[kind]
+    if len(buffer) < 6 + address_size:
+        return
+    message = client.take(6 + address_size)
+    raw, (port,) = message[4:-2], struct.unpack("!H", message[-2:])
+    host = raw[1:].decode("idna") if kind is Socks5AddressType.DOMAIN else \
+        str(ipaddress.ip_address(raw))
+    if message[1] != Socks5Command.CONNECT:
+        _answer_then_close(client, _socks5_reply(Socks5Reply.COMMAND_NOT_SUPPORTED))
+        return
+    client.dial(host, port, proxy.egress, functools.partial(_socks_dialled, _SOCKS5_REPLIES))
 
 
 def _socks5_reply(code: Socks5Reply) -> bytes:
@@ -498,24 +553,24 @@ def _socks5_reply(code: Socks5Reply) -> bytes:
 _SOCKS5_REPLIES = (
     _socks5_reply(Socks5Reply.SUCCEEDED), _socks5_reply(Socks5Reply.CONNECTION_REFUSED)
 )
+_METHOD_CHOSEN = {method: bytes([SOCKS5_VERSION, method]) for method in Socks5Method}
+_NO_ACCEPTABLE_METHOD = _METHOD_CHOSEN[Socks5Method.NO_ACCEPTABLE]
 
 
-async def _socks_connect(
-    proxy: FarmProxy, client: Connection, target: tuple[str, int], replies: tuple[bytes, bytes]
-) -> None:
-    """Dial the target; answer with `replies` (granted, refused); relay when granted."""
+def _socks_dialled(replies: tuple[bytes, bytes], client: Connection,
+                   upstream: Upstream | None) -> None:
+    """Answer with `replies` (granted, refused); relay when granted."""
     granted, refused = replies
-    upstream = await _dial(proxy, *target)
     if upstream is None:
-        client.write(refused)
+        _answer_then_close(client, refused)
         return
     client.write(granted)
-    await _relay(client, upstream)
+    client.relay(upstream)
 
 
-_SERVERS = {
-    ProxyProtocol.HTTP: _serve_http,
-    ProxyProtocol.HTTPS: _serve_http,
-    ProxyProtocol.SOCKS4: _serve_socks4,
-    ProxyProtocol.SOCKS5: _serve_socks5,
+_FIRST_PHASES = {
+    ProxyProtocol.HTTP: _http_head,
+    ProxyProtocol.HTTPS: _http_head,
+    ProxyProtocol.SOCKS4: _socks4_request,
+    ProxyProtocol.SOCKS5: _socks5_greeting,
 }

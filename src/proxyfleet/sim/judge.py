@@ -3,10 +3,11 @@
 
 One request per connection, then close: checkers send `Connection: close`, and it keeps the
 server tiny: each connection is a bare `Protocol` that answers from its `data_received`, with
-no task and no streams (the checking benchmarks have the judge answer thousands of requests a
-second, in the farm's process). A subclass may answer other paths (`Judge.answer`). Started
+no task, no streams and no timer of its own (`sim.deadlines` cuts off slow clients): the
+checking benchmarks have the judge answer thousands of requests a second, in the farm's
+process. A subclass may answer other paths (`Judge.answer`). Started
 as an async context manager on a free port; `.url` is what `CheckContext.judge_url` wants.
-Imports `core`, `pool.judge` (pure rules) and the standard library.
+Imports `core`, `pool.judge` (pure rules), `sim.deadlines` and the standard library.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 from proxyfleet.pool.judge import JudgeReport, judge_report
+from proxyfleet.sim.deadlines import Deadlines
 
 JUDGE_PATH = "/judge"
 MAX_REQUEST_HEAD = 16 * 1024
@@ -74,10 +76,10 @@ class Judge:
                  backlog: int = 4096) -> None:
         self.host = host
         self._port = port
-        self._io_timeout = io_timeout
         self._backlog = backlog
         self._server: asyncio.Server | None = None
-        self._live: set[_Exchange] = set()
+        # A client that never finishes its head is cut off, as any server would.
+        self._deadlines: Deadlines[_Exchange] = Deadlines(io_timeout)
         self.served = 0
 
     @property
@@ -101,8 +103,9 @@ class Judge:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._server is not None:
             self._server.close()
-        for exchange in list(self._live):  # clients that never sent their head end with us
+        for exchange in list(self._deadlines):  # clients that never sent their head end with us
             exchange.abort()
+        self._deadlines.stop()
 
     def answer(self, method: str, target: str, peer_ip: str,
                headers: list[tuple[str, str]]) -> bytes:
@@ -121,19 +124,16 @@ class Judge:
 class _Exchange(asyncio.Protocol):
     """One connection to the judge: gather the request head, answer it, close."""
 
-    __slots__ = ("_head", "_judge", "_timer", "transport")
+    __slots__ = ("_bucket", "_head", "_judge", "transport")
 
     def __init__(self, judge: Judge) -> None:
         self._judge = judge
-        self._head = bytearray()
-        self._timer: asyncio.TimerHandle | None = None
+        self._head = b""
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        # A client that never finishes its head is cut off, as any server would.
-        self._timer = asyncio.get_running_loop().call_later(self._judge._io_timeout, self.abort)
-        self._judge._live.add(self)
+        self._bucket = self._judge._deadlines.enter(self)
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -144,16 +144,14 @@ class _Exchange(asyncio.Protocol):
             return
         if 0 <= end <= MAX_REQUEST_HEAD:
             peer_ip = str(self.transport.get_extra_info("peername")[0])
-            self.transport.write(self._judge.respond(bytes(self._head[:end]), peer_ip))
+            self.transport.write(self._judge.respond(self._head[:end], peer_ip))
         self.transport.close()  # answered, or a head too long to answer
 
     def eof_received(self) -> bool:
         return False  # a client that stops talking before its head is done gets no answer
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._judge._live.discard(self)
+        self._bucket.discard(self)
 
     def abort(self) -> None:
         if self.transport is not None:
