@@ -13,6 +13,10 @@ tests start them (`tests/integration/daemons/`). Every figure is a fixed-length 
 passing disturbance touches one round of each, not all rounds of one), and each figure is
 the median of its rounds; on a small shared machine single runs swing by a third.
 
+For calibration, the bulk stream also goes through HAProxy in TCP mode with splice forced both
+ways (a fixed-target relay in C, the kernel moving the bytes as ours does), when `haproxy` is
+installed (Debian's package; `.ci/run` installs it): what a kernel relay reaches here.
+
 The TCP congestion control shapes the bulk figures: under BBR (this kind of machine's
 default) a sender paces itself, and on loopback a two-hop path through any relay is held
 well below what one direct connection reaches, which no relay can help. `--tcp-cc cubic` runs
@@ -215,6 +219,46 @@ def routes(ports: dict[str, int]) -> list[Route]:
     return found
 
 
+HAPROXY = "/usr/sbin/haproxy"
+HAPROXY_CONFIG = """global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option splice-request
+    option splice-response
+listen relay
+    bind {listen}:{port}
+    server sink {listen}:{target}
+"""
+
+
+def start_haproxy(stack: contextlib.ExitStack, folder: Path, target: int) -> int | None:
+    """HAProxy relaying to `target`, or None when it is not installed."""
+    if not Path(HAPROXY).exists():
+        return None
+    port = free_port()
+    config = folder / "haproxy.cfg"
+    config.write_text(HAPROXY_CONFIG.format(listen=LISTEN, port=port, target=target))
+    stack.enter_context(running([HAPROXY, "-f", str(config), "-db"], port,
+                                folder / "haproxy.log"))
+    return port
+
+
+async def haproxy_bulk(port: int, target: int, seconds: float) -> float:
+    """MB/s of one bulk stream through HAProxy to a sink on its fixed target port."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[int, float]] = loop.create_future()
+    sink = await loop.create_server(relay._sink_factory(done), LISTEN, target)
+    try:
+        return await relay.bulk(port, None, target, done, seconds)
+    finally:
+        sink.close()
+        await sink.wait_closed()
+
+
 def start_pproxy(stack: contextlib.ExitStack, folder: Path, loop: str) -> int:
     port = free_port()
     argv = [sys.executable, "-c", PPROXY_ON[loop], "-l", f"http+socks5://{LISTEN}:{port}"]
@@ -305,6 +349,16 @@ def comparisons(results: dict[Route, Figures]) -> list[Comparison]:
     return found
 
 
+def calibration(haproxy: float | None, direct: float | None) -> str:
+    if haproxy is None:
+        return ("calibration: no figure through HAProxy (not installed? apt-get install "
+                "haproxy)")
+    ratio = _ratio(haproxy, direct)
+    share = "" if ratio is None else f", {ratio:.2f} of direct"
+    return (f"calibration: one bulk stream through HAProxy (TCP mode, splice both ways, fixed "
+            f"target): {haproxy:,.0f} MB/s{share}")
+
+
 def verdict(comparison: Comparison) -> list[str]:
     name, goal, ours, theirs = comparison
     ratio = _ratio(ours, theirs)
@@ -326,13 +380,22 @@ def median_figures(rounds: list[Figures]) -> Figures:
 
 
 async def main(seconds: float, rounds: int, loop_kind: str) -> None:
-    with proxies(loop_kind) as (ports, origin):
+    target = free_port()
+    with proxies(loop_kind) as (ports, origin), tempfile.TemporaryDirectory() as scratch, \
+            contextlib.ExitStack() as stack:
+        haproxy = start_haproxy(stack, Path(scratch), target)
         measured: dict[Route, list[Figures]] = {route: [] for route in routes(ports)}
+        through_haproxy: list[float] = []
         for turn in range(rounds):
             if rounds > 1:
                 print(f"round {turn + 1} of {rounds}", file=sys.stderr)
             for route, figures in measured.items():
                 figures.append(await measure(route, origin, seconds))
+            if haproxy is not None:
+                print("measuring haproxy, TCP relay …", file=sys.stderr)
+                found = await _cell(haproxy_bulk(haproxy, target, seconds))
+                through_haproxy += [] if found is None else [found]
+    reference = statistics.median(through_haproxy) if through_haproxy else None
     results = {route: median_figures(figures) for route, figures in measured.items()}
     median = f", medians of {rounds} rounds" if rounds > 1 else ""
     print(f"proxies and origin on {loop_kind}; {seconds:g} s per figure{median}; "
@@ -341,6 +404,7 @@ async def main(seconds: float, rounds: int, loop_kind: str) -> None:
     print(figures_table(results))
     print("— : no figure (tinyproxy closes the client connection after each forwarded "
           "response;\n    a forwarded request carries no stream of its own)\n")
+    print(calibration(reference, _find(results, "direct", Way.DIRECT).bulk) + "\n")
     verdicts = [verdict(comparison) for comparison in comparisons(results)]
     print(table([["target", "goal", "ratio", "verdict"], *verdicts]))
     print()
