@@ -200,7 +200,7 @@ async def silent_proxy() -> AsyncIterator[ProxyAddress]:
 async def test_a_silent_proxy_times_out_saying_where(
     silent_proxy: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
 ) -> None:
-    result = await pipeline.run(silent_proxy, replace(ctx, timeout=0.3))
+    result = await pipeline.run(silent_proxy, ctx._replace(timeout=0.3))
     assert result.failed_stage == 2
     assert result.detail == "timed out after 0.3 s in the socks5 handshake"
 
@@ -220,7 +220,7 @@ async def test_something_that_is_no_proxy_fails_the_handshake(
 ) -> None:
     # The judge itself, taken for a proxy: it speaks HTTP, and only about /judge.
     not_a_proxy = ProxyAddress(judge.host, judge.port, protocol)
-    result = await pipeline.run(not_a_proxy, replace(ctx, timeout=0.5))
+    result = await pipeline.run(not_a_proxy, ctx._replace(timeout=0.5))
     assert result.failed_stage == 2
     assert result.detail.startswith(detail), result.detail
 
@@ -275,7 +275,7 @@ def unanswered_port() -> Iterator[ProxyAddress]:
 async def test_a_connect_that_hangs_times_out_saying_so(
     unanswered_port: ProxyAddress, pipeline: Pipeline, ctx: CheckContext
 ) -> None:
-    result = await pipeline.run(unanswered_port, replace(ctx, timeout=0.3))
+    result = await pipeline.run(unanswered_port, ctx._replace(timeout=0.3))
     assert result.failed_stage == 1
     assert result.detail == "connect timed out after 0.3 s"
 

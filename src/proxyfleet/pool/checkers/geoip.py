@@ -11,7 +11,14 @@ import functools
 import iptocc
 
 from proxyfleet.core.proxies import ProxyAddress
-from proxyfleet.pool.checkers.base import CheckContext, CheckerPlugin, CheckOutcome, Findings, Stage
+from proxyfleet.pool.checkers.base import (
+    CheckContext,
+    CheckerPlugin,
+    CheckOutcome,
+    Findings,
+    Stage,
+    outcome,
+)
 from proxyfleet.pool.judge import parse_ip
 
 
@@ -32,9 +39,8 @@ class GeoIp(CheckerPlugin):
     async def check(self, proxy: ProxyAddress, ctx: CheckContext) -> CheckOutcome:
         exit_ip = ctx.findings.exit_ip
         if exit_ip is None:
-            return CheckOutcome(passed=True, latency_ms=None, detail="no exit IP to locate")
+            return outcome(True, None, "no exit IP to locate")
         country = country_of(exit_ip)
         if country is None:
-            return CheckOutcome(passed=True, latency_ms=None, detail=f"no country for {exit_ip}")
-        return CheckOutcome(passed=True, latency_ms=None, detail=f"{exit_ip} is in {country}",
-                            findings=Findings(country=country))
+            return outcome(True, None, f"no country for {exit_ip}")
+        return outcome(True, None, f"{exit_ip} is in {country}", Findings(country=country))

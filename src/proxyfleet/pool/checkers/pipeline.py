@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -30,13 +29,13 @@ from proxyfleet.pool.checkers.handover import Handover
 from proxyfleet.pool.checkers.registry import CheckerRegistry
 
 log = structlog.get_logger(__name__)
+_tuple = tuple.__new__  # see `base`: results are named tuples, one per check
 
 # What flows from the checks to `check_many`'s caller: results, the iterable's error, the end.
 _Results = Handover["PipelineResult | Exception | None"]
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineResult:
+class PipelineResult(NamedTuple):
     proxy: ProxyAddress
     records: tuple[CheckRecord, ...]
     findings: Findings
@@ -85,14 +84,14 @@ class Pipeline:
                     continue
                 outcome = await _outcome(checker, proxy, ctx)
                 # Plain ints and strings: records go to storage and JSON, not to enum-aware code.
-                records.append(CheckRecord(name, checker_stage, outcome.passed,
-                                           outcome.latency_ms, outcome.detail))
+                records.append(_tuple(CheckRecord, (name, checker_stage, outcome.passed,
+                                                     outcome.latency_ms, outcome.detail)))
                 findings = ctx.findings.merged(outcome.findings)
                 if findings is not ctx.findings:  # most checks learn nothing new
                     ctx = ctx.with_findings(findings)
                 if not outcome.passed:
-                    return PipelineResult(proxy, tuple(records), ctx.findings, stage)
-        return PipelineResult(proxy, tuple(records), ctx.findings, failed_stage=None)
+                    return _tuple(PipelineResult, (proxy, tuple(records), ctx.findings, stage))
+        return _tuple(PipelineResult, (proxy, tuple(records), ctx.findings, None))
 
     async def check_many(
         self, proxies: Iterable[ProxyAddress], ctx: CheckContext, concurrency: int

@@ -23,12 +23,15 @@ from proxyfleet.pool.checkers.base import (
     Findings,
     Stage,
     elapsed_ms,
+    outcome,
 )
 from proxyfleet.pool.checkers.conversation import Conversation, empty
 from proxyfleet.pool.checkers.errors import describe
 from proxyfleet.pool.checkers.judging import JudgeAddress, judge_request, report_steps
 from proxyfleet.pool.checkers.link import open_link_by
 from proxyfleet.pool.judge import JudgeReport, classify_anonymity, parse_ip
+
+_tuple = tuple.__new__  # findings are named tuples (see `base`): one per live proxy
 
 
 @dataclass(slots=True)
@@ -88,9 +91,9 @@ class ProxiedJudgeCheck(CheckerPlugin):
             origin = report["origin"][:60]
             return CheckOutcome.failed(f"the judge's origin is no address: {origin!r}")
         anonymity = classify_anonymity(report, ctx.own_ip)
-        findings = Findings(exit_ip=exit_ip, anonymity=anonymity, protocol=self.protocol)
+        findings = _tuple(Findings, (exit_ip, anonymity, None, self.protocol))
         detail = f"{anonymity.value} {self.protocol.value} proxy, exit {exit_ip}"
-        return CheckOutcome(passed=True, latency_ms=latency_ms, detail=detail, findings=findings)
+        return outcome(True, latency_ms, detail, findings)
 
 
 def exit_ip_of(report: JudgeReport) -> str | None:

@@ -15,6 +15,7 @@ from proxyfleet.pool.checkers.base import (
     CheckOutcome,
     Stage,
     elapsed_ms,
+    outcome,
 )
 from proxyfleet.pool.checkers.errors import describe
 from proxyfleet.pool.checkers.link import open_link_by
@@ -38,4 +39,4 @@ class TcpConnect(CheckerPlugin):
             link.close()
         else:  # in a pipeline: the next stage speaks through this connection
             ctx.handoff.give(link)
-        return CheckOutcome(passed=True, latency_ms=elapsed_ms(started), detail="port open")
+        return outcome(True, elapsed_ms(started), "port open")
