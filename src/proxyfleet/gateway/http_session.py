@@ -35,8 +35,6 @@ from proxyfleet.wire.http_proxy import (
 )
 from proxyfleet.wire.target import Target
 
-CONNECTION_ESTABLISHED = connection_established()
-
 
 def dial_answer(failure: DialFailure) -> bytes:
     return gateway_timeout() if failure is DialFailure.TIMED_OUT else bad_gateway()
@@ -126,7 +124,7 @@ class _HttpSession:
         upstream = await self._dial(request.target)
         if upstream is None:
             return
-        self._client.write(CONNECTION_ESTABLISHED)
+        self._client.write(connection_established())
         self._client.unread(self._parser.take_rest())
         await relay(self._client, upstream, self._idle)
 

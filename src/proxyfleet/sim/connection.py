@@ -116,21 +116,22 @@ class Connection(asyncio.Protocol):
 
     def end(self) -> None:
         """Close both sides; whatever was written still goes out first (close, not abort)."""
-        if self.ended:
-            return
+        if not self.ended:
+            self._finish(abort=False)
+
+    def abort(self) -> None:
+        """Cut the client off at once (its deadline passed); the target side is closed."""
+        self._finish(abort=True)
+
+    def _finish(self, *, abort: bool) -> None:
         self.ended = True
         self.phase = None
         self._bucket.discard(self)
         if self.transport is not None:
-            self.transport.close()
-        if self._upstream is not None:
-            self._upstream.close()
-
-    def abort(self) -> None:
-        self.ended = True
-        self._bucket.discard(self)
-        if self.transport is not None:
-            self.transport.abort()
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
         if self._upstream is not None:
             self._upstream.close()
 

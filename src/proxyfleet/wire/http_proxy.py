@@ -257,7 +257,10 @@ def client_response_head(response: ResponseHead, *, keep_alive: bool,
 
 
 def connection_established() -> bytes:
-    return status_line(HTTPStatus.OK, "Connection established") + b"\r\n"
+    return _CONNECTION_ESTABLISHED  # the same bytes for every tunnel: made once
+
+
+_CONNECTION_ESTABLISHED = status_line(HTTPStatus.OK, "Connection established") + b"\r\n"
 
 
 def proxy_auth_required(realm: str = "proxyfleet") -> bytes:

@@ -31,8 +31,6 @@ from proxyfleet.pool.checkers.judging import JudgeAddress, judge_request, report
 from proxyfleet.pool.checkers.link import open_link_by
 from proxyfleet.pool.judge import JudgeReport, classify_anonymity, parse_ip
 
-_tuple = tuple.__new__  # findings are named tuples (see `base`): one per live proxy
-
 
 @dataclass(slots=True)
 class _Progress:
@@ -91,7 +89,7 @@ class ProxiedJudgeCheck(CheckerPlugin):
             origin = report["origin"][:60]
             return CheckOutcome.failed(f"the judge's origin is no address: {origin!r}")
         anonymity = classify_anonymity(report, ctx.own_ip)
-        findings = _tuple(Findings, (exit_ip, anonymity, None, self.protocol))
+        findings = Findings(exit_ip, anonymity, None, self.protocol)
         detail = f"{anonymity.value} {self.protocol.value} proxy, exit {exit_ip}"
         return outcome(True, latency_ms, detail, findings)
 
