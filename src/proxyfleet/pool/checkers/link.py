@@ -198,13 +198,16 @@ async def open_link(host: str, port: int) -> ProxyLink:
 async def open_link_by(host: str, port: int, deadline: float) -> ProxyLink:
     """`open_link`, failing with `TimeoutError` at `deadline` (loop time). What
     `asyncio.timeout_at` does, with one timer handle and none of its bookkeeping: this runs
-    once per check."""
+    once per check (and awaits the loop itself, not `open_link`: a coroutine fewer to resume
+    when the connection is made)."""
+    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
     cutoff = _Cutoff(task)
-    timer = asyncio.get_running_loop().call_at(deadline, cutoff.fire)
+    timer = loop.call_at(deadline, cutoff.fire)
     try:
-        return await open_link(host, port)
+        _, link = await loop.create_connection(ProxyLink, host, port)
+        return link
     except asyncio.CancelledError:
         if cutoff.fired and task.uncancel() <= cutoff.cancelling:
             raise TimeoutError from None

@@ -17,6 +17,7 @@ import structlog
 
 from proxyfleet.core.proxies import ProxyAddress
 from proxyfleet.pool.checkers.base import (
+    NO_FINDINGS,
     CheckContext,
     Checker,
     CheckOutcome,
@@ -69,29 +70,50 @@ class Pipeline:
         return await self._run_handing(proxy, ctx.with_handoff(Handoff()))
 
     async def _run_handing(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
-        """`run`, with `ctx` carrying a `Handoff` (a worker's, reused proxy after proxy)."""
+        """Every stage for `proxy`, `ctx` carrying a `Handoff` (a worker's, reused proxy after
+        proxy), which is left empty.
+
+        One coroutine for the whole pipeline, the plugins' guards written inline: this runs
+        once per check, and every coroutine or call it awaited through would be resumed at
+        each of the check's waits."""
+        records: list[CheckRecord] = []
+        failed: int | None = None
         try:
-            return await self._run_stages(proxy, ctx)
+            for stage, checkers in self._stages:
+                for checker, name, checker_stage in checkers:
+                    # A checker is a plugin and may be someone else's code: its bug fails the
+                    # check (or skips the checker), never the pipeline.
+                    try:
+                        applies = checker.applies_to(proxy)
+                    except Exception as error:
+                        _crashed(checker, proxy, error)
+                        applies = False
+                    if not applies:
+                        continue
+                    try:
+                        outcome = await checker.check(proxy, ctx)
+                    except Exception as error:
+                        _crashed(checker, proxy, error)
+                        outcome = CheckOutcome.failed(
+                            f"checker {name} crashed: {type(error).__name__}")
+                    # Plain ints and strings: records go to storage and JSON, not to
+                    # enum-aware code.
+                    records.append(_tuple(CheckRecord, (name, checker_stage, outcome.passed,
+                                                         outcome.latency_ms, outcome.detail)))
+                    found = outcome.findings
+                    if found is not NO_FINDINGS:  # most checks learn nothing new
+                        findings = ctx.findings.merged(found)
+                        if findings is not ctx.findings:
+                            ctx = ctx.with_findings(findings)
+                    if not outcome.passed:
+                        failed = stage
+                        break
+                if failed is not None:
+                    break
         finally:
             if ctx.handoff is not None:
                 ctx.handoff.close()  # a connection no later stage took
-
-    async def _run_stages(self, proxy: ProxyAddress, ctx: CheckContext) -> PipelineResult:
-        records: list[CheckRecord] = []
-        for stage, checkers in self._stages:
-            for checker, name, checker_stage in checkers:
-                if not _applies(checker, proxy):
-                    continue
-                outcome = await _outcome(checker, proxy, ctx)
-                # Plain ints and strings: records go to storage and JSON, not to enum-aware code.
-                records.append(_tuple(CheckRecord, (name, checker_stage, outcome.passed,
-                                                     outcome.latency_ms, outcome.detail)))
-                findings = ctx.findings.merged(outcome.findings)
-                if findings is not ctx.findings:  # most checks learn nothing new
-                    ctx = ctx.with_findings(findings)
-                if not outcome.passed:
-                    return _tuple(PipelineResult, (proxy, tuple(records), ctx.findings, stage))
-        return _tuple(PipelineResult, (proxy, tuple(records), ctx.findings, None))
+        return _tuple(PipelineResult, (proxy, tuple(records), ctx.findings, failed))
 
     async def check_many(
         self, proxies: Iterable[ProxyAddress], ctx: CheckContext, concurrency: int
@@ -122,7 +144,17 @@ class Pipeline:
                     results: _Results) -> None:
         # A task per worker, not per check: a check costs no task of its own.
         ctx = ctx.with_handoff(Handoff())
-        while (proxy := await _pull(proxies, results)) is not None:
+        while True:
+            await results.pull()
+            try:
+                proxy = next(proxies)
+            except StopIteration:
+                results.unpull()  # the next waiting worker learns of the end too
+                return
+            except Exception as error:  # the caller's iterable broke: the caller hears of it
+                results.put(error)
+                results.unpull()
+                return
             try:
                 results.put(await self._run_handing(proxy, ctx))
             except Exception as error:  # our bug, not a checker's: lose this proxy, not the rest
@@ -130,36 +162,8 @@ class Pipeline:
                 results.unpull()
 
 
-async def _pull(proxies: Iterator[ProxyAddress], results: _Results) -> ProxyAddress | None:
-    """The next proxy to check; None at the end, or when the caller's iterable broke (then the
-    error goes to the caller)."""
-    await results.pull()
-    try:
-        return next(proxies)
-    except StopIteration:
-        results.unpull()  # the next waiting worker learns of the end too
-        return None
-    except Exception as error:
-        results.put(error)
-        results.unpull()
-        return None
-
-
-def _applies(checker: Checker, proxy: ProxyAddress) -> bool:
-    try:
-        return checker.applies_to(proxy)
-    except Exception as error:
-        log.warning("checker_crashed", checker=checker.name, proxy=proxy.url(), error=repr(error))
-        return False
-
-
-async def _outcome(checker: Checker, proxy: ProxyAddress, ctx: CheckContext) -> CheckOutcome:
-    # A checker is a plugin and may be someone else's code: its bug fails the check, not us.
-    try:
-        return await checker.check(proxy, ctx)
-    except Exception as error:
-        log.warning("checker_crashed", checker=checker.name, proxy=proxy.url(), error=repr(error))
-        return CheckOutcome.failed(f"checker {checker.name} crashed: {type(error).__name__}")
+def _crashed(checker: Checker, proxy: ProxyAddress, error: Exception) -> None:
+    log.warning("checker_crashed", checker=checker.name, proxy=proxy.url(), error=repr(error))
 
 
 class _Crew:
