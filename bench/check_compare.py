@@ -200,13 +200,15 @@ class Proxyfleet(Tool):
         self.ctx = CheckContext(judge_url, await own_public_ip(judge_url), timeout=CHECK_TIMEOUT)
         self.pipeline = Pipeline(CheckerRegistry.load(entry_points=[]))
         self.proxies = [proxy for proxy, _ in proxies]
-        self.truths = {proxy.key: truth for proxy, truth in proxies}
+        # By identity: the results carry the very objects checked, and a key per result
+        # would be the benchmark's cost, not the checker's.
+        self.truths = {id(proxy): truth for proxy, truth in proxies}
 
     async def verdicts(self, concurrency: int) -> AsyncIterator[tuple[Verdict, ProxyTruth]]:
         async for result in self.pipeline.check_many(self.proxies, self.ctx, concurrency):
             found = result.findings
             yield (Verdict(result.alive, found.exit_ip, found.anonymity),
-                   self.truths[result.proxy.key])
+                   self.truths[id(result.proxy)])
 
 
 class Proxyscraper(Tool):

@@ -103,9 +103,10 @@ def classify_anonymity(report: JudgeReport, own_public_ip: str) -> Anonymity:
     return Anonymity.ANONYMOUS if proxy_seen else Anonymity.ELITE
 
 
-def _origin_ips(origin: str) -> set[IPAddress]:
+@functools.lru_cache(maxsize=4096)  # a proxy's exit address comes back at every check of it
+def _origin_ips(origin: str) -> frozenset[IPAddress]:
     # httpbin-style judges put the forwarded chain into `origin` too: "client, proxy".
-    return {ip for ip in map(parse_ip, origin.split(",")) if ip is not None}
+    return frozenset(ip for ip in map(parse_ip, origin.split(",")) if ip is not None)
 
 
 def _header_ips(value: str) -> set[IPAddress]:

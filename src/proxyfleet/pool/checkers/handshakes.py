@@ -62,7 +62,14 @@ def parse_http_head(head: bytes) -> tuple[int, str, list[tuple[str, str]]]:
     """Status code, reason and headers of a response head (status line to blank line)."""
     lines = head.decode("latin-1").split("\r\n")
     status, reason = parse_status_line(lines[0])
-    headers = [_header(line) for line in lines[1:] if line]
+    headers = []
+    for line in lines[1:]:  # inline, not a call per line: every check reads one or two heads
+        if line:
+            name, colon, value = line.partition(":")
+            name = name.strip()
+            if not colon or not name:
+                raise HandshakeError(f"malformed HTTP header line: {line[:60]!r}")
+            headers.append((name, value.strip()))
     return status, reason, headers
 
 
@@ -72,13 +79,6 @@ def parse_status_line(line: str) -> tuple[int, str]:
     if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
         raise HandshakeError(f"not an HTTP response: {line[:60]!r}")
     return int(code), reason.strip()
-
-
-def _header(line: str) -> tuple[str, str]:
-    name, colon, value = line.partition(":")
-    if not colon or not name.strip():
-        raise HandshakeError(f"malformed HTTP header line: {line[:60]!r}")
-    return name.strip(), value.strip()
 
 
 def check_connect_status(status: int, reason: str) -> None:

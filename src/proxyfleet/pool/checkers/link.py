@@ -57,8 +57,16 @@ class ProxyLink(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if self._step is not None:
-            self._resume(self._step)
+        step = self._step
+        if step is not None:  # `_resume`, written out: this runs for every answer
+            try:
+                answer = self._take(step)
+            except Exception as error:
+                self._settle(None, error)
+                return
+            if answer is not None:
+                self._step = None
+                self._advance(answer)
 
     def eof_received(self) -> bool:
         self._closed = True
@@ -104,7 +112,9 @@ class ProxyLink(asyncio.Protocol):
             while True:
                 step = conversation.send(answer)  # type: ignore[arg-type]  # None starts it
                 if step.message:
-                    self._send(step.message)
+                    if self.transport is None or self._closed:
+                        raise HandshakeError("connection closed before we could speak")
+                    self.transport.write(step.message)
                 answer = self._take(step)
                 if answer is None:
                     self._step = step
@@ -123,11 +133,6 @@ class ProxyLink(asyncio.Protocol):
         if answer is not None:
             self._step = None
             self._advance(answer)
-
-    def _send(self, message: bytes) -> None:
-        if self.transport is None or self._closed:
-            raise HandshakeError("connection closed before we could speak")
-        self.transport.write(message)
 
     def _take(self, step: Step) -> bytes | None:
         """What `step` waits for, out of the buffer; None while it is not all in."""

@@ -4,14 +4,22 @@ and request, reading a judge report, the exit IP, and the offline country lookup
 from __future__ import annotations
 
 import errno
+import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, CheckOutcome, Findings
 from proxyfleet.pool.checkers.errors import BadJudgeAnswer, HandshakeError, describe
 from proxyfleet.pool.checkers.geoip import GeoIp, country_of
-from proxyfleet.pool.checkers.judging import JudgeAddress, judge_request, parse_report
+from proxyfleet.pool.checkers.judging import (
+    JudgeAddress,
+    _json_document,
+    judge_request,
+    parse_report,
+)
 from proxyfleet.pool.checkers.protocol import exit_ip_of
 from proxyfleet.pool.judge import PROXY_HEADERS, JudgeReport
 
@@ -118,6 +126,43 @@ def test_parse_report() -> None:
 def test_parse_report_rejects_what_is_no_report(body: bytes, words: str) -> None:
     with pytest.raises(BadJudgeAnswer, match=words):
         parse_report(body)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+_json_space = st.text(alphabet=" \t\n\r\x0b\xa0", max_size=3)
+
+
+@given(_json_values, _json_space, _json_space)
+def test_the_report_is_read_as_json_loads_reads_it(value: object, before: str,
+                                                   after: str) -> None:
+    text = before + json.dumps(value) + after
+    try:
+        expected = json.loads(text)
+    except json.JSONDecodeError:  # white space JSON does not allow around the document
+        with pytest.raises(json.JSONDecodeError):
+            _json_document(text)
+        return
+    assert _json_document(text) == expected
+
+
+@given(st.text(alphabet='{}[]",:0123456789.eE+-tfnrulase \\\t', max_size=30))
+def test_text_json_loads_rejects_is_rejected(text: str) -> None:
+    try:
+        expected = json.loads(text)
+    except json.JSONDecodeError:
+        with pytest.raises(json.JSONDecodeError):
+            _json_document(text)
+        return
+    assert _json_document(text) == expected
+
+
+def test_a_report_with_a_byte_order_mark_or_in_utf16_is_read() -> None:
+    body = '{"origin": "1.2.3.4", "headers": {}}'
+    assert parse_report(b"\xef\xbb\xbf" + body.encode())["origin"] == "1.2.3.4"
+    assert parse_report(body.encode("utf-16"))["origin"] == "1.2.3.4"
 
 
 @pytest.mark.parametrize(
