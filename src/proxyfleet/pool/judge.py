@@ -174,4 +174,5 @@ def _parse_ipv4_with_port(text: str) -> IPAddress | None:
 
 
 def _is_port(suffix: str) -> bool:
-    return suffix.startswith(":") and suffix[1:].isdigit() and len(suffix) <= 6
+    digits = suffix[1:]
+    return suffix.startswith(":") and digits.isascii() and digits.isdigit() and len(suffix) <= 6

@@ -65,7 +65,7 @@ def _content_length(values: list[str], status: HTTPStatus) -> int:
     if len(distinct) != 1:
         raise HttpError(status, "conflicting Content-Length")
     text = distinct.pop()
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise HttpError(status, f"bad Content-Length {text[:20]!r}")
     return int(text)
 

@@ -191,7 +191,7 @@ def parse_response_head(head: bytes) -> ResponseHead:
     lines = _lines(head, HTTPStatus.BAD_GATEWAY)
     version_text, _, rest = lines[0].partition(" ")
     code, _, reason = rest.partition(" ")
-    if len(code) != 3 or not code.isdigit():
+    if len(code) != 3 or not (code.isascii() and code.isdigit()):
         raise HttpError(HTTPStatus.BAD_GATEWAY, f"bad status line {lines[0][:80]!r}")
     return ResponseHead(_version(version_text, HTTPStatus.BAD_GATEWAY), int(code), reason,
                         _header_fields(lines[1:], HTTPStatus.BAD_GATEWAY))

@@ -80,7 +80,8 @@ def parse_authority(text: str, default_port: int | None = None) -> Target:
         if default_port is None:
             raise BadTarget(f"no port in {text!r}")
         return Target.of(host, default_port)
-    if not port_text.isdigit() or len(port_text) > 5:
+    # str.isdigit() takes "²" too, which int() refuses: ASCII digits only.
+    if not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5:
         raise BadTarget(f"bad port in {text!r}")
     return Target.of(host, int(port_text))
 

@@ -34,6 +34,7 @@ def test_request_framings() -> None:
     (("Content-Length: 5", "Content-Length: 6"), HTTPStatus.BAD_REQUEST),
     (("Content-Length: -1",), HTTPStatus.BAD_REQUEST),
     (("Content-Length: 0x10",), HTTPStatus.BAD_REQUEST),
+    (("Content-Length: \u00b2",), HTTPStatus.BAD_REQUEST),  # a digit to str.isdigit, not to int
     (("Transfer-Encoding: gzip",), HTTPStatus.NOT_IMPLEMENTED),
 ])
 def test_refuses_ambiguous_request_framing(fields: tuple[str, ...], status: HTTPStatus) -> None:

@@ -95,9 +95,10 @@ def test_response_without_reason_phrase() -> None:
     assert parse_response_head(b"HTTP/1.1 200\r\n\r\n").reason == ""
 
 
-def test_malformed_response_is_a_bad_gateway() -> None:
+@pytest.mark.parametrize("code", [b"abc", b"\xb200"])  # "\xb2" is "²", a digit to str.isdigit
+def test_malformed_response_is_a_bad_gateway(code: bytes) -> None:
     with pytest.raises(HttpError) as caught:
-        parse_response_head(b"HTTP/1.1 abc OK\r\n\r\n")
+        parse_response_head(b"HTTP/1.1 " + code + b" OK\r\n\r\n")
     assert caught.value.status == HTTPStatus.BAD_GATEWAY
 
 

@@ -41,3 +41,10 @@ def test_bad_target_is_a_wire_error_and_a_value_error() -> None:
 def test_authority_brackets_ipv6() -> None:
     assert Target.of("::1", 8080).authority == "[::1]:8080"
     assert Target.of("127.0.0.1", 1).authority == "127.0.0.1:1"
+
+
+@pytest.mark.parametrize("text", ["a.test:\u00b2080", "[::1]:8\u00b9", "a.test:\u0668"])
+def test_a_port_of_digits_int_refuses_is_a_bad_target(text: str) -> None:
+    # "²", "¹" and "٨" are digits to str.isdigit, but int() takes none of them in a port.
+    with pytest.raises(BadTarget, match="bad port"):
+        parse_authority(text)

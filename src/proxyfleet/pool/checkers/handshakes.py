@@ -76,7 +76,8 @@ def parse_http_head(head: bytes) -> tuple[int, str, list[tuple[str, str]]]:
 def parse_status_line(line: str) -> tuple[int, str]:
     version, _, rest = line.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+    digits = code.isascii() and code.isdigit()  # str.isdigit alone takes "²", which int refuses
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not digits:
         raise HandshakeError(f"not an HTTP response: {line[:60]!r}")
     return int(code), reason.strip()
 

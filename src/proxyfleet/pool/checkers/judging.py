@@ -106,7 +106,7 @@ def report_steps(request: bytes) -> Conversation[JudgeReport]:
 def content_length(headers: list[tuple[str, str]]) -> int | None:
     for name, value in headers:
         if name.lower() == "content-length":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise HandshakeError(f"bad Content-Length: {value[:20]!r}")
             return int(value)
     return None

@@ -60,6 +60,7 @@ def test_parse_http_head_without_reason() -> None:
 @pytest.mark.parametrize(
     "head",
     [b"SSH-2.0-OpenSSH_8.9", b"HTTP/2 200 OK", b"HTTP/1.1 20 OK", b"HTTP/1.1 abc OK", b"",
+     b"HTTP/1.1 \xb200 OK",  # "\xb2" is "²", a digit to str.isdigit but not to int
      b"HTTP/1.1 200 OK\r\nno colon here", b"HTTP/1.1 200 OK\r\n: empty name"],
 )
 def test_parse_http_head_rejects_garbage(head: bytes) -> None:

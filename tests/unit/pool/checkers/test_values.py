@@ -17,6 +17,7 @@ from proxyfleet.pool.checkers.geoip import GeoIp, country_of
 from proxyfleet.pool.checkers.judging import (
     JudgeAddress,
     _json_document,
+    content_length,
     judge_request,
     parse_report,
 )
@@ -126,6 +127,12 @@ def test_parse_report() -> None:
 def test_parse_report_rejects_what_is_no_report(body: bytes, words: str) -> None:
     with pytest.raises(BadJudgeAnswer, match=words):
         parse_report(body)
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "\u00b2", "1\u0668"])
+def test_a_content_length_of_anything_but_ascii_digits_fails_the_check(value: str) -> None:
+    with pytest.raises(HandshakeError, match="bad Content-Length"):
+        content_length([("Content-Length", value)])
 
 
 _json_values = st.recursive(
