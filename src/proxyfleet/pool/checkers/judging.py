@@ -20,6 +20,7 @@ from proxyfleet.pool.checkers.conversation import (
     TO_CLOSE,
     Conversation,
     Step,
+    _tuple,
     too_large,
 )
 from proxyfleet.pool.checkers.errors import BadJudgeAnswer, HandshakeError, ProxyAuthRejected
@@ -37,8 +38,9 @@ class JudgeAddress:
     path: str
 
     @classmethod
+    @functools.lru_cache(maxsize=64)  # every check names the same judge or few: parse once
     def from_url(cls, url: str) -> JudgeAddress:
-        return _judge_at(url)
+        return cls._parse(url)
 
     @classmethod
     def _parse(cls, url: str) -> JudgeAddress:
@@ -57,12 +59,6 @@ class JudgeAddress:
     @property
     def url(self) -> str:
         return f"http://{self.authority}{self.path}"
-
-
-@functools.lru_cache(maxsize=64)
-def _judge_at(url: str) -> JudgeAddress:
-    # Every check names the same judge or few: parse each URL once, not once per check.
-    return JudgeAddress._parse(url)
 
 
 def judge_request(judge: JudgeAddress, *, absolute: bool, authorization: str | None) -> bytes:
@@ -88,7 +84,7 @@ def _plain_judge_request(judge: JudgeAddress, absolute: bool) -> bytes:
 def report_steps(request: bytes) -> Conversation[JudgeReport]:
     """Send `request`, read the judge's report: its body is `Content-Length` bytes when
     declared, else everything up to the close."""
-    head = yield Step(request, HEAD, "the judge's answer")
+    head = yield _tuple(Step, (request, HEAD, "the judge's answer"))
     status, reason, headers = parse_http_head(head)
     # Our judge never asks for a login, so a 401 comes from the proxy too (tinyproxy answers
     # a wrong Proxy-Authorization with 401 rather than 407).
@@ -99,7 +95,8 @@ def report_steps(request: bytes) -> Conversation[JudgeReport]:
     length = content_length(headers)
     if length is not None and length > MAX_BODY_BYTES:
         raise too_large("the judge's report")
-    body = yield Step(b"", TO_CLOSE if length is None else length, "the judge's report")
+    size = TO_CLOSE if length is None else length
+    body = yield _tuple(Step, (b"", size, "the judge's report"))
     return parse_report(body)
 
 
@@ -115,7 +112,10 @@ def content_length(headers: list[tuple[str, str]]) -> int | None:
 def parse_report(body: bytes) -> JudgeReport:
     try:
         try:
-            document = _json_document(body.decode("utf-8-sig"))
+            text = body.decode()
+            # A byte order mark, which `json.loads` of bytes allows (not through the
+            # "utf-8-sig" codec, which is written in Python).
+            document = _json_document(text[1:] if text.startswith("\ufeff") else text)
         except UnicodeDecodeError:  # UTF-16 or -32, which `json.loads` also reads
             document = json.loads(body)
     except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors

@@ -15,7 +15,7 @@ import asyncio
 
 from proxyfleet.core.proxies import ProxyAddress
 from proxyfleet.pool.checkers import handshakes as hs
-from proxyfleet.pool.checkers.conversation import HEAD, Conversation, Step
+from proxyfleet.pool.checkers.conversation import HEAD, Conversation, Step, _tuple
 from proxyfleet.pool.checkers.streams import StreamLink
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -31,25 +31,28 @@ def proxy_authorization(proxy: ProxyAddress) -> str | None:
 
 def http_connect_steps(proxy: ProxyAddress, host: str, port: int) -> Conversation[None]:
     request = hs.http_connect_request(host, port, proxy_authorization(proxy))
-    status, reason, _ = hs.parse_http_head((yield Step(request, HEAD, "the CONNECT answer")))
+    answer = yield _tuple(Step, (request, HEAD, "the CONNECT answer"))
+    status, reason, _ = hs.parse_http_head(answer)
     hs.check_connect_status(status, reason)
 
 
 def socks4_steps(proxy: ProxyAddress, host: str, port: int) -> Conversation[None]:
     request = hs.socks4_connect_request(host, port, proxy.username)
-    hs.parse_socks4_reply((yield Step(request, hs.SOCKS4_REPLY_SIZE, "the SOCKS4 reply")))
+    hs.parse_socks4_reply((yield _tuple(Step, (request, hs.SOCKS4_REPLY_SIZE,
+                                                "the SOCKS4 reply"))))
 
 
 def socks5_steps(proxy: ProxyAddress, host: str, port: int) -> Conversation[None]:
     with_credentials = proxy.username is not None
-    choice = yield Step(hs.socks5_greeting(with_credentials), 2, "the SOCKS5 method choice")
+    greeting = hs.socks5_greeting(with_credentials)
+    choice = yield _tuple(Step, (greeting, 2, "the SOCKS5 method choice"))
     if hs.parse_socks5_method(choice, with_credentials) is hs.Socks5Method.USERNAME_PASSWORD:
         login = hs.socks5_auth_request(proxy.username or "", proxy.password)
-        hs.parse_socks5_auth_reply((yield Step(login, 2, "the SOCKS5 auth reply")))
+        hs.parse_socks5_auth_reply((yield _tuple(Step, (login, 2, "the SOCKS5 auth reply"))))
     request = hs.socks5_connect_request(host, port)
-    prefix = yield Step(request, hs.SOCKS5_REPLY_PREFIX, "the SOCKS5 reply")
+    prefix = yield _tuple(Step, (request, hs.SOCKS5_REPLY_PREFIX, "the SOCKS5 reply"))
     rest = hs.socks5_reply_size(prefix) - hs.SOCKS5_REPLY_PREFIX
-    hs.parse_socks5_reply(prefix + (yield Step(b"", rest, "the SOCKS5 reply")))
+    hs.parse_socks5_reply(prefix + (yield _tuple(Step, (b"", rest, "the SOCKS5 reply"))))
 
 
 # --- over a stream pair --------------------------------------------------------------------
