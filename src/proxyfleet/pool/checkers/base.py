@@ -30,7 +30,8 @@ class Stage(enum.IntEnum):
 # The values a check passes along are named tuples: immutable like frozen dataclasses, and
 # several are made per check, where a tuple costs a fraction of a dataclass's __init__. The
 # hot paths make them with `tuple.__new__` itself (`_tuple`), skipping even the named
-# tuple's own constructor.
+# tuple's own constructor, a Python function. The rest of the package imports it from here,
+# for its own named tuples too (`conversation.Step`).
 _tuple = tuple.__new__
 
 

@@ -38,11 +38,6 @@ class Step(NamedTuple):
 
 Conversation = Generator[Step, bytes, _T]
 
-# A check takes two to five steps: the conversations make them with `tuple.__new__`
-# (`_tuple(Step, (message, size, waiting_for))`), the very tuple `Step(...)` makes, without
-# the named tuple's constructor, a Python function.
-_tuple = tuple.__new__
-
 
 def empty() -> Conversation[None]:
     """A conversation that says nothing: a plain HTTP proxy needs no tunnel."""

@@ -14,13 +14,13 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from proxyfleet.pool.checkers.base import _tuple
 from proxyfleet.pool.checkers.conversation import (
     HEAD,
     MAX_BODY_BYTES,
     TO_CLOSE,
     Conversation,
     Step,
-    _tuple,
     too_large,
 )
 from proxyfleet.pool.checkers.errors import BadJudgeAnswer, HandshakeError, ProxyAuthRejected

@@ -25,12 +25,12 @@ from proxyfleet.pool.checkers.base import (
     Findings,
     Handoff,
     Stage,
+    _tuple,
 )
 from proxyfleet.pool.checkers.handover import Handover
 from proxyfleet.pool.checkers.registry import CheckerRegistry
 
 log = structlog.get_logger(__name__)
-_tuple = tuple.__new__  # see `base`: results are named tuples, one per check
 
 # What flows from the checks to `check_many`'s caller: results, the iterable's error, the end.
 _Results = Handover["PipelineResult | Exception | None"]

@@ -22,6 +22,7 @@ from proxyfleet.pool.checkers.base import (
     CheckOutcome,
     Findings,
     Stage,
+    _tuple,
     elapsed_ms,
     outcome,
 )
@@ -89,7 +90,7 @@ class ProxiedJudgeCheck(CheckerPlugin):
             origin = report["origin"][:60]
             return CheckOutcome.failed(f"the judge's origin is no address: {origin!r}")
         anonymity = classify_anonymity(report, ctx.own_ip)
-        findings = Findings(exit_ip, anonymity, None, self.protocol)
+        findings = _tuple(Findings, (exit_ip, anonymity, None, self.protocol))
         detail = f"{anonymity.value} {self.protocol.value} proxy, exit {exit_ip}"
         return outcome(True, latency_ms, detail, findings)
 

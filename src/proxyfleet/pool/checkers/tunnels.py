@@ -15,7 +15,8 @@ import asyncio
 
 from proxyfleet.core.proxies import ProxyAddress
 from proxyfleet.pool.checkers import handshakes as hs
-from proxyfleet.pool.checkers.conversation import HEAD, Conversation, Step, _tuple
+from proxyfleet.pool.checkers.base import _tuple
+from proxyfleet.pool.checkers.conversation import HEAD, Conversation, Step
 from proxyfleet.pool.checkers.streams import StreamLink
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
