@@ -15,8 +15,6 @@ May import `proxyfleet.wire` and the standard library.
 
 from __future__ import annotations
 
-import asyncio
-
 from proxyfleet.gateway.dialer import DialError, DialFailure
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.http_forward import forward
@@ -40,10 +38,12 @@ def dial_answer(failure: DialFailure) -> bytes:
     return gateway_timeout() if failure is DialFailure.TIMED_OUT else bad_gateway()
 
 
-async def serve_http(client: Leg, engine: Engine) -> None:
+async def serve_http(client: Leg, engine: Engine, deadline: float) -> None:
+    """Serve requests until the client leaves; the first head must be in by `deadline`
+    (loop time), each later one within the idle timeout."""
     session = _HttpSession(client, engine)
     try:
-        await session.run()
+        await session.run(deadline)
     except WireError as exc:
         engine.counters.handshake_failures += 1
         client.write(exc.answer)
@@ -62,8 +62,8 @@ class _HttpSession:
         self._trusted: Credentials | None = None
         self._checked = False
 
-    async def run(self) -> None:
-        request = await self._next_request(self._engine.config.handshake_timeout)
+    async def run(self, deadline: float) -> None:
+        request = await self._next_request(deadline)
         while request is not None:
             if not await self._authorized(request):
                 self._engine.counters.handshake_failures += 1
@@ -99,9 +99,9 @@ class _HttpSession:
         """The request carries the login already let in on this connection."""
         return self._checked and request.credentials == self._trusted
 
-    async def _next_request(self, wait: float) -> ProxyRequest | None:
-        """The next request head, or None when the client leaves or dawdles between them."""
-        deadline = asyncio.get_running_loop().time() + wait
+    async def _next_request(self, deadline: float) -> ProxyRequest | None:
+        """The next request head, or None when the client leaves or is not done by `deadline`
+        (loop time)."""
         try:
             while (event := self._parser.next_event()) is NEED_DATA:
                 data = await self._client.read(deadline)

@@ -23,7 +23,10 @@ from proxyfleet.gateway.tasks import TaskKeeper
 
 log = logging.getLogger(__name__)
 
-Session = Callable[[Leg, Engine], Awaitable[None]]
+# A session is given the client and the engine, and the deadline (on the loop's clock) by
+# which its handshake must be done: one deadline from admission, however the handshake's
+# bytes are split between dispatch and session.
+Session = Callable[[Leg, Engine, float], Awaitable[None]]
 
 SESSIONS: dict[ListenerProtocol, Session] = {
     ListenerProtocol.HTTP: serve_http,
@@ -136,7 +139,7 @@ class ProxyServer:
         if protocol is None:
             self.counters.handshake_failures += 1
             return
-        await SESSIONS[protocol](client, self._engine)
+        await SESSIONS[protocol](client, self._engine, deadline)
 
     @staticmethod
     def _peer(client: Leg) -> str:

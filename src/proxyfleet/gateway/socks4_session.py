@@ -6,8 +6,6 @@ May import `proxyfleet.wire` and the standard library.
 
 from __future__ import annotations
 
-import asyncio
-
 from proxyfleet.gateway.dialer import DialError
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.leg import Leg, relay
@@ -16,9 +14,9 @@ from proxyfleet.wire.handshake import NEED_DATA
 from proxyfleet.wire.socks4 import Socks4ConnectRequest, Socks4Reply, Socks4Server
 
 
-async def serve_socks4(client: Leg, engine: Engine) -> None:
+async def serve_socks4(client: Leg, engine: Engine, deadline: float) -> None:
+    """Read the request by `deadline` (loop time), then dial and relay."""
     machine = Socks4Server()
-    deadline = asyncio.get_running_loop().time() + engine.config.handshake_timeout
     try:
         request = await _read_request(client, machine, deadline)
     except WireError as exc:

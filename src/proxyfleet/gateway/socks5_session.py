@@ -6,8 +6,6 @@ May import `proxyfleet.wire` and the standard library.
 
 from __future__ import annotations
 
-import asyncio
-
 from proxyfleet.gateway.dialer import DialError, DialFailure
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.leg import Leg, relay
@@ -27,9 +25,9 @@ REPLY_FOR = {
 }
 
 
-async def serve_socks5(client: Leg, engine: Engine) -> None:
+async def serve_socks5(client: Leg, engine: Engine, deadline: float) -> None:
+    """Negotiate by `deadline` (loop time), then dial and relay."""
     machine = Socks5Server(auth_required=engine.requires_login)
-    deadline = asyncio.get_running_loop().time() + engine.config.handshake_timeout
     try:
         target = await _negotiate(client, machine, engine, deadline)
     except WireError as exc:

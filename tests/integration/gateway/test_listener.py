@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -109,6 +110,26 @@ async def test_clients_that_stall_mid_handshake_are_dropped(start: bytes) -> Non
         writer.close()
         await eventually(lambda: proxy.counters.connections_active == 0)
     assert rest in (b"", b"\x05\x00")  # at most the SOCKS5 method choice, then the close
+
+
+async def test_the_handshake_has_one_deadline_from_admission(origin: Origin) -> None:
+    # The greeting comes late but in time; the request would still be in time if the
+    # session started a fresh handshake window when the greeting arrived, but it is not
+    # within handshake_timeout of the connection's admission.
+    async with ProxyServer(ListenerConfig(handshake_timeout=1.0)) as proxy:
+        reader, writer = await asyncio.open_connection(*proxy.address)
+        await asyncio.sleep(0.7)
+        writer.write(b"\x05\x01\x00")
+        async with asyncio.timeout(TIMEOUT):
+            assert await reader.readexactly(2) == b"\x05\x00"
+        await asyncio.sleep(0.7)
+        request = b"\x05\x01\x00\x01\x7f\x00\x00\x01" + origin.port.to_bytes(2, "big")
+        with contextlib.suppress(ConnectionError):
+            writer.write(request)
+        async with asyncio.timeout(TIMEOUT):
+            rest = await reader.read()
+        writer.close()
+    assert rest == b""  # closed at the deadline: no reply, no tunnel
 
 
 async def test_authenticate_that_raises_counts_as_refusal(origin: Origin) -> None:
