@@ -3,19 +3,17 @@ revoked key still fails (at once in the revoking process, within the cache time 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.bootstrap import Container, load_secret
 from proxyfleet.core.errors import Unauthenticated
 from tests.conftest import Member
+from tests.integration.statements import Ran, statements_run
 
 
 class FakeClock:
@@ -26,22 +24,13 @@ class FakeClock:
         return self.now
 
 
-@contextmanager
-def key_reads(container: Container) -> Iterator[list[str | None]]:
-    """The isolation level of each statement that reads the api_keys table in the block."""
-    seen: list[str | None] = []
+def key_reads(container: Container) -> AbstractContextManager[list[Ran]]:
+    """Each statement that reads the api_keys table in the block, as it runs."""
+    return statements_run(container.database.engines.reader, keep=_reads_api_keys)
 
-    def record(*args: Any) -> None:
-        statement, context = args[2], args[4]
-        if statement.lstrip().upper().startswith("SELECT") and "api_keys" in statement:
-            seen.append(context.execution_options.get("isolation_level"))
 
-    engine = container.database.engines.reader.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def _reads_api_keys(statement: str) -> bool:
+    return statement.lstrip().upper().startswith("SELECT") and "api_keys" in statement
 
 
 def _service(container: Container, clock: FakeClock, ttl: float = 1.0) -> AccountsService:
@@ -117,4 +106,4 @@ async def test_on_postgresql_a_key_look_up_is_one_statement_outside_a_transactio
     with key_reads(container) as reads:
         await accounts.authenticate(issued.raw)
 
-    assert reads == ["AUTOCOMMIT"]
+    assert [read.isolation for read in reads] == ["AUTOCOMMIT"]

@@ -3,17 +3,15 @@ block (the statement is its own transaction): no BEGIN and COMMIT round trips.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from proxyfleet.bootstrap import Container
 from tests.conftest import Member
 from tests.integration.pool.seeding import addresses, funded, seed
+from tests.integration.statements import Ran, statements_run
 
 
 @pytest.fixture(autouse=True)
@@ -22,22 +20,9 @@ def postgresql_only(database_url: str) -> None:
         pytest.skip("SQLite runs a grant as several statements in one write transaction")
 
 
-@contextmanager
-def statements(container: Container) -> Iterator[list[tuple[str, str | None]]]:
-    """(first word, isolation level) of each statement the writer runs in the block."""
-    seen: list[tuple[str, str | None]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any,
-               _many: bool) -> None:
-        isolation = context.execution_options.get("isolation_level")
-        seen.append((statement.split(None, 1)[0].upper(), isolation))
-
-    engine = container.database.engines.writer.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def statements(container: Container) -> AbstractContextManager[list[Ran]]:
+    """Each statement the writer runs in the block."""
+    return statements_run(container.database.engines.writer)
 
 
 async def test_acquire_and_release_are_one_statement_each(
@@ -53,5 +38,5 @@ async def test_acquire_and_release_are_one_statement_each(
                                      headers=member.headers)
 
     assert response.status_code == 200
-    assert acquired == [("WITH", "AUTOCOMMIT")]
-    assert released == [("UPDATE", "AUTOCOMMIT")]
+    assert [(ran.verb, ran.isolation) for ran in acquired] == [("WITH", "AUTOCOMMIT")]
+    assert [(ran.verb, ran.isolation) for ran in released] == [("UPDATE", "AUTOCOMMIT")]
