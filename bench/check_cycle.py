@@ -19,30 +19,14 @@ import base64
 import contextlib
 import pickle
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench.check_compare import TOOLS
 from bench.check_farm import run_loop
-
-
-async def _check(tool: str, world: object, farm: subprocess.Popen[str], rounds: int,
-                 concurrency: int) -> int:
-    checker = TOOLS[tool]()
-    await checker.prepare(world)  # type: ignore[arg-type]
-    checks = 0
-    assert farm.stdin is not None and farm.stdout is not None
-    for number in range(rounds):
-        farm.stdin.write(f"{number}\n")  # the farm forgets how often it was asked
-        farm.stdin.flush()
-        farm.stdout.readline()
-        async for _ in checker.verdicts(concurrency):
-            checks += 1
-    return checks
+from bench.farm_cycle import check_rounds, per_check
 
 
 def run(tool: str, size: int, rounds: int, concurrency: int) -> None:
@@ -57,8 +41,8 @@ def run(tool: str, size: int, rounds: int, concurrency: int) -> None:
         world = pickle.loads(base64.b64decode(printed))
 
         async def main() -> None:
-            await _check(tool, world, farm, 1, concurrency)
-            checks = await _check(tool, world, farm, rounds, concurrency)
+            await check_rounds(tool, world, farm, 1, concurrency)
+            checks = await check_rounds(tool, world, farm, rounds, concurrency)
             print(checks, flush=True)
 
         run_loop(main, "uvloop")
@@ -94,19 +78,12 @@ def main() -> None:
     if arguments.run:
         run(arguments.tool, *arguments.run)
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    few, many = arguments.rounds, 5 * arguments.rounds
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = arguments.keep or Path(scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        counts = [_instructions(arguments.tool, arguments.size, rounds, arguments.concurrency,
-                                folder) for rounds in (few, many)]
-    cost = (counts[1] - counts[0]) / ((many - few) * arguments.size)
+    cost = per_check(lambda rounds, folder: _instructions(
+        arguments.tool, arguments.size, rounds, arguments.concurrency, folder),
+        arguments.rounds, arguments.size, arguments.keep)
     print(f"checker instructions per {arguments.tool} check (callgrind, FarmSpec.spread"
-          f"({arguments.size}), concurrency {arguments.concurrency}, {many} - {few} rounds): "
-          f"{cost:,.0f}")
-
+          f"({arguments.size}), concurrency {arguments.concurrency}, {5 * arguments.rounds} - "
+          f"{arguments.rounds} rounds): {cost:,.0f}")
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.check_compare import TOOLS, ScraperJudge
@@ -53,16 +54,18 @@ def serve(size: int) -> None:
     run_loop(main, "uvloop")
 
 
-async def _check(tool: str, world: object, farm: subprocess.Popen[str], rounds: int) -> int:
+async def check_rounds(tool: str, world: object, farm: subprocess.Popen[str], rounds: int,
+                       concurrency: int = 20) -> int:
+    """Check the farm `rounds` times with `tool`; how many checks that made."""
     checker = TOOLS[tool]()
-    await checker.prepare(world)
+    await checker.prepare(world)  # type: ignore[arg-type]
     checks = 0
     assert farm.stdin is not None and farm.stdout is not None
     for number in range(rounds):
-        farm.stdin.write(f"{number}\n")
+        farm.stdin.write(f"{number}\n")  # the farm forgets how often it was asked
         farm.stdin.flush()
         farm.stdout.readline()
-        async for _ in checker.verdicts(20):
+        async for _ in checker.verdicts(concurrency):
             checks += 1
     return checks
 
@@ -79,7 +82,7 @@ def _instructions(tool: str, size: int, rounds: int, scratch: Path) -> int:
             raise SystemExit(f"the farm did not start:\n{farm.stderr.read()[-2000:]}")
         world = pickle.loads(base64.b64decode(printed))
         started = time.perf_counter()
-        checks = asyncio.run(_check(tool, world, farm, rounds))
+        checks = asyncio.run(check_rounds(tool, world, farm, rounds))
         print(f"  {rounds} rounds: {checks:,} checks in {time.perf_counter() - started:.0f} s",
               file=sys.stderr, flush=True)
         farm.stdin.close()
@@ -100,18 +103,26 @@ def main() -> None:
     if arguments.serve:
         serve(arguments.serve)
         return
+    cost = per_check(lambda rounds, folder: _instructions(arguments.tool, arguments.size, rounds,
+                                                          folder),
+                     arguments.rounds, arguments.size, arguments.keep)
+    print(f"farm+judge instructions per {arguments.tool} check (callgrind, FarmSpec.spread"
+          f"({arguments.size}), {5 * arguments.rounds} - {arguments.rounds} rounds): {cost:,.0f}")
+
+
+def per_check(instructions: Callable[[int, Path], int], rounds: int, size: int,
+              keep: Path | None) -> float:
+    """Instructions per check: `instructions(rounds, folder)` counted for `rounds` and for
+    5·`rounds` rounds of `size` checks, the difference over the difference in checks (so
+    start-up costs cancel). Callgrind's files go to `keep`, if given."""
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    few, many = arguments.rounds, 5 * arguments.rounds
+    few, many = rounds, 5 * rounds
     with tempfile.TemporaryDirectory() as scratch:
-        folder = arguments.keep or Path(scratch)
+        folder = keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        counts = [_instructions(arguments.tool, arguments.size, rounds, folder)
-                  for rounds in (few, many)]
-    cost = (counts[1] - counts[0]) / ((many - few) * arguments.size)
-    print(f"farm+judge instructions per {arguments.tool} check (callgrind, FarmSpec.spread"
-          f"({arguments.size}), {many} - {few} rounds): {cost:,.0f}")
-
+        counts = [instructions(count, folder) for count in (few, many)]
+    return (counts[1] - counts[0]) / ((many - few) * size)
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):

@@ -58,16 +58,8 @@ class ProxyLink(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        step = self._step
-        if step is not None:  # `_resume`, written out: this runs for every answer
-            try:
-                answer = self._take(step)
-            except Exception as error:
-                self._settle(None, error)
-                return
-            if answer is not None:
-                self._step = None
-                self._advance(answer)
+        if self._step is not None:
+            self._resume(self._step)
 
     def eof_received(self) -> bool:
         self._closed = True
