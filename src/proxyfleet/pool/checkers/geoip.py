@@ -17,6 +17,7 @@ from proxyfleet.pool.checkers.base import (
     CheckOutcome,
     Findings,
     Stage,
+    _tuple,
     outcome,
 )
 from proxyfleet.pool.judge import parse_ip
@@ -43,4 +44,5 @@ class GeoIp(CheckerPlugin):
         country = country_of(exit_ip)
         if country is None:
             return outcome(True, None, f"no country for {exit_ip}")
-        return outcome(True, None, f"{exit_ip} is in {country}", Findings(country=country))
+        found = _tuple(Findings, (None, None, country, None))  # Findings(country=country)
+        return outcome(True, None, f"{exit_ip} is in {country}", found)

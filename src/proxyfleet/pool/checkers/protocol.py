@@ -91,7 +91,8 @@ class ProxiedJudgeCheck(CheckerPlugin):
             return CheckOutcome.failed(f"the judge's origin is no address: {origin!r}")
         anonymity = classify_anonymity(report, ctx.own_ip)
         findings = _tuple(Findings, (exit_ip, anonymity, None, self.protocol))
-        detail = f"{anonymity.value} {self.protocol.value} proxy, exit {exit_ip}"
+        # A StrEnum formats as its value, without the Python property `.value` is.
+        detail = f"{anonymity} {self.protocol} proxy, exit {exit_ip}"
         return outcome(True, latency_ms, detail, findings)
 
 
