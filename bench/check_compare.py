@@ -50,6 +50,7 @@ from bench.check_farm import run_loop
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, CheckerRegistry, Pipeline, own_public_ip
 from proxyfleet.pool.judge import judge_report
+from proxyfleet.runtime import tune_collector
 from proxyfleet.sim.farm import Farm, FarmSpec, ProxyTruth
 from proxyfleet.sim.judge import Judge, report_json, response
 
@@ -203,6 +204,7 @@ class Proxyfleet(Tool):
         # By identity: the results carry the very objects checked, and a key per result
         # would be the benchmark's cost, not the checker's.
         self.truths = {id(proxy): truth for proxy, truth in proxies}
+        tune_collector()  # as `proxyfleet check` does before it checks
 
     async def verdicts(self, concurrency: int) -> AsyncIterator[tuple[Verdict, ProxyTruth]]:
         async for result in self.pipeline.check_many(self.proxies, self.ctx, concurrency):

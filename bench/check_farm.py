@@ -26,6 +26,7 @@ from typing import Any
 
 from proxyfleet.core.proxies import ProxyAddress
 from proxyfleet.pool.checkers import CheckContext, CheckerRegistry, Pipeline, own_public_ip
+from proxyfleet.runtime import tune_collector
 from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec, ProxyTruth
 from proxyfleet.sim.judge import Judge
 
@@ -107,6 +108,7 @@ def checker_process(judge_url: str, proxies: list[tuple[ProxyAddress, ProxyTruth
         ctx = CheckContext(judge_url, await own_public_ip(judge_url), timeout=CHECK_TIMEOUT)
         pipeline = Pipeline(CheckerRegistry.load())
         truths = {proxy.key: truth for proxy, truth in proxies}
+        tune_collector()  # as the `proxyfleet` command does before it checks
         checks = alive = wrong = 0
         cpu, started = time.process_time(), time.perf_counter()
         async with asyncio.timeout(level_timeout):

@@ -28,6 +28,7 @@ from proxyfleet.core.proxies import ProxyOrigin, ProxyProtocol, UpsertCounts
 from proxyfleet.logconfig import configure
 from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
 from proxyfleet.pool.listcheck import LineVerdict, check_lines, proxy_lines
+from proxyfleet.runtime import tune_collector
 from proxyfleet.settings import Settings
 from proxyfleet.sim.judge import Judge
 
@@ -44,7 +45,8 @@ T = TypeVar("T")
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run on uvloop when it is installed (it comes with uvicorn[standard]): about a third
-    less CPU per check than the default loop."""
+    less CPU per check than the default loop; with the collector tuned for a busy process."""
+    tune_collector()
     try:
         import uvloop
     except ImportError:
@@ -88,7 +90,9 @@ def serve(
                                "log_level": settings.log_level, "proxy_headers": False,
                                "server_header": False}
     if settings.workers == 1:
-        uvicorn.run(create_app(container, own_container=True), **options)
+        application = create_app(container, own_container=True)
+        tune_collector()
+        uvicorn.run(application, **options)
         return
     # Workers are fresh processes that build their own container from the environment, so
     # the command line's options travel there; migrations run once, here, before they start.

@@ -20,6 +20,7 @@ from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.errors import DomainError
 from proxyfleet.logconfig import configure
+from proxyfleet.runtime import tune_collector
 from proxyfleet.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -57,7 +58,9 @@ def app_from_environment() -> FastAPI:
     from the environment (the CLI puts its options there) and owns its container."""
     settings = Settings()
     configure(settings.log_level)
-    return create_app(bootstrap.build(settings), own_container=True)
+    application = create_app(bootstrap.build(settings), own_container=True)
+    tune_collector()
+    return application
 
 
 def _install_fallback_handlers(app: FastAPI) -> None:
