@@ -355,9 +355,13 @@ def _http_admitted(proxy: FarmProxy, request: tuple[str, str, list[tuple[str, st
 def _http_authorized(proxy: FarmProxy, headers: list[tuple[str, str]]) -> bool:
     if proxy.address.username is None:
         return True
-    login = f"{proxy.address.username}:{proxy.address.password or ''}"
-    expected = "Basic " + base64.b64encode(login.encode()).decode()
+    expected = _basic_authorization(proxy.address.username, proxy.address.password or "")
     return any(n.lower() == "proxy-authorization" and v == expected for n, v in headers)
+
+
+@functools.lru_cache(maxsize=1024)  # one login per proxy, asked for check after check
+def _basic_authorization(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def _proxy_auth_required() -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from types import TracebackType
 from typing import Any, Self
@@ -29,8 +30,20 @@ class BadRequest(ValueError):
     """The request head is not HTTP/1.x."""
 
 
+Headers = tuple[tuple[str, str], ...]
+
+
 def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
     """Method, target and headers of a request head (request line to blank line)."""
+    method, target, headers = _parsed_head(head)
+    return method, target, list(headers)  # the caller's own list: the parse is shared
+
+
+# Checkers send the same request check after check, and most proxies pass it on unchanged:
+# the farm and the judge see the same few heads over and over, and parsing one costs
+# several times the lookup. A bad head raises, which is never remembered.
+@functools.lru_cache(maxsize=1024)
+def _parsed_head(head: bytes) -> tuple[str, str, Headers]:
     request_line, *lines = head.decode("latin-1").split("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
@@ -44,7 +57,7 @@ def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
         if not colon or not name:
             raise BadRequest(f"bad header line {line[:60]!r}")
         headers.append((name, value.strip()))
-    return parts[0], parts[1], headers
+    return parts[0], parts[1], tuple(headers)
 
 
 def response(status: int, reason: str, body: bytes, content_type: str) -> bytes:
@@ -68,10 +81,26 @@ def report_json(report: JudgeReport) -> bytes:
     """`json.dumps(report)`, byte for byte, from the C string encoder alone: the judge writes
     thousands of reports a second, and the encoder object `dumps` builds each time costs more
     than the report."""
-    headers = ", ".join([f"{encode_basestring_ascii(name)}: {encode_basestring_ascii(value)}"
-                         for name, value in report["headers"].items()])
-    origin = encode_basestring_ascii(report["origin"])
-    return f'{{"origin": {origin}, "headers": {{{headers}}}}}'.encode()
+    return _report_json(report["origin"], _strings_object(report["headers"].items()))
+
+
+def _report_json(origin: str, headers_object: str) -> bytes:
+    return f'{{"origin": {encode_basestring_ascii(origin)}, "headers": {headers_object}}}'.encode()
+
+
+def _strings_object(pairs: Iterable[tuple[str, str]]) -> str:
+    """A JSON object of string pairs, as `json.dumps` writes it."""
+    members = ", ".join([f"{encode_basestring_ascii(name)}: {encode_basestring_ascii(value)}"
+                         for name, value in pairs])
+    return f"{{{members}}}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _reported_headers(headers: Headers) -> str:
+    """The report's `headers` object for these request headers, which `judge_report` makes
+    without the peer: remembered, as the heads are (`_parsed_head`), while the origin, one
+    per proxy, is written each time."""
+    return _strings_object(judge_report("", headers)["headers"].items())
 
 
 class Judge:
@@ -120,7 +149,7 @@ class Judge:
             return _NOT_FOUND
         if method != "GET":
             return _GET_ONLY
-        body = report_json(judge_report(peer_ip, headers))
+        body = _report_json(peer_ip, _reported_headers(tuple(headers)))
         return _REPORT % (len(body), body)
 
     def respond(self, head: bytes, peer_ip: str) -> bytes:
