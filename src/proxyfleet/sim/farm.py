@@ -27,6 +27,7 @@ import errno
 import functools
 import ipaddress
 import resource
+import socket
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -391,7 +392,7 @@ def _http_forward(proxy: FarmProxy, client: Connection,
         _answer_then_close(client, _BAD_REQUEST)
         return
     host, port, path = destination
-    forwarded = _forwarded_headers(proxy, headers, client.peer_ip())
+    forwarded = _forwarded_headers(proxy, headers, client)
     # The rewritten head goes back to the front of the client's bytes: the relay sends the
     # buffer first, so the target gets it ahead of anything the client sent after its head,
     # as if written on connecting, and the dial needs no partial to carry it.
@@ -417,7 +418,7 @@ def _forward_dialled(client: Connection, upstream: Upstream | None) -> None:
 
 
 def _forwarded_headers(
-    proxy: FarmProxy, headers: list[tuple[str, str]], client_ip: str
+    proxy: FarmProxy, headers: list[tuple[str, str]], client: Connection
 ) -> list[tuple[str, str]]:
     kept = []
     host = None  # the first Host header's value, which the anonymous styles may repeat
@@ -429,13 +430,15 @@ def _forwarded_headers(
             host = value
     adds = _HEADER_STYLES.get(proxy.behaviour)
     if adds is not None:
-        kept += adds(proxy, client_ip, host or "")
+        kept += adds(proxy, client, host or "")
     kept.append(("Connection", "close"))
     return kept
 
 
-def _transparent(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
+def _transparent(proxy: FarmProxy, client: Connection, host: str) -> list[tuple[str, str]]:
     # Three common ways real proxies give the client away, taken in turn across the farm.
+    # Only these styles ask the client's address: the transport's peername is a call.
+    client_ip = client.peer_ip()
     via = ("Via", f"1.1 {proxy.address.host} (farm)")
     styles = [
         [("X-Forwarded-For", client_ip), via],
@@ -445,7 +448,7 @@ def _transparent(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str,
     return styles[proxy.index % len(styles)]
 
 
-def _anonymous(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
+def _anonymous(proxy: FarmProxy, client: Connection, host: str) -> list[tuple[str, str]]:
     # Fake client addresses chosen to trip a classifier that compares text, not addresses:
     # 127.0.0.10 contains 127.0.0.1, and X-Forwarded-Host names the judge on our own host.
     styles = [
@@ -476,7 +479,7 @@ def _socks4_request(proxy: FarmProxy, client: Connection) -> None:
     if host_end > user_end:
         host = message[user_end:host_end - 1].decode("idna")
     else:
-        host = ".".join(str(octet) for octet in ip)
+        host = socket.inet_ntoa(ip)  # dotted quad in one C call, not a str() per octet
     _admit(proxy, client, _socks4_admitted, (version, command, userid, host, port))
 
 
@@ -546,13 +549,17 @@ def _socks5_login(proxy: FarmProxy, client: Connection) -> None:
 
 
 _ADDRESS_SIZES = {Socks5AddressType.IPV4: 4, Socks5AddressType.IPV6: 16}
+# By wire value: a dict lookup, where calling the enum runs its Python __call__ and __new__.
+_ADDRESS_TYPES = {kind.value: kind for kind in Socks5AddressType}
 
 
 def _socks5_request(proxy: FarmProxy, client: Connection) -> None:
     buffer = client.buffer
     if len(buffer) < 4:
         return
-    kind = Socks5AddressType(buffer[3])
+    kind = _ADDRESS_TYPES.get(buffer[3])
+    if kind is None:
+        raise ValueError(f"{buffer[3]} is not a SOCKS5 address type")
     if kind is Socks5AddressType.DOMAIN:
         if len(buffer) < 5:
             return
@@ -563,12 +570,19 @@ def _socks5_request(proxy: FarmProxy, client: Connection) -> None:
         return
     message = client.take(6 + address_size)
     raw, (port,) = message[4:-2], struct.unpack("!H", message[-2:])
-    host = raw[1:].decode("idna") if kind is Socks5AddressType.DOMAIN else \
-        str(ipaddress.ip_address(raw))
+    host = _socks5_host(kind, raw)
     if message[1] != Socks5Command.CONNECT:
         _answer_then_close(client, _socks5_reply(Socks5Reply.COMMAND_NOT_SUPPORTED))
         return
     client.dial(host, port, proxy.egress, _socks5_dialled)
+
+
+def _socks5_host(kind: Socks5AddressType, raw: bytes) -> str:
+    if kind is Socks5AddressType.DOMAIN:
+        return raw[1:].decode("idna")
+    if kind is Socks5AddressType.IPV4:
+        return socket.inet_ntoa(raw)  # what str(ip_address(raw)) writes, in one C call
+    return str(ipaddress.ip_address(raw))
 
 
 def _socks5_reply(code: Socks5Reply) -> bytes:
