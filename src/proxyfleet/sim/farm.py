@@ -40,7 +40,7 @@ from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers.handshakes import http_request
 from proxyfleet.sim.connection import Connection, Upstream
 from proxyfleet.sim.deadlines import Deadlines
-from proxyfleet.sim.judge import parse_request_head, response
+from proxyfleet.sim.judge import Headers, parse_request_head, response
 from proxyfleet.wire.socks4 import VERSION as SOCKS4_VERSION
 from proxyfleet.wire.socks4 import Socks4Command, Socks4Reply
 from proxyfleet.wire.socks5 import VERSION as SOCKS5_VERSION
@@ -331,6 +331,7 @@ def _answer_then_close(client: Connection, answer: bytes) -> None:
 # --- HTTP, with CONNECT ----------------------------------------------------------------------
 
 _HOP_BY_HOP = frozenset({"proxy-authorization", "proxy-connection", "connection", "keep-alive"})
+_CLOSE = ("Connection", "close")
 
 
 def _http_head(proxy: FarmProxy, client: Connection) -> None:
@@ -392,11 +393,10 @@ def _http_forward(proxy: FarmProxy, client: Connection,
         _answer_then_close(client, _BAD_REQUEST)
         return
     host, port, path = destination
-    forwarded = _forwarded_headers(proxy, headers, client)
     # The rewritten head goes back to the front of the client's bytes: the relay sends the
     # buffer first, so the target gets it ahead of anything the client sent after its head,
     # as if written on connecting, and the dial needs no partial to carry it.
-    client.buffer[:0] = http_request(method, path, forwarded)
+    client.buffer[:0] = _forwarded_request(proxy, method, path, tuple(headers), client)
     client.dial(host, port, proxy.egress, _forward_dialled)
 
 
@@ -417,22 +417,30 @@ def _forward_dialled(client: Connection, upstream: Upstream | None) -> None:
     client.relay(upstream)
 
 
-def _forwarded_headers(
-    proxy: FarmProxy, headers: list[tuple[str, str]], client: Connection
-) -> list[tuple[str, str]]:
-    kept = []
-    host = None  # the first Host header's value, which the anonymous styles may repeat
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered not in _HOP_BY_HOP:
-            kept.append((name, value))
-        if host is None and lowered == "host":
-            host = value
+def _forwarded_request(proxy: FarmProxy, method: str, path: str, headers: Headers,
+                       client: Connection) -> bytes:
+    """The request as the proxy passes it on: hop-by-hop headers dropped, its style's added
+    (the client's address, for one), and `Connection: close`."""
     adds = _HEADER_STYLES.get(proxy.behaviour)
-    if adds is not None:
-        kept += adds(proxy, client, host or "")
-    kept.append(("Connection", "close"))
-    return kept
+    if adds is None:
+        return _plain_request(method, path, headers)
+    kept, host = _end_to_end(headers)
+    return http_request(method, path, [*kept, *adds(proxy, client, host), _CLOSE])
+
+
+# Remembered: a checker's request is the same check after check, and most proxies add
+# nothing to it, so a forward is mostly a lookup rather than a rewrite.
+@functools.lru_cache(maxsize=1024)
+def _plain_request(method: str, path: str, headers: Headers) -> bytes:
+    return http_request(method, path, [*_end_to_end(headers)[0], _CLOSE])
+
+
+@functools.lru_cache(maxsize=1024)
+def _end_to_end(headers: Headers) -> tuple[Headers, str]:
+    """The headers a proxy passes on, and the first Host header's value (or "")."""
+    kept = tuple((name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP)
+    host = next((value for name, value in headers if name.lower() == "host"), "")
+    return kept, host
 
 
 def _transparent(proxy: FarmProxy, client: Connection, host: str) -> list[tuple[str, str]]:
