@@ -36,7 +36,7 @@ class Deadlines(Generic[M]):
         self._slice = timeout / SLICES
         self._buckets: deque[tuple[float, set[M]]] = deque()  # (deadline, members)
         # The newest bucket and its deadline, also kept apart from the deque: every `enter`
-        # reads them, and unpacking `_buckets[-1]` each time cost more than the rest of it.
+        # reads them, and so needs no indexing into the deque and its tuple, twice.
         self._newest: set[M] = set()
         self._newest_deadline = float("-inf")
         self._timer: asyncio.TimerHandle | None = None

@@ -285,7 +285,7 @@ def _admit(proxy: FarmProxy, client: Connection, then: Admitted[R], request: R) 
     `then(proxy, request, client)` carries on with the client if it is admitted.
 
     `then` and `request` come apart rather than as one partial: most clients are admitted at
-    once, and a partial a handshake would cost an object and a call each time."""
+    once, and a partial per handshake would cost an object and a call each time."""
     client.phase = None
     if proxy.behaviour is Behaviour.FLAKY and proxy.next_request_fails():
         client.abort()

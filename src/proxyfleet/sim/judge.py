@@ -41,7 +41,9 @@ def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
 
 # Checkers send the same request check after check, and most proxies pass it on unchanged:
 # the farm and the judge see the same few heads over and over, and parsing one costs
-# several times the lookup. A bad head raises, which is never remembered.
+# several times the lookup. A bad head raises, which is never remembered. Heads are at most
+# 16 KiB (MAX_REQUEST_HEAD, the farm's MAX_HEAD), so the cache holds at most ~16 MiB of
+# them, and a checker's are a few hundred bytes.
 @functools.lru_cache(maxsize=1024)
 def _parsed_head(head: bytes) -> tuple[str, str, Headers]:
     request_line, *lines = head.decode("latin-1").split("\r\n")
