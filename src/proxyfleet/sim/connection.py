@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from typing import Any
 
 from proxyfleet.sim.deadlines import Deadlines
 
@@ -25,7 +25,8 @@ Dialled = Callable[["Connection", "Upstream | None"], None]
 class Connection(asyncio.Protocol):
     """A client: handshake read by `phase`, then relayed to an `Upstream`."""
 
-    __slots__ = ("_bucket", "_deadlines", "_upstream", "buffer", "ended", "phase", "transport")
+    __slots__ = ("_bucket", "_deadlines", "_dialled", "_upstream", "buffer", "ended", "phase",
+                 "transport")
 
     def __init__(self, deadlines: Deadlines[Connection], phase: Phase) -> None:
         self._deadlines = deadlines
@@ -33,18 +34,20 @@ class Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.ended = False
         self._upstream: Upstream | None = None
-        self.transport: asyncio.Transport | None = None
+        # `transport` is set in connection_made, before asyncio calls anything else here.
+        self.transport: asyncio.Transport
 
     # --- asyncio's side ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports quack like asyncio's without subclassing them: no isinstance.
-        self.transport = cast(asyncio.Transport, transport)
+        # uvloop's transports quack like asyncio's without subclassing them: no isinstance,
+        # and no typing.cast either, which is a Python call per connection.
+        self.transport = transport  # type: ignore[assignment]
         self._bucket = self._deadlines.enter(self)
 
     def data_received(self, data: bytes) -> None:
         if self._upstream is not None:
-            self._upstream.write(data)
+            self._upstream.transport.write(data)
             return
         self.buffer += data
         if self.phase is not None:
@@ -76,41 +79,40 @@ class Connection(asyncio.Protocol):
         return chunk
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
+        self.transport.write(data)
 
     def peer_ip(self) -> str:
-        assert self.transport is not None
         return str(self.transport.get_extra_info("peername")[0])
 
     def dial(self, host: str, port: int, egress: str, dialled: Dialled) -> None:
         """Connect to (host, port) from `egress`; `dialled(self, upstream or None)` follows."""
         self.phase = None  # what the client sends meanwhile waits in the buffer
+        self._dialled = dialled  # kept here rather than in a partial made per dial
         loop = asyncio.get_running_loop()
         connecting = loop.create_connection(Upstream, host, port, local_addr=(egress, 0))
-        _drive(connecting, functools.partial(self._dialled, dialled))
+        _drive(connecting, self._connected)
 
-    def _dialled(self, dialled: Dialled, outcome: tuple[Any, Upstream] | BaseException) -> None:
+    def _connected(self, outcome: tuple[Any, Upstream] | BaseException) -> None:
         if isinstance(outcome, BaseException):
             if isinstance(outcome, OSError) and not self.ended:
-                dialled(self, None)  # refused, unreachable: the proxy says so
+                self._dialled(self, None)  # refused, unreachable: the proxy says so
             else:
                 self.end()
             return
         upstream = outcome[1]
         if self.ended:
-            upstream.close()
+            upstream.transport.close()
             return
-        dialled(self, upstream)
+        self._dialled(self, upstream)
 
     def relay(self, upstream: Upstream) -> None:
         """Bytes both ways between the client and `upstream` until either side ends."""
         self._upstream, upstream.client = upstream, self
         if self.buffer:  # what came before the relay began goes first
-            upstream.write(bytes(self.buffer))
+            upstream.transport.write(bytes(self.buffer))
             self.buffer.clear()
         if upstream.early:
-            self.write(upstream.early)
+            self.transport.write(upstream.early)
         if upstream.ended:
             self.end()
 
@@ -127,13 +129,12 @@ class Connection(asyncio.Protocol):
         self.ended = True
         self.phase = None
         self._bucket.discard(self)
-        if self.transport is not None:
-            if abort:
-                self.transport.abort()
-            else:
-                self.transport.close()
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
         if self._upstream is not None:
-            self._upstream.close()
+            self._upstream.transport.close()
 
 
 class Upstream(asyncio.Protocol):
@@ -145,13 +146,14 @@ class Upstream(asyncio.Protocol):
         self.client: Connection | None = None
         self.early = b""
         self.ended = False
+        self.transport: asyncio.Transport  # set in connection_made, as Connection's
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # type: ignore[assignment]  # as Connection's: no cast
 
     def data_received(self, data: bytes) -> None:
         if self.client is not None:
-            self.client.write(data)
+            self.client.transport.write(data)
         else:
             self.early += data
 
@@ -160,7 +162,8 @@ class Upstream(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end()
+        if not self.ended:  # the usual end came with the target's EOF
+            self._end()
 
     def _end(self) -> None:
         self.ended = True
@@ -168,11 +171,11 @@ class Upstream(asyncio.Protocol):
             self.client.end()
 
     def pause_writing(self) -> None:
-        if self.client is not None and self.client.transport is not None:
+        if self.client is not None:
             self.client.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.client is not None and self.client.transport is not None:
+        if self.client is not None:
             self.client.transport.resume_reading()
 
     def write(self, data: bytes) -> None:

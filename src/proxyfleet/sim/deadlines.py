@@ -28,12 +28,17 @@ M = TypeVar("M", bound=Abortable)
 class Deadlines(Generic[M]):
     """Connections that `enter` are aborted once `timeout` has passed, unless they `leave`."""
 
-    __slots__ = ("_buckets", "_loop", "_slice", "_timeout", "_timer")
+    __slots__ = ("_buckets", "_loop", "_newest", "_newest_deadline", "_slice", "_timeout",
+                 "_timer")
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
         self._slice = timeout / SLICES
         self._buckets: deque[tuple[float, set[M]]] = deque()  # (deadline, members)
+        # The newest bucket and its deadline, also kept apart from the deque: every `enter`
+        # reads them, and so needs no indexing into the deque and its tuple, twice.
+        self._newest: set[M] = set()
+        self._newest_deadline = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -42,14 +47,14 @@ class Deadlines(Generic[M]):
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         opened_by = self._loop.time() + self._timeout
-        if not self._buckets or self._buckets[-1][0] < opened_by:
+        if self._newest_deadline < opened_by:
             # The bucket's deadline is a slice after its first member's: none is cut early.
-            self._buckets.append((opened_by + self._slice, set()))
+            self._newest_deadline, self._newest = opened_by + self._slice, set()
+            self._buckets.append((self._newest_deadline, self._newest))
             if self._timer is None:
                 self._timer = self._loop.call_at(self._buckets[0][0], self._sweep)
-        bucket = self._buckets[-1][1]
-        bucket.add(member)
-        return bucket
+        self._newest.add(member)
+        return self._newest
 
     def __iter__(self) -> Iterator[M]:
         for _, bucket in self._buckets:
@@ -71,3 +76,4 @@ class Deadlines(Generic[M]):
             self._timer.cancel()
             self._timer = None
         self._buckets.clear()
+        self._newest, self._newest_deadline = set(), float("-inf")

@@ -27,19 +27,20 @@ import errno
 import functools
 import ipaddress
 import resource
+import socket
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from types import TracebackType
-from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers.handshakes import http_request
-from proxyfleet.sim.connection import Connection, Phase, Upstream
+from proxyfleet.sim.connection import Connection, Upstream
 from proxyfleet.sim.deadlines import Deadlines
-from proxyfleet.sim.judge import parse_request_head, response
+from proxyfleet.sim.judge import Headers, parse_request_head, response
 from proxyfleet.wire.socks4 import VERSION as SOCKS4_VERSION
 from proxyfleet.wire.socks4 import Socks4Command, Socks4Reply
 from proxyfleet.wire.socks5 import VERSION as SOCKS5_VERSION
@@ -149,9 +150,13 @@ class FarmProxy:
     requests: int = 0
 
     def next_request_fails(self) -> bool:
-        """Request n fails when ceil((n+1)·rate) > ceil(n·rate): the first one, then evenly."""
+        """Request n fails when ceil((n+1)·rate) > ceil(n·rate): the first one, then evenly.
+
+        In integers, rate = p/q: a Fraction product costs a gcd and a new object, twice a
+        request."""
         n, self.requests = self.requests, self.requests + 1
-        return _ceil((n + 1) * self.drop_rate) > _ceil(n * self.drop_rate)
+        p, q = self.drop_rate.numerator, self.drop_rate.denominator
+        return -(-(n + 1) * p // q) > -(-n * p // q)
 
     def truth(self) -> ProxyTruth:
         dead = self.behaviour is Behaviour.DEAD
@@ -170,10 +175,6 @@ _ANONYMITY = {
     Behaviour.TRANSPARENT: Anonymity.TRANSPARENT,
     Behaviour.ANONYMOUS: Anonymity.ANONYMOUS,
 }
-
-
-def _ceil(value: Fraction) -> int:
-    return -(-value.numerator // value.denominator)
 
 
 def _address(prefix: str, index: int) -> str:
@@ -255,9 +256,9 @@ class Farm:
         # A connection's lifetime is bounded by the farm's one sweep (io_timeout), its
         # handshake read by the first phase of its protocol.
         first = functools.partial(_FIRST_PHASES[proxy.address.protocol], proxy)
-        deadlines = self._deadlines
+        # A partial, not a lambda: one Python frame fewer per accepted connection.
         server = await asyncio.get_running_loop().create_server(
-            lambda: Connection(deadlines, first), proxy.address.host, 0
+            functools.partial(Connection, self._deadlines, first), proxy.address.host, 0
         )
         self._servers.append(server)
         # Port 0 let the kernel choose; the listing must carry the port it chose.
@@ -275,22 +276,30 @@ class Farm:
 
 # --- what every protocol shares --------------------------------------------------------------
 
-def _admit(proxy: FarmProxy, client: Connection, then: Phase) -> None:
-    """The flaky and slow behaviours, applied once the client's first message is in; `then`
-    carries on with the client if it is admitted."""
+R = TypeVar("R")
+Admitted = Callable[[FarmProxy, R, Connection], None]  # a handshake's next step, once admitted
+
+
+def _admit(proxy: FarmProxy, client: Connection, then: Admitted[R], request: R) -> None:
+    """The flaky and slow behaviours, applied once the client's first message is in;
+    `then(proxy, request, client)` carries on with the client if it is admitted.
+
+    `then` and `request` come apart rather than as one partial: most clients are admitted at
+    once, and a partial per handshake would cost an object and a call each time."""
     client.phase = None
     if proxy.behaviour is Behaviour.FLAKY and proxy.next_request_fails():
         client.abort()
     elif proxy.delay:
-        asyncio.get_running_loop().call_later(proxy.delay, _carry_on, then, client)
+        asyncio.get_running_loop().call_later(proxy.delay, _carry_on, then, proxy, request,
+                                              client)
     else:
-        then(client)
+        then(proxy, request, client)
 
 
-def _carry_on(then: Phase, client: Connection) -> None:
+def _carry_on(then: Admitted[R], proxy: FarmProxy, request: R, client: Connection) -> None:
     if not client.ended:
         try:
-            then(client)
+            then(proxy, request, client)
         except (OSError, ValueError):
             client.end()
 
@@ -322,6 +331,7 @@ def _answer_then_close(client: Connection, answer: bytes) -> None:
 # --- HTTP, with CONNECT ----------------------------------------------------------------------
 
 _HOP_BY_HOP = frozenset({"proxy-authorization", "proxy-connection", "connection", "keep-alive"})
+_CLOSE = ("Connection", "close")
 
 
 def _http_head(proxy: FarmProxy, client: Connection) -> None:
@@ -329,7 +339,7 @@ def _http_head(proxy: FarmProxy, client: Connection) -> None:
     if end < 0:
         return
     request = parse_request_head(client.take(end)[:-4])
-    _admit(proxy, client, functools.partial(_http_admitted, proxy, request))
+    _admit(proxy, client, _http_admitted, request)
 
 
 def _http_admitted(proxy: FarmProxy, request: tuple[str, str, list[tuple[str, str]]],
@@ -347,9 +357,13 @@ def _http_admitted(proxy: FarmProxy, request: tuple[str, str, list[tuple[str, st
 def _http_authorized(proxy: FarmProxy, headers: list[tuple[str, str]]) -> bool:
     if proxy.address.username is None:
         return True
-    login = f"{proxy.address.username}:{proxy.address.password or ''}"
-    expected = "Basic " + base64.b64encode(login.encode()).decode()
+    expected = _basic_authorization(proxy.address.username, proxy.address.password or "")
     return any(n.lower() == "proxy-authorization" and v == expected for n, v in headers)
+
+
+@functools.lru_cache(maxsize=1024)  # one login per proxy, asked for check after check
+def _basic_authorization(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def _proxy_auth_required() -> bytes:
@@ -373,41 +387,66 @@ def _tunnel_dialled(client: Connection, upstream: Upstream | None) -> None:
 
 def _http_forward(proxy: FarmProxy, client: Connection,
                   request: tuple[str, str, list[tuple[str, str]]]) -> None:
-    url = urlsplit(request[1])
-    if url.scheme != "http" or not url.hostname:
+    method, target, headers = request
+    destination = _forward_destination(target)
+    if destination is None:
         _answer_then_close(client, _BAD_REQUEST)
         return
-    forwarding = functools.partial(_forward_dialled, proxy, request, url)
-    client.dial(url.hostname, url.port or 80, proxy.egress, forwarding)
+    host, port, path = destination
+    # The rewritten head goes back to the front of the client's bytes: the relay sends the
+    # buffer first, so the target gets it ahead of anything the client sent after its head,
+    # as if written on connecting, and the dial needs no partial to carry it.
+    client.buffer[:0] = _forwarded_request(proxy, method, path, tuple(headers), client)
+    client.dial(host, port, proxy.egress, _forward_dialled)
 
 
-def _forward_dialled(proxy: FarmProxy, request: tuple[str, str, list[tuple[str, str]]],
-                     url: SplitResult, client: Connection, upstream: Upstream | None) -> None:
+@functools.lru_cache(maxsize=1024)  # the same few judge URLs, check after check
+def _forward_destination(target: str) -> tuple[str, int, str] | None:
+    """Host, port and origin-form path of an absolute http:// target; None for any other."""
+    url = urlsplit(target)
+    if url.scheme != "http" or not url.hostname:
+        return None
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    return url.hostname, url.port or 80, path
+
+
+def _forward_dialled(client: Connection, upstream: Upstream | None) -> None:
     if upstream is None:
         _answer_then_close(client, _BAD_GATEWAY)
         return
-    method, _, headers = request
-    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    forwarded = _forwarded_headers(proxy, headers, client.peer_ip())
-    upstream.write(http_request(method, path, forwarded))
     client.relay(upstream)
 
 
-def _forwarded_headers(
-    proxy: FarmProxy, headers: list[tuple[str, str]], client_ip: str
-) -> list[tuple[str, str]]:
-    kept = [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
+def _forwarded_request(proxy: FarmProxy, method: str, path: str, headers: Headers,
+                       client: Connection) -> bytes:
+    """The request as the proxy passes it on: hop-by-hop headers dropped, its style's added
+    (the client's address, for one), and `Connection: close`."""
+    adds = _HEADER_STYLES.get(proxy.behaviour)
+    if adds is None:
+        return _plain_request(method, path, headers)
+    kept, host = _end_to_end(headers)
+    return http_request(method, path, [*kept, *adds(proxy, client, host), _CLOSE])
+
+
+# Remembered: a checker's request is the same check after check, and most proxies add
+# nothing to it, so a forward is mostly a lookup rather than a rewrite.
+@functools.lru_cache(maxsize=1024)
+def _plain_request(method: str, path: str, headers: Headers) -> bytes:
+    return http_request(method, path, [*_end_to_end(headers)[0], _CLOSE])
+
+
+@functools.lru_cache(maxsize=1024)
+def _end_to_end(headers: Headers) -> tuple[Headers, str]:
+    """The headers a proxy passes on, and the first Host header's value (or "")."""
+    kept = tuple((name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP)
     host = next((value for name, value in headers if name.lower() == "host"), "")
-    added = _HEADER_STYLES.get(proxy.behaviour, _adds_nothing)(proxy, client_ip, host)
-    return [*kept, *added, ("Connection", "close")]
+    return kept, host
 
 
-def _adds_nothing(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
-    return []
-
-
-def _transparent(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
+def _transparent(proxy: FarmProxy, client: Connection, host: str) -> list[tuple[str, str]]:
     # Three common ways real proxies give the client away, taken in turn across the farm.
+    # Only these styles ask the client's address: the transport's peername is a call.
+    client_ip = client.peer_ip()
     via = ("Via", f"1.1 {proxy.address.host} (farm)")
     styles = [
         [("X-Forwarded-For", client_ip), via],
@@ -417,7 +456,7 @@ def _transparent(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str,
     return styles[proxy.index % len(styles)]
 
 
-def _anonymous(proxy: FarmProxy, client_ip: str, host: str) -> list[tuple[str, str]]:
+def _anonymous(proxy: FarmProxy, client: Connection, host: str) -> list[tuple[str, str]]:
     # Fake client addresses chosen to trip a classifier that compares text, not addresses:
     # 127.0.0.10 contains 127.0.0.1, and X-Forwarded-Host names the judge on our own host.
     styles = [
@@ -448,21 +487,19 @@ def _socks4_request(proxy: FarmProxy, client: Connection) -> None:
     if host_end > user_end:
         host = message[user_end:host_end - 1].decode("idna")
     else:
-        host = ".".join(str(octet) for octet in ip)
-    admitted = functools.partial(_socks4_admitted, proxy, (version, command), userid,
-                                 (host, port))
-    _admit(proxy, client, admitted)
+        host = socket.inet_ntoa(ip)  # dotted quad in one C call, not a str() per octet
+    _admit(proxy, client, _socks4_admitted, (version, command, userid, host, port))
 
 
-def _socks4_admitted(proxy: FarmProxy, request: tuple[int, int], userid: str,
-                     target: tuple[str, int], client: Connection) -> None:
-    version, command = request
+def _socks4_admitted(proxy: FarmProxy, request: tuple[int, int, str, str, int],
+                     client: Connection) -> None:
+    version, command, userid, host, port = request
     if version != SOCKS4_VERSION or command != Socks4Command.CONNECT:
         _answer_then_close(client, _socks4_reply(Socks4Reply.REJECTED))
     elif proxy.address.username is not None and userid != proxy.address.username:
         _answer_then_close(client, _socks4_reply(Socks4Reply.IDENTD_MISMATCH))
     else:
-        client.dial(*target, proxy.egress, functools.partial(_socks_dialled, _SOCKS4_REPLIES))
+        client.dial(host, port, proxy.egress, _socks4_dialled)
 
 
 def _socks4_reply(code: Socks4Reply) -> bytes:
@@ -483,7 +520,7 @@ def _socks5_greeting(proxy: FarmProxy, client: Connection) -> None:
     if version != SOCKS5_VERSION:
         client.end()
         return
-    _admit(proxy, client, functools.partial(_socks5_admitted, proxy, offered))
+    _admit(proxy, client, _socks5_admitted, offered)
 
 
 def _socks5_admitted(proxy: FarmProxy, offered: bytes, client: Connection) -> None:
@@ -520,13 +557,17 @@ def _socks5_login(proxy: FarmProxy, client: Connection) -> None:
 
 
 _ADDRESS_SIZES = {Socks5AddressType.IPV4: 4, Socks5AddressType.IPV6: 16}
+# By wire value: a dict lookup, where calling the enum runs its Python __call__ and __new__.
+_ADDRESS_TYPES = {kind.value: kind for kind in Socks5AddressType}
 
 
 def _socks5_request(proxy: FarmProxy, client: Connection) -> None:
     buffer = client.buffer
     if len(buffer) < 4:
         return
-    kind = Socks5AddressType(buffer[3])
+    kind = _ADDRESS_TYPES.get(buffer[3])
+    if kind is None:
+        raise ValueError(f"{buffer[3]} is not a SOCKS5 address type")
     if kind is Socks5AddressType.DOMAIN:
         if len(buffer) < 5:
             return
@@ -537,12 +578,19 @@ def _socks5_request(proxy: FarmProxy, client: Connection) -> None:
         return
     message = client.take(6 + address_size)
     raw, (port,) = message[4:-2], struct.unpack("!H", message[-2:])
-    host = raw[1:].decode("idna") if kind is Socks5AddressType.DOMAIN else \
-        str(ipaddress.ip_address(raw))
+    host = _socks5_host(kind, raw)
     if message[1] != Socks5Command.CONNECT:
         _answer_then_close(client, _socks5_reply(Socks5Reply.COMMAND_NOT_SUPPORTED))
         return
-    client.dial(host, port, proxy.egress, functools.partial(_socks_dialled, _SOCKS5_REPLIES))
+    client.dial(host, port, proxy.egress, _socks5_dialled)
+
+
+def _socks5_host(kind: Socks5AddressType, raw: bytes) -> str:
+    if kind is Socks5AddressType.DOMAIN:
+        return raw[1:].decode("idna")
+    if kind is Socks5AddressType.IPV4:
+        return socket.inet_ntoa(raw)  # what str(ip_address(raw)) writes, in one C call
+    return str(ipaddress.ip_address(raw))
 
 
 def _socks5_reply(code: Socks5Reply) -> bytes:
@@ -566,6 +614,11 @@ def _socks_dialled(replies: tuple[bytes, bytes], client: Connection,
         return
     client.write(granted)
     client.relay(upstream)
+
+
+# Made once: a partial per dial would be an object per SOCKS check.
+_socks4_dialled = functools.partial(_socks_dialled, _SOCKS4_REPLIES)
+_socks5_dialled = functools.partial(_socks_dialled, _SOCKS5_REPLIES)
 
 
 _FIRST_PHASES = {

@@ -13,9 +13,11 @@ Imports `core`, `pool.judge` (pure rules), `sim.deadlines` and the standard libr
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
 from proxyfleet.pool.judge import JudgeReport, judge_report
 from proxyfleet.sim.deadlines import Deadlines
@@ -28,19 +30,36 @@ class BadRequest(ValueError):
     """The request head is not HTTP/1.x."""
 
 
+Headers = tuple[tuple[str, str], ...]
+
+
 def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
     """Method, target and headers of a request head (request line to blank line)."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
+    method, target, headers = _parsed_head(head)
+    return method, target, list(headers)  # the caller's own list: the parse is shared
+
+
+# Checkers send the same request check after check, and most proxies pass it on unchanged:
+# the farm and the judge see the same few heads over and over, and parsing one costs
+# several times the lookup. A bad head raises, which is never remembered. Heads are at most
+# 16 KiB (MAX_REQUEST_HEAD, the farm's MAX_HEAD), so the cache holds at most ~16 MiB of
+# them, and a checker's are a few hundred bytes.
+@functools.lru_cache(maxsize=1024)
+def _parsed_head(head: bytes) -> tuple[str, str, Headers]:
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    parts = request_line.split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise BadRequest(f"bad request line {lines[0][:60]!r}")
+        raise BadRequest(f"bad request line {request_line[:60]!r}")
     headers = []
-    for line in filter(None, lines[1:]):
+    for line in lines:
+        if not line:
+            continue
         name, colon, value = line.partition(":")
-        if not colon or not name.strip():
+        name = name.strip()
+        if not colon or not name:
             raise BadRequest(f"bad header line {line[:60]!r}")
-        headers.append((name.strip(), value.strip()))
-    return parts[0], parts[1], headers
+        headers.append((name, value.strip()))
+    return parts[0], parts[1], tuple(headers)
 
 
 def response(status: int, reason: str, body: bytes, content_type: str) -> bytes:
@@ -51,22 +70,39 @@ def response(status: int, reason: str, body: bytes, content_type: str) -> bytes:
     return head.encode("latin-1") + body
 
 
-def _answer(method: str, target: str, peer_ip: str, headers: list[tuple[str, str]]) -> bytes:
-    if target.split("?", 1)[0] != JUDGE_PATH:
-        return response(404, "Not Found", b'{"error": "not found"}', "application/json")
-    if method != "GET":
-        return response(405, "Method Not Allowed", b'{"error": "GET only"}', "application/json")
-    return response(200, "OK", report_json(judge_report(peer_ip, headers)), "application/json")
+# Made once: the judge answers thousands of requests a second. The report's answer is
+# `response(200, "OK", body, "application/json")` filled in by one bytes formatting.
+_NOT_FOUND = response(404, "Not Found", b'{"error": "not found"}', "application/json")
+_GET_ONLY = response(405, "Method Not Allowed", b'{"error": "GET only"}', "application/json")
+_BAD_REQUEST = response(400, "Bad Request", b"", "text/plain")
+_REPORT = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\nConnection: close\r\n\r\n%b")
 
 
 def report_json(report: JudgeReport) -> bytes:
     """`json.dumps(report)`, byte for byte, from the C string encoder alone: the judge writes
     thousands of reports a second, and the encoder object `dumps` builds each time costs more
     than the report."""
-    headers = ", ".join(f"{encode_basestring_ascii(name)}: {encode_basestring_ascii(value)}"
-                        for name, value in report["headers"].items())
-    origin = encode_basestring_ascii(report["origin"])
-    return f'{{"origin": {origin}, "headers": {{{headers}}}}}'.encode()
+    return _report_json(report["origin"], _strings_object(report["headers"].items()))
+
+
+def _report_json(origin: str, headers_object: str) -> bytes:
+    return f'{{"origin": {encode_basestring_ascii(origin)}, "headers": {headers_object}}}'.encode()
+
+
+def _strings_object(pairs: Iterable[tuple[str, str]]) -> str:
+    """A JSON object of string pairs, as `json.dumps` writes it."""
+    members = ", ".join([f"{encode_basestring_ascii(name)}: {encode_basestring_ascii(value)}"
+                         for name, value in pairs])
+    return f"{{{members}}}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _reported_headers(headers: Headers) -> str:
+    """The report's `headers` object for these request headers, which `judge_report` makes
+    without the peer: remembered, as the heads are (`_parsed_head`), while the origin, one
+    per proxy, is written each time."""
+    return _strings_object(judge_report("", headers)["headers"].items())
 
 
 class Judge:
@@ -94,8 +130,9 @@ class Judge:
         return f"http://{host}:{self.port}{JUDGE_PATH}"
 
     async def __aenter__(self) -> Self:
+        # A partial, not a lambda: one Python frame fewer per accepted connection.
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: _Exchange(self), self.host, self._port, backlog=self._backlog
+            functools.partial(_Exchange, self), self.host, self._port, backlog=self._backlog
         )
         return self
 
@@ -110,13 +147,18 @@ class Judge:
     def answer(self, method: str, target: str, peer_ip: str,
                headers: list[tuple[str, str]]) -> bytes:
         """The whole response to one request."""
-        return _answer(method, target, peer_ip, headers)
+        if target.split("?", 1)[0] != JUDGE_PATH:
+            return _NOT_FOUND
+        if method != "GET":
+            return _GET_ONLY
+        body = _report_json(peer_ip, _reported_headers(tuple(headers)))
+        return _REPORT % (len(body), body)
 
     def respond(self, head: bytes, peer_ip: str) -> bytes:
         try:
             method, target, headers = parse_request_head(head)
         except BadRequest:
-            return response(400, "Bad Request", b"", "text/plain")
+            return _BAD_REQUEST
         self.served += 1
         return self.answer(method, target, peer_ip, headers)
 
@@ -124,38 +166,43 @@ class Judge:
 class _Exchange(asyncio.Protocol):
     """One connection to the judge: gather the request head, answer it, close."""
 
-    __slots__ = ("_bucket", "_head", "_judge", "transport")
+    __slots__ = ("_bucket", "_closed", "_head", "_judge", "transport")
 
     def __init__(self, judge: Judge) -> None:
         self._judge = judge
         self._head = b""
-        self.transport: asyncio.Transport | None = None
+        self._closed = False  # our own flag: asking the transport is_closing() is a call
+        # `transport` is set in connection_made, before asyncio calls anything else here.
+        self.transport: asyncio.Transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+        # uvloop's transports are no asyncio.Transport subclasses; typing.cast would be a call.
+        self.transport = transport  # type: ignore[assignment]
         self._bucket = self._judge._deadlines.enter(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+        if self._closed:
             return
-        self._head += data
-        end = self._head.find(b"\r\n\r\n")
-        if end < 0 and len(self._head) <= MAX_REQUEST_HEAD:
+        head = self._head = self._head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0 and len(head) <= MAX_REQUEST_HEAD:
             return
         if 0 <= end <= MAX_REQUEST_HEAD:
             peer_ip = str(self.transport.get_extra_info("peername")[0])
-            self.transport.write(self._judge.respond(self._head[:end], peer_ip))
+            self.transport.write(self._judge.respond(head[:end], peer_ip))
+        self._closed = True
         self.transport.close()  # answered, or a head too long to answer
 
     def eof_received(self) -> bool:
         return False  # a client that stops talking before its head is done gets no answer
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
         self._bucket.discard(self)
 
     def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        self._closed = True
+        self.transport.abort()
 
 
 async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:

@@ -55,3 +55,15 @@ async def test_stopping_forgets_every_member() -> None:
     await asyncio.sleep(0.03)
     assert member.aborted_at is None
     assert list(deadlines) == []
+
+
+async def test_members_entering_after_a_stop_are_cut_off_again() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines: Deadlines[Member] = Deadlines(0.02)
+    deadlines.enter(Member(loop))
+    deadlines.stop()
+    member = Member(loop)
+    deadlines.enter(member)
+    assert list(deadlines) == [member]
+    await asyncio.sleep(0.05)
+    assert member.aborted_at is not None
