@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from proxyfleet.gateway.engine import ListenerConfig, ListenerProtocol
 from proxyfleet.gateway.server import ProxyServer
+from proxyfleet.runtime import tune_collector
 from proxyfleet.wire.handshake import NEED_DATA, ClientHandshake
 from proxyfleet.wire.http_connect import HttpConnectClient
 from proxyfleet.wire.socks5_client import Socks5Client
@@ -47,6 +48,7 @@ def _serve_in_process(kind: str, loop: str, report: Connection) -> None:
 
 
 async def _engine(report: Connection) -> None:
+    tune_collector()  # as `proxyfleet serve` does, whose process the engine runs in
     config = ListenerConfig(protocols=frozenset(ListenerProtocol), max_connections=10_000)
     async with ProxyServer(config) as proxy:
         report.send(proxy.address[1])

@@ -253,8 +253,9 @@ class Leg(asyncio.Protocol):
 
     def hold(self, held: bool) -> None:
         """Stop reading (or start again) whatever the write buffers say."""
-        self._held = held
-        self._update_reading()
+        if held is not self._held:  # forwarding lets go after every exchange
+            self._held = held
+            self._update_reading()
 
     def _update_reading(self) -> None:
         transport = self.transport
