@@ -105,8 +105,7 @@ def plain_response(head: bytes, request_method: str) -> PlainResponse | None:
     if facts is None:
         return None
     status, length, closes = facts
-    bodiless = request_method == "HEAD" or status in (204, 304)
-    body = NO_BODY if bodiless else BodyLength(Framing.LENGTH, length)
+    body = NO_BODY if length is None else BodyLength(Framing.LENGTH, length)
     return PlainResponse(status, body, closes)
 
 
@@ -118,13 +117,15 @@ def whole_plain_response(data: bytes, request_method: str) -> bool | None:
     if end < 4:
         return None
     facts = _response_facts(data, end, request_method)
-    if facts is None or len(data) - end != facts[1]:
+    if facts is None or len(data) - end != (facts[1] or 0):
         return None
     return facts[2]
 
 
-def _response_facts(data: bytes, end: int, request_method: str) -> tuple[int, int, bool] | None:
-    """Status, body length and `closes` of the plain response head `data[:end]`."""
+def _response_facts(data: bytes, end: int, request_method: str
+                    ) -> tuple[int, int | None, bool] | None:
+    """Status, body length (None: the response has no body) and `closes` of the plain
+    response head `data[:end]`."""
     match = _PLAIN_RESPONSE.fullmatch(data, 0, end)
     if match is None:
         return None
@@ -143,5 +144,5 @@ def _response_facts(data: bytes, end: int, request_method: str) -> tuple[int, in
         else:
             length = int(value)
     if request_method == "HEAD" or status in (204, 304):
-        return status, 0, closes
+        return status, None, closes
     return None if length < 0 else (status, length, closes)

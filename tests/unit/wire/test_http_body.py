@@ -14,12 +14,12 @@ from proxyfleet.wire.http_head import HttpError, parse_request_head, parse_respo
 
 def _request(*fields: str) -> BodyLength:
     head = "POST http://a/ HTTP/1.1\r\n" + "".join(f + "\r\n" for f in fields) + "\r\n"
-    return request_body(parse_request_head(head.encode()))
+    return request_body(parse_request_head(head.encode("latin-1")))  # as the wire decodes
 
 
 def _response(status: int, *fields: str, method: str = "GET") -> BodyLength:
     head = f"HTTP/1.1 {status} X\r\n" + "".join(f + "\r\n" for f in fields) + "\r\n"
-    return response_body(parse_response_head(head.encode()), method)
+    return response_body(parse_response_head(head.encode("latin-1")), method)
 
 
 def test_request_framings() -> None:

@@ -25,7 +25,7 @@ from proxyfleet.pool.checkers.conversation import (
 )
 from proxyfleet.pool.checkers.errors import BadJudgeAnswer, HandshakeError, ProxyAuthRejected
 from proxyfleet.pool.checkers.handshakes import host_port, http_request, parse_http_head
-from proxyfleet.pool.checkers.link import open_link
+from proxyfleet.pool.checkers.link import open_link_by
 from proxyfleet.pool.judge import JudgeReport
 
 USER_AGENT = "proxyfleet-checker"
@@ -154,10 +154,10 @@ def _json_document(text: str) -> object:
 async def own_public_ip(judge_url: str, timeout_s: float = 10.0) -> str:
     """Our address as the judge sees it with no proxy in between: what transparency means."""
     judge = JudgeAddress.from_url(judge_url)
-    async with asyncio.timeout(timeout_s):
-        link = await open_link(judge.host, judge.port)
-        try:
-            request = judge_request(judge, absolute=False, authorization=None)
-            return (await link.converse(report_steps(request)))["origin"]
-        finally:
-            link.close()
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    link = await open_link_by(judge.host, judge.port, deadline)
+    try:
+        request = judge_request(judge, absolute=False, authorization=None)
+        return (await link.converse(report_steps(request), deadline))["origin"]
+    finally:
+        link.close()

@@ -186,18 +186,10 @@ class ProxyLink(asyncio.Protocol):
         return None if result is None or result.done() else result
 
 
-async def open_link(host: str, port: int) -> ProxyLink:
-    """A connected `ProxyLink`; `OSError` when nothing accepts the connection."""
-    loop = asyncio.get_running_loop()
-    _, link = await loop.create_connection(ProxyLink, host, port)
-    return link
-
-
 async def open_link_by(host: str, port: int, deadline: float) -> ProxyLink:
-    """`open_link`, failing with `TimeoutError` at `deadline` (loop time). What
-    `asyncio.timeout_at` does, with one timer handle and none of its bookkeeping: this runs
-    once per check (and awaits the loop itself, not `open_link`: a coroutine fewer to resume
-    when the connection is made)."""
+    """A connected `ProxyLink`: `OSError` when nothing accepts the connection, `TimeoutError`
+    at `deadline` (loop time). What `asyncio.timeout_at` around `create_connection` does,
+    with one timer handle and none of its bookkeeping: this runs once per check."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None

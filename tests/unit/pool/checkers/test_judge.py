@@ -228,7 +228,8 @@ def test_parse_ip_reads_common_spellings(token: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "token",
     ["", "unknown", "_hidden", "1.2.3", "1.2.3.4:", "1.2.3.4:port", "1.2.3.4:1234567",
-     "[1.2.3.4", "[::1]x", "::1:80:", "example.com", "1.2.3.4.5", "[::1]:", "::1]:80"],
+     "[1.2.3.4", "[::1]x", "::1:80:", "example.com", "1.2.3.4.5", "[::1]:", "::1]:80",
+     "1.2.3.4:\u00b280", "[::1]:8\u0668"],  # digits to str.isdigit, no port to int
 )
 def test_parse_ip_rejects_what_is_no_address(token: str) -> None:
     assert parse_ip(token) is None
