@@ -38,6 +38,11 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+# Simulated third parties on loopback (`proxyfleet sim NAME`): one command per module of `sim/`,
+# each importing its module inside the command.
+sim_app = typer.Typer(help="Simulated third parties on loopback, for demos and tests.",
+                      no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
 console = Console(stderr=True)
 
 T = TypeVar("T")
