@@ -37,6 +37,7 @@ from proxyfleet.pool.parsers import ParserRegistry
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
+from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
@@ -52,6 +53,13 @@ def load_secret(settings: Settings) -> bytes:
     if not path.exists():
         _write_private(path, secrets.token_hex(32))
     return path.read_text().strip().encode()
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """The box that seals secrets at rest, under the secret key (and opens what earlier keys
+    sealed, for rotation)."""
+    previous = [key.get_secret_value().encode() for key in settings.previous_secret_keys]
+    return SecretBox(load_secret(settings), previous)
 
 
 def _write_private(path: Path, content: str) -> None:
@@ -152,7 +160,7 @@ class Container:
 
 
 def build(settings: Settings) -> Container:
-    database = Database.connect(settings.effective_database_url)
+    database = Database.connect(settings.effective_database_url, secret_box(settings))
     redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     accounts = AccountsService(database, load_secret(settings),
                                signup_credits=settings.signup_credits,
@@ -174,7 +182,7 @@ def build(settings: Settings) -> Container:
 
 async def migrate_database(settings: Settings) -> None:
     """Apply pending migrations and nothing else (before `serve` starts its workers)."""
-    database = Database.connect(settings.effective_database_url)
+    database = Database.connect(settings.effective_database_url, secret_box(settings))
     try:
         await migrate.upgrade(database.engines)
     finally:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         None, description="Keys the API-key hash and encrypts secrets at rest. Default: a "
                           "random key kept in data_dir/secret.key. Set the same value in "
                           "every process that shares one database.")
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list, description="Earlier secret keys, as a JSON list: secrets sealed "
+        "under them still open, new ones are sealed under secret_key (key rotation).")
     registration_open: bool = Field(True, description="Allow POST /auth/register.")
     auth_cache_seconds: float = Field(
         1.0, ge=0, le=60, description="How long a process reuses an API key it has verified "

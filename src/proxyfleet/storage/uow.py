@@ -16,6 +16,7 @@ from proxyfleet.storage.database import Engines
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
+from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.sources import SourcesRepository
 
 
@@ -27,8 +28,10 @@ class UnitOfWork:
     sources: SourcesRepository
     instances: InstancesRepository
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
+        # Seals and opens secrets at rest; repositories that store secrets take it.
+        self.box = box
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> UnitOfWork:
@@ -58,8 +61,9 @@ class UnitOfWork:
 class Database:
     """Hands out units of work: readers for queries, writers for changes."""
 
-    def __init__(self, engines: Engines) -> None:
+    def __init__(self, engines: Engines, box: SecretBox) -> None:
         self.engines = engines
+        self.box = box
         self._readers: async_sessionmaker[Any] = engines.sessions(write=False)
         self._writers: async_sessionmaker[Any] = engines.sessions(write=True)
         self._read_statements: async_sessionmaker[Any] = engines.sessions(write=False,
@@ -68,26 +72,26 @@ class Database:
                                                                       autocommit=True)
 
     @classmethod
-    def connect(cls, url: str) -> Database:
-        return cls(Engines.create(url))
+    def connect(cls, url: str, box: SecretBox) -> Database:
+        return cls(Engines.create(url), box)
 
     def reading(self) -> UnitOfWork:
-        return UnitOfWork(self._readers)
+        return UnitOfWork(self._readers, self.box)
 
     def writing(self) -> UnitOfWork:
-        return UnitOfWork(self._writers)
+        return UnitOfWork(self._writers, self.box)
 
     def reading_statements(self) -> UnitOfWork:
         """A reader for a look-up that is one statement: on PostgreSQL without the BEGIN and
         ROLLBACK round trips; on SQLite it is `reading()`."""
-        return UnitOfWork(self._read_statements)
+        return UnitOfWork(self._read_statements, self.box)
 
     def writing_statements(self) -> UnitOfWork:
         """A writer for use cases whose every write is one self-contained statement: on
         PostgreSQL each statement is its own transaction, which saves the BEGIN and COMMIT
         round trips; on SQLite it is `writing()`. `commit()` is still called (it is what
         commits on SQLite); leaving without it undoes only what is not yet committed."""
-        return UnitOfWork(self._statements)
+        return UnitOfWork(self._statements, self.box)
 
     @property
     def backend(self) -> str:

@@ -1,0 +1,24 @@
+"""gateway
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05 08:30:00
+
+Reserved for the gateway work; it changes nothing until that work fills it in, so the
+migration chain stays linear whichever branch lands first.
+"""
+
+from collections.abc import Sequence
+
+revision: str = '0008'
+down_revision: str | None = '0007'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
