@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from proxyfleet import __version__, bootstrap
+from proxyfleet.api import dashboard
 from proxyfleet.api.ipv6 import instances as ipv6_instances
 from proxyfleet.api.pool import accounts, judge, proxies, sources, stats, system
 from proxyfleet.api.pool.envelope import POOL
@@ -27,7 +28,8 @@ log = structlog.get_logger(__name__)
 
 # Paths answered without an API key; every other route requires one.
 PUBLIC_PATHS = frozenset({"/auth/register", "/health", "/judge", "/openapi.json", "/docs",
-                          "/docs/oauth2-redirect", "/redoc", "/api/health"})
+                          "/docs/oauth2-redirect", "/redoc", "/api/health", "/",
+                          "/index.html"})
 
 
 def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
@@ -49,6 +51,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
                    proxies.router, stats.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
+    dashboard.mount(app)
     _install_fallback_handlers(app)
     return app
 

@@ -1,0 +1,186 @@
+// The rotation rules of issue 14's rotation service, as pure functions, so the store picks
+// exactly as the server does for the same settings and state:
+// - candidates are enabled (`is_active`), healthy (success share in the health window at least
+//   `min_health`, or no history yet) and under their hourly budget (a per-proxy override, else
+//   the setting; 0 means no budget) for the current UTC clock hour;
+// - a proxy whose consecutive errors reached `error_threshold` cools off for
+//   `cooloff_seconds`, then gets exactly one probation request: success rejoins it (errors
+//   back to 0), failure starts a new cool-off;
+// - strategies: round_robin (every candidate once, in id order, before any twice), weighted
+//   (chance proportional to score), least_used (fewest requests this hour, then fewest in all,
+//   then lowest id), sticky (a key keeps its proxy while it stays a candidate, else is re-mapped
+//   to the least used one).
+
+export const STRATEGIES = ['round_robin', 'weighted', 'least_used', 'sticky']
+
+export const DEFAULT_ROTATION = Object.freeze({
+  strategy: 'round_robin',
+  health_window: 20,
+  min_health: 0.5,
+  hourly_budget: 1000,
+  error_threshold: 5,
+  cooloff_seconds: 300,
+})
+
+// The names the server may give each setting; the first is the store's own.
+export const ROTATION_ALIASES = Object.freeze({
+  strategy: ['strategy', 'default_strategy'],
+  health_window: ['health_window', 'window', 'window_size', 'health_window_size'],
+  min_health: ['min_health', 'min_success_rate'],
+  hourly_budget: ['hourly_budget', 'hourly_request_budget', 'max_requests_per_hour', 'requests_per_hour'],
+  error_threshold: ['error_threshold', 'max_consecutive_errors'],
+  cooloff_seconds: ['cooloff_seconds', 'cool_off_seconds', 'cooldown_seconds'],
+})
+
+// Server settings to the store's names; `names` remembers which name the server used.
+export function readRotation(raw) {
+  const settings = { ...DEFAULT_ROTATION }
+  const names = {}
+  for (const [own, aliases] of Object.entries(ROTATION_ALIASES)) {
+    const found = aliases.find((name) => raw && raw[name] !== undefined && raw[name] !== null)
+    if (found) {
+      settings[own] = raw[found]
+      names[own] = found
+    }
+  }
+  return { settings, names }
+}
+
+// Changes in the store's names to a body in the server's names.
+export function writeRotation(changes, names) {
+  const body = {}
+  for (const [own, value] of Object.entries(changes)) body[names[own] ?? own] = value
+  return body
+}
+
+export function validateRotation(settings) {
+  const problems = {}
+  if (!STRATEGIES.includes(settings.strategy)) problems.strategy = `one of ${STRATEGIES.join(', ')}`
+  for (const name of ['health_window', 'error_threshold']) {
+    if (!Number.isInteger(settings[name]) || settings[name] < 1) problems[name] = 'a whole number of 1 or more'
+  }
+  for (const name of ['hourly_budget', 'cooloff_seconds']) {
+    if (!Number.isFinite(settings[name]) || settings[name] < 0) problems[name] = 'a number of 0 or more'
+  }
+  if (!(settings.min_health >= 0 && settings.min_health <= 1)) problems.min_health = 'between 0 and 1'
+  return problems
+}
+
+export const hourKey = (ms) => new Date(ms).toISOString().slice(0, 13)
+
+// Requests in the current clock hour: the counter as last seen, zero once the hour has turned.
+export function usedThisHour(proxy, seenHour, now) {
+  return seenHour === hourKey(now) ? proxy.requests_this_hour ?? 0 : 0
+}
+
+export function budgetOf(proxy, settings, overrides = {}) {
+  const own = overrides[proxy.id] ?? proxy.hourly_budget
+  return own === undefined || own === null ? settings.hourly_budget : own
+}
+
+export function overBudget(proxy, settings, ctx) {
+  const budget = budgetOf(proxy, settings, ctx.overrides)
+  return budget > 0 && usedThisHour(proxy, ctx.seenHour?.[proxy.id], ctx.now) >= budget
+}
+
+// The health window's outcomes: success share and mean latency.
+export function windowStats(history = [], window = DEFAULT_ROTATION.health_window) {
+  const recent = history.slice(-window)
+  const latencies = recent.filter((h) => h.latencyMs !== null && h.latencyMs !== undefined).map((h) => h.latencyMs)
+  return {
+    samples: recent.length,
+    successRate: recent.length ? recent.filter((h) => h.success).length / recent.length : null,
+    avgLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : null,
+  }
+}
+
+export function healthy(history, settings) {
+  const { successRate } = windowStats(history, settings.health_window)
+  return successRate === null || successRate >= settings.min_health
+}
+
+// A proxy's score: the server's when it gives one, else the pool's formula on the health
+// window's outcomes (0.5 share alive + 0.25 latency 1/(1 + ms/500) + 0.25 neutral), 0.5 unknown.
+export function scoreOf(proxy, history, settings) {
+  if (typeof proxy.score === 'number') return proxy.score
+  const { successRate, avgLatencyMs } = windowStats(history, settings.health_window)
+  if (successRate === null) return 0.5
+  const latency = avgLatencyMs === null ? 0.5 : 1 / (1 + avgLatencyMs / 500)
+  return 0.5 * successRate + 0.25 * latency + 0.125
+}
+
+// 'ok' | 'cooling' (not before `until`) | 'probation' (one request allowed) | 'probing' (that
+// request is out, waiting for its outcome).
+export function coolState(proxy, settings, cooling, now) {
+  const entry = cooling?.[proxy.id]
+  if (!entry) return (proxy.error_count ?? 0) >= settings.error_threshold ? 'cooling' : 'ok'
+  if (entry.probing) return 'probing'
+  return now < entry.until ? 'cooling' : 'probation'
+}
+
+// Why a proxy is not a candidate now, or null when it is.
+export function exclusion(proxy, settings, ctx) {
+  if (!proxy.is_active) return 'disabled'
+  const cool = coolState(proxy, settings, ctx.cooling, ctx.now)
+  if (cool === 'cooling' || cool === 'probing') return 'cooling'
+  if (overBudget(proxy, settings, ctx)) return 'over_budget'
+  if (!healthy(ctx.history?.[proxy.id], settings)) return 'unhealthy'
+  return null
+}
+
+export function candidates(proxies, settings, ctx) {
+  return proxies.filter((p) => exclusion(p, settings, ctx) === null).sort((a, b) => a.id - b.id)
+}
+
+function leastUsed(pool, ctx) {
+  let best = null
+  for (const p of pool) {
+    if (best === null) {
+      best = p
+      continue
+    }
+    const a = usedThisHour(p, ctx.seenHour?.[p.id], ctx.now)
+    const b = usedThisHour(best, ctx.seenHour?.[best.id], ctx.now)
+    if (a < b || (a === b && (p.total_requests ?? 0) < (best.total_requests ?? 0))) best = p
+  }
+  return best
+}
+
+// The pick: { proxy, cursor, sticky } (cursor and sticky as they are after it), or
+// { proxy: null } when no proxy is a candidate.
+export function pick(proxies, settings, ctx, { strategy = settings.strategy, key = null } = {}) {
+  const pool = candidates(proxies, settings, ctx)
+  const sticky = { ...(ctx.sticky ?? {}) }
+  let cursor = ctx.cursor ?? null
+  if (!pool.length) return { proxy: null, cursor, sticky }
+  let chosen
+  if (strategy === 'round_robin') {
+    chosen = pool.find((p) => cursor === null || p.id > cursor) ?? pool[0]
+    cursor = chosen.id
+  } else if (strategy === 'weighted') {
+    const weights = pool.map((p) => Math.max(0, scoreOf(p, ctx.history?.[p.id], settings)))
+    const sum = weights.reduce((a, b) => a + b, 0)
+    const random = ctx.random ?? Math.random
+    if (sum <= 0) chosen = pool[Math.min(pool.length - 1, Math.floor(random() * pool.length))]
+    else {
+      let r = random() * sum
+      chosen = pool[pool.length - 1]
+      for (let i = 0; i < pool.length; i++) {
+        if (r < weights[i]) {
+          chosen = pool[i]
+          break
+        }
+        r -= weights[i]
+      }
+    }
+  } else if (strategy === 'least_used') {
+    chosen = leastUsed(pool, ctx)
+  } else if (strategy === 'sticky') {
+    if (key === null || key === undefined || key === '') throw new Error('sticky rotation needs a key')
+    chosen = pool.find((p) => p.id === sticky[key]) ?? leastUsed(pool, ctx)
+    sticky[key] = chosen.id
+  } else {
+    throw new Error(`unknown strategy: ${strategy}`)
+  }
+  return { proxy: chosen, cursor, sticky }
+}
