@@ -1,8 +1,9 @@
 // The rotation rules of issue 14's rotation service, as pure functions, so the store picks
 // exactly as the server does for the same settings and state:
-// - candidates are enabled (`is_active`), healthy (success share in the health window at least
-//   `min_health`, or no history yet) and under their hourly budget (a per-proxy override, else
-//   the setting; 0 means no budget) for the current UTC clock hour;
+// - candidates are enabled (`is_active`), healthy (the checker's verdict: a proxy the server
+//   gives a `status` must be `active`, and one it marks `healthy: false` is not) and under their
+//   hourly budget (a per-proxy override, else the setting; 0 means no budget) for the current
+//   UTC clock hour;
 // - a proxy whose consecutive errors reached `error_threshold` cools off for
 //   `cooloff_seconds`, then gets exactly one probation request: success rejoins it (errors
 //   back to 0), failure starts a new cool-off;
@@ -16,7 +17,6 @@ export const STRATEGIES = ['round_robin', 'weighted', 'least_used', 'sticky']
 export const DEFAULT_ROTATION = Object.freeze({
   strategy: 'round_robin',
   health_window: 20,
-  min_health: 0.5,
   hourly_budget: 1000,
   error_threshold: 5,
   cooloff_seconds: 300,
@@ -26,7 +26,6 @@ export const DEFAULT_ROTATION = Object.freeze({
 export const ROTATION_ALIASES = Object.freeze({
   strategy: ['strategy', 'default_strategy'],
   health_window: ['health_window', 'window', 'window_size', 'health_window_size'],
-  min_health: ['min_health', 'min_success_rate'],
   hourly_budget: ['hourly_budget', 'hourly_request_budget', 'max_requests_per_hour', 'requests_per_hour'],
   error_threshold: ['error_threshold', 'max_consecutive_errors'],
   cooloff_seconds: ['cooloff_seconds', 'cool_off_seconds', 'cooldown_seconds'],
@@ -62,7 +61,6 @@ export function validateRotation(settings) {
   for (const name of ['hourly_budget', 'cooloff_seconds']) {
     if (!Number.isFinite(settings[name]) || settings[name] < 0) problems[name] = 'a number of 0 or more'
   }
-  if (!(settings.min_health >= 0 && settings.min_health <= 1)) problems.min_health = 'between 0 and 1'
   return problems
 }
 
@@ -94,13 +92,13 @@ export function windowStats(history = [], window = DEFAULT_ROTATION.health_windo
   }
 }
 
-export function healthy(history, settings) {
-  const { successRate } = windowStats(history, settings.health_window)
-  return successRate === null || successRate >= settings.min_health
+export function healthy(proxy) {
+  if (proxy.healthy === false) return false
+  return proxy.status === undefined || proxy.status === null || proxy.status === 'active'
 }
 
-// A proxy's score: the server's when it gives one, else the pool's formula on the health
-// window's outcomes (0.5 share alive + 0.25 latency 1/(1 + ms/500) + 0.25 neutral), 0.5 unknown.
+// A proxy's score, the weight of `weighted`: the server's when it gives one, else the pool's
+// formula on the health window's outcomes (0.5 share alive + 0.25 latency 1/(1 + ms/500) + 0.25 neutral), 0.5 unknown.
 export function scoreOf(proxy, history, settings) {
   if (typeof proxy.score === 'number') return proxy.score
   const { successRate, avgLatencyMs } = windowStats(history, settings.health_window)
@@ -124,7 +122,7 @@ export function exclusion(proxy, settings, ctx) {
   const cool = coolState(proxy, settings, ctx.cooling, ctx.now)
   if (cool === 'cooling' || cool === 'probing') return 'cooling'
   if (overBudget(proxy, settings, ctx)) return 'over_budget'
-  if (!healthy(ctx.history?.[proxy.id], settings)) return 'unhealthy'
+  if (!healthy(proxy)) return 'unhealthy'
   return null
 }
 
