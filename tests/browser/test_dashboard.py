@@ -1,0 +1,236 @@
+"""The dashboard in a real headless Chromium against a running proxyfleet with a simulated
+pool: what a person signing in sees and does, page by page."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import FRESH_SIZE, POOL_SIZE, World, shot
+
+pytestmark = pytest.mark.slow
+
+
+def sign_in(page: Page, world: World, key: str) -> None:
+    page.goto(world.base + "/")
+    page.fill("[data-test=key]", key)
+    page.click("[data-test=sign-in-button]")
+    expect(page.locator("[data-test=who]")).to_be_visible()
+
+
+def loaded(page: Page) -> tuple[int, int]:
+    text = page.locator("[data-test=loaded]").inner_text()
+    found = re.fullmatch(r"(\d+) of (\d+) loaded", text.strip())
+    assert found, text
+    return int(found[1]), int(found[2])
+
+
+def test_a_wrong_key_is_refused_in_the_apis_words(page: Page, world: World) -> None:
+    wrong = "pp_" + "x" * 48
+    with world.http(wrong) as http:
+        refusal = http.get("/account").json()["error"]
+    page.goto(world.base + "/")
+    page.fill("[data-test=key]", wrong)
+    page.click("[data-test=sign-in-button]")
+    error = page.locator("[data-test=error]")
+    expect(error).to_contain_text(refusal["code"])
+    expect(error).to_contain_text(refusal["message"])
+    expect(page.locator("[data-test=who]")).to_have_count(0)
+    assert page.evaluate("sessionStorage.length") == 0
+    shot(page, "sign-in-refused")
+
+
+def test_the_key_stays_in_the_tab_session_never_in_a_url(page: Page, world: World) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    sign_in(page, world, world.admin_key)
+    expect(page.locator("[data-test=who]")).to_contain_text("admin@example.com (admin)")
+    assert page.evaluate("sessionStorage.getItem('proxyfleet.apiKey')") == world.admin_key
+    assert page.evaluate("localStorage.length") == 0
+    page.reload()
+    expect(page.locator("[data-test=who]")).to_be_visible()  # the tab's session goes on
+    assert requested
+    assert all(world.admin_key not in url for url in requested)
+    assert all(url.startswith(world.base) for url in requested), requested  # nothing from a CDN
+    page.click("[data-test=sign-out]")
+    expect(page.locator("[data-test=key]")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_the_pool_shows_filters_and_pages_through_every_row(page: Page, world: World) -> None:
+    sign_in(page, world, world.admin_key)
+    rows = page.locator("[data-test=row]")
+    expect(rows.first).to_be_visible()
+    expect(page.locator("[data-test=stat-total]")).to_have_text(str(POOL_SIZE))
+    assert loaded(page) == (200, POOL_SIZE)
+    with world.http(world.admin_key) as http:
+        best = http.get("/proxies", params={"limit": 1}).json()["items"][0]
+        socks5 = http.get("/proxies", params={"protocol": "socks5", "limit": 1}).json()
+        alive = http.get("/proxies", params={"status": "active", "limit": 1}).json()
+    first = rows.first
+    expect(first).to_contain_text(f"{best['ip']}:{best['port']}")
+    shot(page, "pool")
+
+    page.select_option("[data-test=f-protocol]", "socks5")
+    page.click("[data-test=apply]")
+    expect(page.locator("[data-test=loaded]")).to_contain_text(f"of {socks5['total_count']} loaded")
+    for row in rows.all():
+        assert " socks5 " in f" {row.inner_text()} ".replace("\t", " ").replace("\n", " ")
+
+    page.select_option("[data-test=f-protocol]", "")
+    page.select_option("[data-test=f-status]", "active")
+    page.click("[data-test=apply]")
+    expect(page.locator("[data-test=loaded]")).to_contain_text(f"of {alive['total_count']} loaded")
+    statuses = set(page.locator("[data-test=status]").all_inner_texts())
+    assert statuses == {"active"}
+
+    # Every page of the unfiltered pool, by scrolling: server-side pages of 200 land in a
+    # list that keeps only the visible rows in the page.
+    page.select_option("[data-test=f-status]", "")
+    page.click("[data-test=apply]")
+    expect(page.locator("[data-test=loaded]")).to_have_text(f"200 of {POOL_SIZE} loaded")
+    listing = page.locator("[data-test=vlist]")
+    for pages in range(2, POOL_SIZE // 200 + 1):
+        listing.evaluate("el => { el.scrollTop = el.scrollHeight }")
+        expect(page.locator("[data-test=loaded]")).to_have_text(
+            f"{pages * 200} of {POOL_SIZE} loaded")
+    expect(page.locator("[data-test=more]")).to_be_disabled()
+    listing.evaluate("el => { el.scrollTop = el.scrollHeight }")
+    expect(rows.last).to_have_attribute("data-index", str(POOL_SIZE - 1))
+    assert rows.count() < 60
+    shown = page.locator("[data-test=row] [data-proxy]")
+    assert len({row.get_attribute("data-proxy") for row in shown.all()}) == rows.count()
+
+
+def test_a_proxy_opens_with_its_check_history(page: Page, world: World) -> None:
+    sign_in(page, world, world.admin_key)
+    first = page.locator("[data-test=row] [data-proxy]").first
+    address = first.get_attribute("data-proxy")
+    first.click()
+    detail = page.locator("[data-test=detail]")
+    expect(detail).to_contain_text(f"Proxy {address}")
+    with world.http(world.admin_key) as http:
+        host, port = str(address).rsplit(":", 1)
+        listed = http.get("/proxies", params={"limit": 1}).json()["items"][0]
+        assert (listed["ip"], str(listed["port"])) == (host, port)
+        checks = http.get(f"/proxies/{listed['id']}").json()["recent_checks"]
+    assert checks
+    expect(page.locator("[data-test=checks] tr")).to_have_count(len(checks) + 1)
+    expect(page.locator("[data-test=heartbeat] span")).to_have_count(min(len(checks), 40))
+    expect(detail).to_contain_text(checks[0]["checker_name"])
+    shot(page, "proxy-detail")
+
+
+def test_a_new_source_is_scraped_and_its_proxies_appear(page: Page, world: World) -> None:
+    url = world.lists.url("/fresh.txt")
+    sign_in(page, world, world.admin_key)
+    page.click("[data-test=nav-sources]")
+    page.fill("[data-test=source-url]", url)
+    page.click("[data-test=source-add]")
+    row = page.locator(f"[data-source='{url}']")
+    expect(row).to_be_visible()
+    expect(row.locator("[data-test=yield]")).to_contain_text(f"{FRESH_SIZE} / {FRESH_SIZE} / 0")
+    expect(row).to_contain_text("plaintext")
+    shot(page, "sources")
+
+    page.click("[data-test=nav-pool]")
+    expect(page.locator("[data-test=stat-total]")).to_have_text(str(POOL_SIZE + FRESH_SIZE))
+    # The pool's rows: a new proxy is either not checked yet (first when the last check is
+    # sorted ascending: never is oldest) or just checked (first when sorted descending).
+    fresh = [a.netloc for a, _ in world.fresh.proxies]
+    any_fresh = page.locator(", ".join(f"[data-proxy='{a}']" for a in fresh))
+    page.select_option("[data-test=f-sort]", "last_checked")
+    for attempt in range(30):
+        order = "asc" if attempt % 2 else "desc"
+        page.select_option("[data-test=f-order]", order)
+        wanted = f"sort=last_checked&order={order}"
+        with page.expect_response(lambda r, w=wanted: w in r.url and "cursor" not in r.url):
+            page.click("[data-test=apply]")
+        expect(page.locator("[data-test=loading]")).to_have_count(0)
+        if any_fresh.count():
+            break
+    expect(any_fresh.first).to_be_visible()
+    expect(page.locator("[data-test=loaded]")).to_contain_text(
+        f"of {POOL_SIZE + FRESH_SIZE} loaded", timeout=20_000)
+
+
+def test_a_user_acquires_and_releases_a_lease(page: Page, world: World) -> None:
+    with world.http() as http:
+        registered = http.post("/auth/register",
+                               json={"email": f"lease-{uuid.uuid4().hex[:8]}@example.com"}).json()
+    key = registered["api_key"]["key"]
+    sign_in(page, world, key)
+    page.click("[data-test=nav-leases]")
+    expect(page.locator("[data-test=balance]")).to_have_text("0")
+    page.click("[data-test=acquire]")
+    with world.http(key) as http:
+        refusal = http.post("/proxies/acquire", json={}).json()["error"]
+    expect(page.locator("[data-test=error]")).to_contain_text(refusal["message"])
+
+    with world.http(world.admin_key) as http:
+        granted = http.post(f"/admin/users/{registered['user']['id']}/grants",
+                            json={"currency": "credits", "amount": 3})
+        assert granted.status_code == 201, granted.text
+    page.click("[data-test=acquire]")
+    expect(page.locator("[data-test=acquired]")).to_contain_text("2 credits left")
+    expect(page.locator("[data-test=leases] [data-test=release]")).to_have_count(1)
+    expect(page.locator("[data-test=balance]")).to_have_text("2")
+    with world.http(key) as http:
+        live = http.get("/account/leases").json()["items"]
+    assert len(live) == 1
+    expect(page.locator(f"[data-lease='{live[0]['lease_id']}']")).to_contain_text(
+        f"{live[0]['proxy']['ip']}:{live[0]['proxy']['port']}")
+    shot(page, "leases")
+
+    page.click("[data-test=release]")
+    expect(page.locator("[data-test=leases] [data-test=release]")).to_have_count(0)
+    with world.http(key) as http:
+        assert http.get("/account/leases").json()["items"] == []
+    expect(page.locator("[data-test=transactions]")).to_contain_text("acquire")
+
+
+def test_ipv6_instances_are_created_and_deleted(page: Page, world: World) -> None:
+    sign_in(page, world, world.admin_key)
+    page.click("[data-test=nav-ipv6]")
+    expect(page.locator("[data-test=ipv6-totals]")).to_contain_text(world.network.root_link)
+    page.select_option("[data-test=ipv6-type]", "both")
+    page.click("[data-test=ipv6-create]")
+    expect(page.locator("[data-test=ipv6-created]")).to_contain_text("Created both")
+    with world.http(world.admin_key) as http:
+        instances = http.get("/api/list_proxies").json()["proxies"]
+    assert len(instances) == 1
+    made = instances[0]
+    assert ipaddress.IPv6Address(made["ipv6_address"]) in world.network.prefix
+    row = page.locator(f"[data-instance='{made['instance_id']}']")
+    expect(row).to_contain_text(made["ipv6_address"])
+    expect(row).to_contain_text(made["endpoints"]["socks5"])
+    page.click("[data-test=ipv6-create]")
+    expect(page.locator("[data-test=ipv6-list] [data-instance]")).to_have_count(2)
+    shot(page, "ipv6")
+
+    row.locator("[data-test=ipv6-delete]").click()
+    expect(row).to_have_count(0)
+    rest = page.locator("[data-test=ipv6-list] [data-instance]")
+    expect(rest).to_have_count(1)
+    rest.locator("input[type=checkbox]").check()
+    page.click("[data-test=ipv6-bulk-delete]")
+    expect(rest).to_have_count(0)
+    with world.http(world.admin_key) as http:
+        assert http.get("/api/list_proxies").json()["proxies"] == []
+
+
+def test_the_interface_a_user_must_name_is_asked_for_in_the_apis_words(
+        page: Page, world: World) -> None:
+    with world.http(world.admin_key) as http:
+        refusal = http.post("/api/create_proxy", json={"type": "http"}).json()
+    sign_in(page, world, world.admin_key)
+    page.click("[data-test=nav-ipv6]")
+    expect(page.locator("[data-test=ipv6-totals]")).to_be_visible()
+    page.locator("[data-test=ipv6-interface]").evaluate(
+        "el => { el.value = ''; el.dispatchEvent(new Event('change')) }")
+    page.click("[data-test=ipv6-create]")
+    expect(page.locator("[data-test=error]")).to_contain_text(refusal["error"])
