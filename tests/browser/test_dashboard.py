@@ -234,3 +234,14 @@ def test_the_interface_a_user_must_name_is_asked_for_in_the_apis_words(
         "el => { el.value = ''; el.dispatchEvent(new Event('change')) }")
     page.click("[data-test=ipv6-create]")
     expect(page.locator("[data-test=error]")).to_contain_text(refusal["error"])
+
+
+def test_the_api_docs_page_works_with_nothing_from_another_host(page: Page, world: World) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(world.base + "/docs")
+    expect(page.locator(".swagger-ui .opblock-summary-path").first).to_be_visible()
+    expect(page.get_by_text("/proxies/acquire", exact=True).first).to_be_visible()
+    assert any(url.endswith("/openapi.json") for url in requested)
+    assert all(url.startswith(world.base) for url in requested), requested
+    shot(page, "api-docs")

@@ -28,8 +28,8 @@ log = structlog.get_logger(__name__)
 
 # Paths answered without an API key; every other route requires one.
 PUBLIC_PATHS = frozenset({"/auth/register", "/health", "/judge", "/openapi.json", "/docs",
-                          "/docs/oauth2-redirect", "/redoc", "/api/health", "/",
-                          "/index.html"})
+                          "/docs/oauth2-redirect", "/api/health", "/", "/index.html",
+                          "/favicon.svg"})
 
 
 def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
@@ -45,7 +45,10 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
             if own_container:
                 await container.close()
 
-    app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan)
+    # The docs page is the dashboard's (served from shipped files, no CDN); ReDoc would load
+    # from one, so there is none.
+    app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.state.container = container
     for router in (system.router, judge.router, accounts.router, sources.router,
                    proxies.router, stats.router):

@@ -49,3 +49,18 @@ async def test_the_api_keeps_its_paths_and_its_key_check(client: httpx.AsyncClie
     answer = await client.get("/account")
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_the_api_docs_load_swagger_ui_from_this_server(client: httpx.AsyncClient) -> None:
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    loaded = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", docs.text)
+    assert "/openapi.json" in loaded
+    assets = [path for path in loaded if path.startswith("/assets/")]
+    assert {path.rsplit(".", 1)[1] for path in assets} == {"js", "css"}
+    for path in [*assets, "/favicon.svg"]:
+        assert (await client.get(path)).status_code == 200, path
+    assert not [path for path in loaded if "//" in path], loaded
+    assert '"validatorUrl": null' in docs.text
+    assert (await client.get("/docs/oauth2-redirect")).status_code == 200
+    assert (await client.get("/redoc")).status_code == 404
