@@ -120,7 +120,10 @@ def test_a_proxy_opens_with_its_check_history(page: Page, world: World) -> None:
         checks = http.get(f"/proxies/{listed['id']}").json()["recent_checks"]
     assert checks
     expect(page.locator("[data-test=checks] tr")).to_have_count(len(checks) + 1)
-    expect(page.locator("[data-test=heartbeat] span")).to_have_count(min(len(checks), 40))
+    rounds = {check["created_at"] for check in checks}
+    expect(page.locator("[data-test=heartbeat] span")).to_have_count(min(len(rounds), 40))
+    expect(page.locator("[data-test=row-beats]").first.locator("span")).to_have_count(
+        min(len(rounds), 12))
     expect(detail).to_contain_text(checks[0]["checker_name"])
     shot(page, "proxy-detail")
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError, createClient, errorFrom, query } from './api.js'
 import { latestOnly } from './latest.js'
+import { rounds } from './format.js'
 import { chunks, parseLine, parseList } from './lines.js'
 
 function deferred() {
@@ -107,5 +108,22 @@ describe('import lists', () => {
   })
   it('splits into batches', () => {
     expect(chunks([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]])
+  })
+})
+
+describe('heartbeat rounds', () => {
+  it('groups check records by round, oldest first; a round passes when every stage did', () => {
+    const check = (at, name, passed) => ({ created_at: at, checker_name: name, passed, detail: '' })
+    const found = rounds([
+      check('2026-01-01T10:10:00Z', 'tcp_connect', false),
+      check('2026-01-01T10:00:00Z', 'tcp_connect', true),
+      check('2026-01-01T10:00:00Z', 'http', true),
+      check('2026-01-01T10:05:00Z', 'tcp_connect', true),
+      check('2026-01-01T10:05:00Z', 'http', false),
+    ])
+    expect(found.map((r) => [r.at.slice(11, 16), r.passed])).toEqual([
+      ['10:00', true], ['10:05', false], ['10:10', false],
+    ])
+    expect(rounds(found.flatMap(() => []), 2)).toEqual([])
   })
 })
