@@ -2,22 +2,29 @@
 // exactly as the server does for the same settings and state:
 // - candidates are enabled (`is_active`), healthy (the checker's verdict: a proxy the server
 //   gives a `status` must be `active`, and one it marks `healthy: false` is not) and under their
-//   hourly budget (a per-proxy override, else the setting; 0 means no budget) for the current
-//   UTC clock hour;
+//   hourly budget (a per-proxy override, else the setting; null means no budget) for the
+//   current UTC clock hour;
 // - a proxy whose consecutive errors reached `error_threshold` cools off for
-//   `cooloff_seconds`, then gets exactly one probation request: success rejoins it (errors
-//   back to 0), failure starts a new cool-off;
+//   `cooloff_seconds`, then gets exactly one probation request (another after
+//   PROBATION_SECONDS if its outcome never comes): success rejoins it (errors back to 0),
+//   failure starts a new cool-off;
 // - strategies: round_robin (every candidate once, in id order, before any twice), weighted
-//   (chance proportional to score), least_used (fewest requests this hour, then fewest in all,
-//   then lowest id), sticky (a key keeps its proxy while it stays a candidate, else is re-mapped
-//   to the least used one).
+//   (chance proportional to score; equal chances when every score is 0), least_used (fewest
+//   requests this hour, then fewest in all, then lowest id), sticky (a key keeps its proxy while
+//   it stays a candidate, else takes the next one round robin; a key with no strategy named
+//   means sticky);
+// - score = health × traffic: health is the share of successes in the health window (the
+//   proxy's checker score, else 1, before any), traffic is (successes + 1) / (requests + 1).
 
 export const STRATEGIES = ['round_robin', 'weighted', 'least_used', 'sticky']
+
+// A probation request whose outcome never comes back frees the proxy for another after this.
+export const PROBATION_SECONDS = 30
 
 export const DEFAULT_ROTATION = Object.freeze({
   strategy: 'round_robin',
   health_window: 20,
-  hourly_budget: 1000,
+  hourly_budget: null,
   error_threshold: 5,
   cooloff_seconds: 300,
 })
@@ -36,7 +43,7 @@ export function readRotation(raw) {
   const settings = { ...DEFAULT_ROTATION }
   const names = {}
   for (const [own, aliases] of Object.entries(ROTATION_ALIASES)) {
-    const found = aliases.find((name) => raw && raw[name] !== undefined && raw[name] !== null)
+    const found = aliases.find((name) => raw && raw[name] !== undefined)
     if (found) {
       settings[own] = raw[found]
       names[own] = found
@@ -58,8 +65,11 @@ export function validateRotation(settings) {
   for (const name of ['health_window', 'error_threshold']) {
     if (!Number.isInteger(settings[name]) || settings[name] < 1) problems[name] = 'a whole number of 1 or more'
   }
-  for (const name of ['hourly_budget', 'cooloff_seconds']) {
-    if (!Number.isFinite(settings[name]) || settings[name] < 0) problems[name] = 'a number of 0 or more'
+  if (settings.hourly_budget !== null && !(Number.isInteger(settings.hourly_budget) && settings.hourly_budget >= 1)) {
+    problems.hourly_budget = 'a whole number of 1 or more, or null for none'
+  }
+  if (!Number.isFinite(settings.cooloff_seconds) || settings.cooloff_seconds < 0) {
+    problems.cooloff_seconds = 'a number of 0 or more'
   }
   return problems
 }
@@ -78,7 +88,7 @@ export function budgetOf(proxy, settings, overrides = {}) {
 
 export function overBudget(proxy, settings, ctx) {
   const budget = budgetOf(proxy, settings, ctx.overrides)
-  return budget > 0 && usedThisHour(proxy, ctx.seenHour?.[proxy.id], ctx.now) >= budget
+  return budget !== null && budget !== undefined && usedThisHour(proxy, ctx.seenHour?.[proxy.id], ctx.now) >= budget
 }
 
 // The health window's outcomes: success share and mean latency.
@@ -97,14 +107,13 @@ export function healthy(proxy) {
   return proxy.status === undefined || proxy.status === null || proxy.status === 'active'
 }
 
-// A proxy's score, the weight of `weighted`: the server's when it gives one, else the pool's
-// formula on the health window's outcomes (0.5 share alive + 0.25 latency 1/(1 + ms/500) + 0.25 neutral), 0.5 unknown.
+// A proxy's score, the weight of `weighted`: health over the window × real traffic's success.
 export function scoreOf(proxy, history, settings) {
-  if (typeof proxy.score === 'number') return proxy.score
-  const { successRate, avgLatencyMs } = windowStats(history, settings.health_window)
-  if (successRate === null) return 0.5
-  const latency = avgLatencyMs === null ? 0.5 : 1 / (1 + avgLatencyMs / 500)
-  return 0.5 * successRate + 0.25 * latency + 0.125
+  const { successRate } = windowStats(history, settings.health_window)
+  const health = successRate ?? (typeof proxy.score === 'number' ? proxy.score : 1)
+  const total = proxy.total_requests ?? 0
+  const traffic = (total - (proxy.failed_requests ?? 0) + 1) / (total + 1)
+  return Math.max(0, Math.min(1, health * traffic))
 }
 
 // 'ok' | 'cooling' (not before `until`) | 'probation' (one request allowed) | 'probing' (that
@@ -112,18 +121,17 @@ export function scoreOf(proxy, history, settings) {
 export function coolState(proxy, settings, cooling, now) {
   const entry = cooling?.[proxy.id]
   if (!entry) return (proxy.error_count ?? 0) >= settings.error_threshold ? 'cooling' : 'ok'
-  if (entry.probing) return 'probing'
-  return now < entry.until ? 'cooling' : 'probation'
+  if (now < entry.until) return 'cooling'
+  return entry.probing && now < entry.probing ? 'probing' : 'probation'
 }
 
 // Why a proxy is not a candidate now, or null when it is.
 export function exclusion(proxy, settings, ctx) {
   if (!proxy.is_active) return 'disabled'
-  const cool = coolState(proxy, settings, ctx.cooling, ctx.now)
-  if (cool === 'cooling' || cool === 'probing') return 'cooling'
-  if (overBudget(proxy, settings, ctx)) return 'over_budget'
   if (!healthy(proxy)) return 'unhealthy'
-  return null
+  if (overBudget(proxy, settings, ctx)) return 'over_budget'
+  const cool = coolState(proxy, settings, ctx.cooling, ctx.now)
+  return cool === 'cooling' || cool === 'probing' ? 'cooling' : null
 }
 
 export function candidates(proxies, settings, ctx) {
@@ -146,15 +154,21 @@ function leastUsed(pool, ctx) {
 
 // The pick: { proxy, cursor, sticky } (cursor and sticky as they are after it), or
 // { proxy: null } when no proxy is a candidate.
-export function pick(proxies, settings, ctx, { strategy = settings.strategy, key = null } = {}) {
+export function pick(proxies, settings, ctx, { strategy, key = null } = {}) {
+  const hasKey = key !== null && key !== undefined && key !== ''
+  strategy = strategy ?? (hasKey ? 'sticky' : settings.strategy)
   const pool = candidates(proxies, settings, ctx)
   const sticky = { ...(ctx.sticky ?? {}) }
   let cursor = ctx.cursor ?? null
   if (!pool.length) return { proxy: null, cursor, sticky }
   let chosen
+  const roundRobin = () => {
+    const next = pool.find((p) => cursor === null || p.id > cursor) ?? pool[0]
+    cursor = next.id
+    return next
+  }
   if (strategy === 'round_robin') {
-    chosen = pool.find((p) => cursor === null || p.id > cursor) ?? pool[0]
-    cursor = chosen.id
+    chosen = roundRobin()
   } else if (strategy === 'weighted') {
     const weights = pool.map((p) => Math.max(0, scoreOf(p, ctx.history?.[p.id], settings)))
     const sum = weights.reduce((a, b) => a + b, 0)
@@ -174,8 +188,8 @@ export function pick(proxies, settings, ctx, { strategy = settings.strategy, key
   } else if (strategy === 'least_used') {
     chosen = leastUsed(pool, ctx)
   } else if (strategy === 'sticky') {
-    if (key === null || key === undefined || key === '') throw new Error('sticky rotation needs a key')
-    chosen = pool.find((p) => p.id === sticky[key]) ?? leastUsed(pool, ctx)
+    if (!hasKey) throw new Error('sticky rotation needs a key')
+    chosen = pool.find((p) => p.id === sticky[key]) ?? roundRobin()
     sticky[key] = chosen.id
   } else {
     throw new Error(`unknown strategy: ${strategy}`)

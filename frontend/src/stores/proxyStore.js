@@ -8,6 +8,7 @@ import { defineStore } from 'pinia'
 import { api as defaultClient } from '../lib/api.js'
 import {
   DEFAULT_ROTATION,
+  PROBATION_SECONDS,
   coolState,
   exclusion,
   hourKey,
@@ -191,15 +192,12 @@ export const useProxyStore = defineStore('proxies', {
     // --- status management ---
     async setStatus(id, status) {
       if (status !== 'active' && status !== 'disabled') throw new Error(`status must be active or disabled, not ${status}`)
-      try {
-        const updated = await deps.client.patch(`/api/proxies/${id}/status`, { status })
-        this.error = null
-        this._merge(updated)
-        return this.byId.get(id)
-      } catch (failure) {
-        this.error = failure
-        throw failure
-      }
+      return this._patch(id, `/api/proxies/${id}/status`, { status })
+    },
+
+    // Shared proxies are handed out to leases and the gateway too (PATCH /api/proxies/{id}).
+    setShared(id, shared) {
+      return this._patch(id, `/api/proxies/${id}`, { shared: Boolean(shared) })
     },
 
     // Many at once: every id is tried; the failures come back with their ids.
@@ -266,10 +264,11 @@ export const useProxyStore = defineStore('proxies', {
       this.sticky = result.sticky
       const proxy = result.proxy
       if (proxy && coolState(proxy, this.rotation, this.cooling, this.now) === 'probation') {
-        this.cooling[proxy.id] = { ...this.cooling[proxy.id], probing: true }
+        this.cooling[proxy.id] = { ...this.cooling[proxy.id], probing: this.now + PROBATION_SECONDS * 1000 }
       }
       if (proxy) this._count(proxy.id)
-      this.lastPick = proxy ? { id: proxy.id, strategy: strategy ?? this.rotation.strategy, at: this.now } : null
+      const used = strategy ?? (key ? 'sticky' : this.rotation.strategy)
+      this.lastPick = proxy ? { id: proxy.id, strategy: used, at: this.now } : null
       return proxy
     },
 
@@ -320,6 +319,17 @@ export const useProxyStore = defineStore('proxies', {
     },
 
     // --- internals ---
+    async _patch(id, path, body) {
+      try {
+        const updated = await deps.client.patch(path, body)
+        this.error = null
+        this._merge(updated)
+        return this.byId.get(id)
+      } catch (failure) {
+        this.error = failure
+        throw failure
+      }
+    },
     _count(id) {
       // A pick counts against the proxy's hourly budget at once; its outcome then does not
       // count the request twice.
@@ -335,12 +345,12 @@ export const useProxyStore = defineStore('proxies', {
       if ((proxy.error_count ?? 0) >= threshold && !this.cooling[proxy.id]) {
         this._coolOff(proxy.id, this.tick(), proxy.error_count)
       }
-      if ((proxy.error_count ?? 0) < threshold && this.cooling[proxy.id] && !this.cooling[proxy.id].probing) {
+      if ((proxy.error_count ?? 0) < threshold && this.cooling[proxy.id]) {
         delete this.cooling[proxy.id]
       }
     },
     _coolOff(id, now, errors) {
-      this.cooling[id] = { since: now, until: now + this.rotation.cooloff_seconds * 1000, probing: false }
+      this.cooling[id] = { since: now, until: now + this.rotation.cooloff_seconds * 1000, probing: 0 }
       this.alerts.push({ id, at: now, error_count: errors })
     },
     _merge(fields) {

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { createClient } from '../lib/api.js'
+import { PROBATION_SECONDS } from '../lib/rotation.js'
 import { resetProxyStoreDeps, setProxyStoreDeps, useProxyStore } from './proxyStore.js'
 import { seedServer } from './seedServer.testing.js'
 
@@ -90,6 +91,17 @@ describe('status management', () => {
     await expect(store.setStatus(a, 'paused')).rejects.toThrow('active or disabled')
   })
 
+  it('shares a proxy with the pool and takes it back (PATCH /api/proxies/{id})', async () => {
+    const [a] = await seed(1)
+    expect(store.byId.get(a).shared).toBe(false)
+    expect((await store.setShared(a, true)).shared).toBe(true)
+    expect(server.calls.at(-1)).toMatchObject({ method: 'PATCH', path: `/api/proxies/${a}`, body: { shared: true } })
+    expect(server.proxies.get(a).shared).toBe(true)
+    await store.setShared(a, false)
+    expect(store.byId.get(a).sessions).toHaveLength(1)
+    await expect(store.setShared(99, true)).rejects.toMatchObject({ code: 'not_found' })
+  })
+
   it('runs bulk changes on every id and returns the failures with their ids', async () => {
     const ids = await seed(3)
     const failed = await store.bulkSetStatus([...ids, 99], 'disabled')
@@ -114,9 +126,9 @@ describe('rotation settings through the rotation service', () => {
   it('refuses settings the rules cannot use before asking the server', async () => {
     await store.fetchRotation()
     const calls = server.calls.length
-    const refused = await store.saveRotation({ strategy: 'random', error_threshold: 0 }).catch((e) => e)
+    const refused = await store.saveRotation({ strategy: 'random', error_threshold: 0, hourly_budget: 0 }).catch((e) => e)
     expect(refused.code).toBe('validation_error')
-    expect(Object.keys(refused.details).sort()).toEqual(['error_threshold', 'strategy'])
+    expect(Object.keys(refused.details).sort()).toEqual(['error_threshold', 'hourly_budget', 'strategy'])
     expect(server.calls.length).toBe(calls)
   })
 })
@@ -161,7 +173,8 @@ describe('performance monitoring', () => {
       total_requests: 2, failed_requests: 1, failure_rate: 0.5, requests_this_hour: 2,
       error_count: 1, window_samples: 2, window_success_rate: 0.5, avg_latency_ms: 200,
     })
-    expect(perf.score).toBeCloseTo(0.5 * 0.5 + 0.25 / (1 + 200 / 500) + 0.125)
+    // health 1/2 over the window × traffic (1 success + 1) / (2 requests + 1)
+    expect(perf.score).toBeCloseTo(0.5 * (2 / 3))
     // The server's counters are the truth: the report's answer is merged.
     expect(server.proxies.get(id)).toMatchObject({ total_requests: 2, failed_requests: 1, error_count: 1 })
     expect(server.calls.filter((c) => c.path === `/api/proxies/${id}/report`).map((c) => c.body)).toEqual([
@@ -208,9 +221,11 @@ describe('rotation by the server’s rules', () => {
     const other = store.next({ strategy: 'sticky', key: 'acct-2' }).id
     expect(other).not.toBe(first)
     await store.setStatus(first, 'disabled')
-    const moved = store.next({ strategy: 'sticky', key: 'acct-1' }).id
-    expect(ids).toContain(moved)
-    expect(moved).not.toBe(first)
+    // Re-mapped to the next proxy round robin (acct-2 took the second): the third.
+    expect([first, other]).toEqual([ids[0], ids[1]])
+    expect(store.next({ strategy: 'sticky', key: 'acct-1' }).id).toBe(ids[2])
+    expect(store.next({ key: 'acct-1' }).id).toBe(ids[2]) // a key alone means sticky
+    expect(store.lastPick.strategy).toBe('sticky')
     expect(() => store.next({ strategy: 'sticky' })).toThrow('key')
   })
 
@@ -234,9 +249,9 @@ describe('request rate limiting per proxy', () => {
     expect(store.next().id).toBe(a)
   })
 
-  it('uses a per-proxy budget over the setting, and 0 as no budget', async () => {
+  it('uses a per-proxy budget over the setting, and null as no budget', async () => {
     const [a, b] = await seed(2)
-    await store.saveRotation({ hourly_budget: 0 })
+    await store.saveRotation({ hourly_budget: null })
     store.setBudget(a, 1)
     expect(picks(5)).toEqual([a, b, b, b, b])
     store.setBudget(a, null)
@@ -270,6 +285,17 @@ describe('error threshold monitoring', () => {
     expect(store.byId.get(a).error_count).toBe(0)
     expect(store.statusOf(a)).toBe('active')
     expect(store.overThreshold).toEqual([])
+  })
+
+  it('frees a probation whose outcome never comes back after PROBATION_SECONDS', async () => {
+    const [a, b] = await seed(2)
+    await store.saveRotation({ error_threshold: 1, cooloff_seconds: 10 })
+    await store.report(a, false)
+    clock.t += 11 * 1000
+    expect(store.next().id).toBe(a)
+    expect(picks(2)).toEqual([b, b])
+    clock.t += (PROBATION_SECONDS + 1) * 1000
+    expect(store.next().id).toBe(a)
   })
 
   it('sees proxies the server already counts at the threshold when it lists them', async () => {

@@ -43,7 +43,8 @@ export function seedServer({ now = () => Date.now(), names = {}, rotation = {} }
     }
     const proxy = {
       id: nextProxyId++, ip: body.ip, port: body.port, username: body.username ?? null,
-      password: body.password ?? null, is_active: true, total_requests: 0, failed_requests: 0,
+      password: body.password ?? null, protocol: body.protocol ?? 'http', shared: body.shared ?? false,
+      is_active: true, total_requests: 0, failed_requests: 0,
       requests_this_hour: 0, error_count: 0, created_at: iso(), updated_at: iso(),
       sessions: [{ id: nextSessionId++, session: body.session, status: 'active' }],
     }
@@ -85,6 +86,14 @@ export function seedServer({ now = () => Date.now(), names = {}, rotation = {} }
       }
       proxy.is_active = body.status === 'active'
       proxy.updated_at = iso()
+      return json(200, view(proxy, false))
+    }
+    if ((m = /^\/api\/proxies\/(\d+)$/.exec(path)) && method === 'PATCH') {
+      const proxy = proxies.get(Number(m[1]))
+      if (!proxy) return fail(404, 'not_found', 'Requested resource not found', { proxy_id: Number(m[1]) })
+      const unknown = Object.keys(body ?? {}).filter((k) => !['is_active', 'shared'].includes(k))
+      if (unknown.length) return fail(422, 'validation_error', 'Missing or invalid fields', { fields: unknown })
+      Object.assign(proxy, body, { updated_at: iso() })
       return json(200, view(proxy, false))
     }
     if ((m = /^\/api\/proxies\/(\d+)\/report$/.exec(path)) && method === 'POST') {
