@@ -272,11 +272,15 @@ export const useProxyStore = defineStore('proxies', {
       return proxy
     },
 
-    // The server's pick, GET /api/proxies/next.
+    // The server's pick, GET /api/proxies/next: its counters are merged into the proxy it
+    // names (the answer's score and strategy are about the pick, not the proxy).
     async fetchNext(params = {}) {
-      const proxy = await deps.client.get('/api/proxies/next', params)
-      if (proxy) this._merge(proxy)
-      return proxy
+      const picked = await deps.client.get('/api/proxies/next', params)
+      if (picked && this.byId.has(picked.id)) {
+        const counters = ['is_active', 'total_requests', 'failed_requests', 'requests_this_hour', 'error_count', 'updated_at']
+        this._merge(Object.fromEntries([['id', picked.id], ...counters.filter((k) => k in picked).map((k) => [k, picked[k]])]))
+      }
+      return picked
     },
 
     // --- outcomes: performance, health, errors ---

@@ -229,6 +229,16 @@ describe('rotation by the server’s rules', () => {
     expect(() => store.next({ strategy: 'sticky' })).toThrow('key')
   })
 
+  it('takes the server’s pick and its counters, not the pick’s score, into the proxy', async () => {
+    const [a] = await seed(2)
+    const picked = await store.fetchNext({ strategy: 'round_robin' })
+    expect(picked).toMatchObject({ id: a, score: 0.75, strategy: 'round_robin' })
+    expect(server.calls.at(-1)).toMatchObject({ method: 'GET', path: '/api/proxies/next' })
+    expect(store.byId.get(a).requests_this_hour).toBe(1)
+    expect(store.byId.get(a).score).toBeUndefined()
+    expect(store.byId.get(a).sessions).toHaveLength(1)
+  })
+
   it('answers null when nothing is a candidate', async () => {
     const ids = await seed(1)
     await store.setStatus(ids[0], 'disabled')

@@ -74,6 +74,13 @@ export function seedServer({ now = () => Date.now(), names = {}, rotation = {} }
       Object.assign(settings, body)
       return json(200, { ...settings })
     }
+    if (path === '/api/proxies/next' && method === 'GET') {
+      // The first enabled proxy, counted as handed out (enough for the store's merge).
+      const proxy = [...proxies.values()].find((p) => p.is_active)
+      if (!proxy) return fail(404, 'not_found', 'No proxy available')
+      proxy.requests_this_hour += 1
+      return json(200, { ...view(proxy, false), proxy_id: 'uuid', score: 0.75, strategy: 'round_robin' })
+    }
     if ((m = /^\/api\/proxies\/(\d+)$/.exec(path)) && method === 'DELETE') {
       if (!proxies.delete(Number(m[1]))) return fail(404, 'not_found', 'Requested resource not found', { proxy_id: Number(m[1]) })
       return json(204)
