@@ -167,6 +167,8 @@ def test_a_user_acquires_and_releases_a_lease(page: Page, world: World) -> None:
                                json={"email": f"lease-{uuid.uuid4().hex[:8]}@example.com"}).json()
     key = registered["api_key"]["key"]
     sign_in(page, world, key)
+    for admin_only in ("sources", "manager", "ipv6"):
+        expect(page.locator(f"[data-test=nav-{admin_only}]")).to_have_count(0)
     page.click("[data-test=nav-leases]")
     expect(page.locator("[data-test=balance]")).to_have_text("0")
     page.click("[data-test=acquire]")
@@ -195,6 +197,15 @@ def test_a_user_acquires_and_releases_a_lease(page: Page, world: World) -> None:
         assert http.get("/account/leases").json()["items"] == []
     expect(page.locator("[data-test=transactions]")).to_contain_text("acquire")
 
+    # Live: a lease taken by another client of the same account shows up by itself.
+    with world.http(key) as http:
+        other = http.post("/proxies/acquire", json={"protocol": "socks5"}).json()
+    row = page.locator(f"[data-lease='{other['lease_id']}']")
+    expect(row).to_contain_text(f"{other['proxy']['ip']}:{other['proxy']['port']}", timeout=20_000)
+    expect(page.locator("[data-test=balance]")).to_have_text("1", timeout=20_000)
+    row.locator("[data-test=release]").click()
+    expect(row).to_have_count(0)
+
 
 def test_ipv6_instances_are_created_and_deleted(page: Page, world: World) -> None:
     sign_in(page, world, world.admin_key)
@@ -211,8 +222,20 @@ def test_ipv6_instances_are_created_and_deleted(page: Page, world: World) -> Non
     row = page.locator(f"[data-instance='{made['instance_id']}']")
     expect(row).to_contain_text(made["ipv6_address"])
     expect(row).to_contain_text(made["endpoints"]["socks5"])
+    page.select_option("[data-test=ipv6-type]", "socks5")
+    page.check("[data-test=ipv6-temp]")
+    page.fill("[data-test=ipv6-ttl]", "900")
     page.click("[data-test=ipv6-create]")
     expect(page.locator("[data-test=ipv6-list] [data-instance]")).to_have_count(2)
+    with world.http(world.admin_key) as http:
+        temp = next(p for p in http.get("/api/list_proxies").json()["proxies"]
+                    if p["instance_id"] != made["instance_id"])
+    assert temp["type"] == "socks5"
+    assert temp["ttl"] == 900
+    assert temp["expires_at"] is not None
+    expires = page.locator(f"[data-instance='{temp['instance_id']}'] [data-test=ipv6-expires]")
+    expect(expires).not_to_have_text("never")
+    expect(row.locator("[data-test=ipv6-expires]")).to_have_text("never")
     shot(page, "ipv6")
 
     row.locator("[data-test=ipv6-delete]").click()
