@@ -3,6 +3,7 @@ routes render every domain error, validation failure and HTTP error through it."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -11,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from proxyfleet.core.errors import DomainError, ErrorKind
+from proxyfleet.core.errors import DomainError, ErrorKind, InvalidInput
 
 STATUS_BY_KIND: Mapping[ErrorKind, int] = {
     ErrorKind.INVALID: 422,
@@ -72,6 +73,44 @@ def render_http(surface: Surface, error: HTTPException) -> Response:
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
+# A NUL character is text no database keeps alike: PostgreSQL refuses it in `text` (a 500),
+# SQLite stores it. Every surface refuses it before a handler runs.
+_NUL = "\x00"
+_NUL_BYTES = (b"\x00", b"\\u0000")
+_NUL_QUERY = b"%00"
+
+
+def _carries_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return _NUL in value
+    if isinstance(value, dict):
+        return any(_carries_nul(k) or _carries_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_carries_nul(item) for item in value)
+    return False
+
+
+async def refuse_nul(request: Request) -> None:
+    """Raise InvalidInput when the path, the query or a JSON body holds a NUL character.
+
+    The body is decoded only when its bytes hold a NUL or a `\\u0000` escape (a cheap search
+    on every request); Starlette keeps the body, so the handler reads it again for free."""
+    if _NUL in request.scope["path"] or _NUL_QUERY in request.scope["query_string"]:
+        raise InvalidInput("Text may not contain NUL characters.", {"fields": [
+            {"field": "query", "message": "contains a NUL character", "type": "nul"}]})
+    if request.method in {"GET", "HEAD", "DELETE", "OPTIONS"}:
+        return
+    body = await request.body()
+    if not any(marker in body for marker in _NUL_BYTES):
+        return
+    try:
+        found = _NUL.encode() in body or _carries_nul(json.loads(body))
+    except ValueError:
+        return  # not JSON: the handler's own validation answers it
+    if found:
+        raise InvalidInput("Text may not contain NUL characters.", {"fields": [
+            {"field": "body", "message": "contains a NUL character", "type": "nul"}]})
+
 
 def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
     """An APIRouter whose routes render their errors in `surface`'s envelope."""
@@ -82,6 +121,7 @@ def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
 
             async def handle(request: Request) -> Response:
                 try:
+                    await refuse_nul(request)
                     return await handler(request)
                 except DomainError as error:
                     return render_domain(surface, error)

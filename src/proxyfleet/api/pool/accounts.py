@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, Response
 
 from proxyfleet.api.auth import Accounts, Admin, Caller, Registration
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
+from proxyfleet.api.pagination import Cursors, created_cursor, created_position
 from proxyfleet.api.pool.envelope import pool_router
 from proxyfleet.api.pool.schemas import (
     AccountOut,
@@ -28,7 +27,6 @@ from proxyfleet.api.pool.schemas import (
     UserPage,
 )
 from proxyfleet.core.accounts import Currency
-from proxyfleet.core.errors import InvalidInput
 
 router = pool_router()
 
@@ -83,23 +81,14 @@ async def grant(user_id: uuid.UUID, body: GrantIn, admin: Admin,
 
 
 @router.get("/admin/users", response_model=UserPage, tags=["admin"])
-async def list_users(admin: Admin, accounts: Accounts,
+async def list_users(admin: Admin, accounts: Accounts, cursors: Cursors,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                     cursor: str | None = None) -> UserPage:
-    after = _user_position(cursor) if cursor else None
+                     cursor: Annotated[str | None, Query(max_length=500)] = None) -> UserPage:
+    after = created_position(cursors, cursor) if cursor else None
     users, total = await accounts.users(limit, after)
     next_cursor = None
     if len(users) == limit:
         last = users[-1]
-        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+        next_cursor = created_cursor(cursors, last.created_at, last.id)
     return UserPage(items=[UserAdminOut.of(u) for u in users], next_cursor=next_cursor,
                     total_count=total)
-
-
-def _user_position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    position = decode_cursor(cursor)
-    try:
-        created_at, user_id = position
-        return datetime.fromisoformat(created_at), uuid.UUID(user_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("The cursor is not valid.", {"cursor": cursor}) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 
 from proxyfleet.api.auth import Admin, Caller, container
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
+from proxyfleet.api.pagination import CursorCodec, Cursors
 from proxyfleet.api.pool.envelope import pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     AcquireIn,
@@ -45,36 +46,50 @@ Services = Annotated[Container, Depends(container)]
 
 
 
-def _position(cursor: str, sort: SortField,
+# The largest total a cursor may carry, and the sort values' bounds: a cursor is signed, so
+# these only guard against our own mistakes, never let a value reach SQL it cannot bind.
+_MAX_TOTAL = 2**53
+
+
+def _position(cursors: CursorCodec, cursor: str, sort: SortField,
               descending: bool) -> tuple[tuple[Any, uuid.UUID], int]:
     """The keyset position a cursor points after, and the total counted for its first page."""
-    position = decode_cursor(cursor)
+    position = cursors.decode(cursor)
     try:
         kind, direction, value, proxy_id, total = position
-        if not isinstance(total, int) or total < 0:
+        if type(total) is not int or not 0 <= total <= _MAX_TOTAL:
             raise ValueError("bad total")
         if kind != sort.value or direction != ("desc" if descending else "asc"):
             raise ValueError("cursor from another ordering")
-        if sort is SortField.LAST_CHECKED:
-            value = datetime.fromisoformat(value)
-        elif not isinstance(value, int | float):
-            raise ValueError("bad value")
-        return (value, uuid.UUID(proxy_id)), total
-    except (ValueError, TypeError):
-        raise InvalidInput("The cursor is not valid for this query.", {"cursor": cursor}) from None
+        return (_sort_value(sort, value), uuid.UUID(proxy_id)), total
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        raise InvalidInput("The cursor is not valid for this query.",
+                           {"cursor": cursor[:100]}) from None
 
 
-def _cursor(sort: SortField, descending: bool, after: tuple[Any, uuid.UUID], total: int) -> str:
+def _sort_value(sort: SortField, value: Any) -> Any:
+    if sort is SortField.LAST_CHECKED:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a moment without a zone")
+        return moment
+    if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > 1e12:
+        raise ValueError("bad value")
+    return value
+
+
+def _cursor(cursors: CursorCodec, sort: SortField, descending: bool,
+            after: tuple[Any, uuid.UUID], total: int) -> str:
     value, proxy_id = after
     if isinstance(value, datetime):
         value = value.isoformat()
-    return encode_cursor([sort.value, "desc" if descending else "asc", value, str(proxy_id),
-                          total])
+    return cursors.encode([sort.value, "desc" if descending else "asc", value, str(proxy_id),
+                           total])
 
 
 @router.get("/proxies", response_model=ProxyPageOut, tags=["proxies"])
 async def query_proxies(
-    caller: Caller, found: Services,
+    caller: Caller, found: Services, cursors: Cursors,
     status: ProxyStatus | None = None,
     protocol: ProxyProtocol | None = None,
     anonymity: Anonymity | None = None,
@@ -96,11 +111,12 @@ async def query_proxies(
         max_latency_ms=max_latency_ms, min_uptime_pct=min_uptime_pct,
         verified_since=(inventory.verified_since(verified_within_minutes)
                         if verified_within_minutes else None))
-    after, total = _position(cursor, sort, descending) if cursor else (None, None)
+    after, total = (_position(cursors, cursor, sort, descending) if cursor
+                    else (None, None))
     page = await inventory.query(wanted, sort, descending, limit, after, total)
     next_cursor = None
     if page.next_after is not None:
-        next_cursor = _cursor(sort, descending, page.next_after, page.total_count)
+        next_cursor = _cursor(cursors, sort, descending, page.next_after, page.total_count)
     return ProxyPageOut(
         items=[ProxyOut.of(p, with_credentials=caller.is_admin) for p in page.items],
         next_cursor=next_cursor, total_count=page.total_count)

@@ -84,6 +84,8 @@ def make_address(host: str, port: str | int, protocol: ProxyProtocol,
     number = valid_port(str(port))
     if canonical is None or number is None or username == "":
         return None
+    if "\x00" in f"{username or ''}{password or ''}":
+        return None  # no database keeps a NUL alike, and no proxy login holds one
     return ProxyAddress(canonical, number, protocol, username, password or None)
 
 
