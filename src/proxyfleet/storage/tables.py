@@ -204,8 +204,15 @@ class LeaseRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The client's Idempotency-Key for the acquire that made this lease, and the balance
+    # that acquire left, so a retry under the key is answered as the first was.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    balance_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
+        Index("uq_leases_idempotency_key", "user_id", "idempotency_key", unique=True,
+              sqlite_where=text("idempotency_key IS NOT NULL"),
+              postgresql_where=text("idempotency_key IS NOT NULL")),
         Index("uq_leases_live_proxy", "proxy_id", unique=True,
               sqlite_where=text("released_at IS NULL"),
               postgresql_where=text("released_at IS NULL")),

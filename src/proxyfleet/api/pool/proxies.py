@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Header, Query
 
 from proxyfleet.api.auth import Admin, Caller, container
 from proxyfleet.api.pagination import CursorCodec, Cursors
@@ -160,12 +160,19 @@ async def proxy_detail(proxy_id: uuid.UUID, caller: Caller, found: Services) -> 
 
 
 @router.post("/proxies/acquire", response_model=AcquireOut, tags=["leases"])
-async def acquire(caller: Caller, found: Services, body: AcquireIn | None = None) -> AcquireOut:
+async def acquire(
+    caller: Caller, found: Services, body: AcquireIn | None = None,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="A key of the client's choosing: a retry with the same key returns the "
+                    "first lease and is not charged again.")] = None,
+) -> AcquireOut:
     body = body or AcquireIn()
     wanted = ProxyFilter(protocol=body.protocol, anonymity=body.anonymity,
                          country=body.country.upper() if body.country else None,
                          min_score=body.min_score)
-    grant = await found.leasing.acquire(caller.user.id, wanted, body.lease_duration_seconds)
+    grant = await found.leasing.acquire(caller.user.id, wanted, body.lease_duration_seconds,
+                                        idempotency_key)
     lease = LeaseOut.of(grant.lease)
     return AcquireOut(**lease.model_dump(), credits_remaining=grant.credits_remaining)
 
