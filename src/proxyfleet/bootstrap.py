@@ -34,6 +34,7 @@ from proxyfleet.pool.health import Schedule
 from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.leasing import LeasingService
 from proxyfleet.pool.parsers import ParserRegistry
+from proxyfleet.pool.reach_bounds import ReachBounds
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
@@ -172,7 +173,9 @@ def build(settings: Settings) -> Container:
     sources = SourcesService(database, inventory, parsers, fetcher)
     checkers = CheckerRegistry.load()
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
-                               checking_policy(settings))
+                               checking_policy(settings), reach_bounds=ReachBounds(
+                                   settings.reach_fetches_per_minute,
+                                   settings.reach_concurrent_tests))
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
                       checking)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,

@@ -83,6 +83,15 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often expired temp IPv6 instances are removed.")
     log_level: str = Field("info", description="debug, info, warning or error.")
 
+    # Hardening (issue 13): bounds on what one user can make the pool do.
+    reach_fetches_per_minute: int = Field(
+        100, ge=1, description="POST /proxies/test: proxy fetches one user may start a minute "
+        "(a test of count N is N fetches; refilled evenly; kept per process). At least 50 "
+        "lets the largest test run.")
+    reach_concurrent_tests: int = Field(
+        2, ge=1, description="POST /proxies/test: tests one user may have running at once "
+        "(per process).")
+
     @property
     def effective_judge_url(self) -> str:
         if self.judge_url:

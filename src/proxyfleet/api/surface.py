@@ -4,6 +4,7 @@ routes render every domain error, validation failure and HTTP error through it."
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ STATUS_BY_KIND: Mapping[ErrorKind, int] = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.PAYMENT_REQUIRED: 402,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UPSTREAM: 502,
     ErrorKind.INTERNAL: 500,
 }
@@ -54,6 +56,8 @@ def render_domain(surface: Surface, error: DomainError) -> Response:
                               error.details)
     if error.kind is ErrorKind.UNAUTHENTICATED:
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif error.kind is ErrorKind.RATE_LIMITED and "retry_after_seconds" in error.details:
+        response.headers["Retry-After"] = str(math.ceil(error.details["retry_after_seconds"]))
     return response
 
 

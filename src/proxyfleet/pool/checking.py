@@ -28,11 +28,14 @@ from proxyfleet.core.proxies import (
 from proxyfleet.pool.checkers import CheckContext, Pipeline, PipelineResult, own_public_ip
 from proxyfleet.pool.health import HealthBefore, Schedule, after_round, forgotten
 from proxyfleet.pool.reach import Reach, Target, reach
+from proxyfleet.pool.reach_bounds import ReachBounds, refuse_unless_public
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
 
 OWN_IP_TTL_SECONDS = 60.0
+# How long a reachability target's name may take to resolve for the public-address rule.
+RESOLVE_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +60,23 @@ class RoundSummary:
     forgotten: int = 0
 
 
+async def _resolved(host: str, port: int) -> list[str]:
+    """The addresses a name resolves to here; none when it does not resolve in time (the
+    proxies resolve it on their side, and a literal address is judged as itself)."""
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            found = await asyncio.get_running_loop().getaddrinfo(host, port)
+    except OSError:  # socket.gaierror and TimeoutError included
+        return []
+    return [str(sockaddr[0]) for *_, sockaddr in found]
+
+
 class CheckingService:
     def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
-                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow) -> None:
+                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow,
+                 reach_bounds: ReachBounds | None = None) -> None:
         self._db = database
+        self._reach_bounds = reach_bounds or ReachBounds(fetches_per_minute=100, concurrent=2)
         self._pipeline = pipeline
         self._judge_url = judge_url
         self._policy = policy
@@ -74,13 +90,22 @@ class CheckingService:
             self._own_ip = (time.monotonic() + OWN_IP_TTL_SECONDS, address)
         return self._own_ip[1]
 
-    async def reachability(self, url: str, wanted: ProxyFilter, count: int,
-                           seconds: float) -> list[tuple[Proxy, Reach]]:
-        """Try `url` through the `count` best active proxies matching `wanted`, at once."""
+    async def reachability(self, url: str, wanted: ProxyFilter, count: int, seconds: float, *,
+                           user_id: uuid.UUID, privileged: bool) -> list[tuple[Proxy, Reach]]:
+        """Try `url` through the `count` best active proxies matching `wanted`, at once,
+        within the user's bounds; only a `privileged` caller (an admin) may aim at a
+        non-public address."""
         try:
             target = Target.parse(url)
         except ValueError as error:
             raise InvalidInput(str(error), {"url": url}) from None
+        if not privileged:
+            refuse_unless_public(target.host, await _resolved(target.host, target.port))
+        with self._reach_bounds.held(user_id, count):
+            return await self._reach_through(target, url, wanted, count, seconds)
+
+    async def _reach_through(self, target: Target, url: str, wanted: ProxyFilter, count: int,
+                             seconds: float) -> list[tuple[Proxy, Reach]]:
         active = replace(wanted, status=ProxyStatus.ACTIVE)
         async with self._db.reading() as uow:
             chosen = [p for p, _ in await uow.proxies.page(active, SortField.SCORE, True, count,

@@ -138,11 +138,12 @@ async def add_proxies(body: ProxyBatchIn, _: Admin, found: Services) -> ImportOu
 
 
 @router.post("/proxies/test", response_model=ReachOut, tags=["proxies"])
-async def reachability(body: ReachIn, _: Caller, found: Services) -> ReachOut:
+async def reachability(body: ReachIn, caller: Caller, found: Services) -> ReachOut:
     wanted = ProxyFilter(protocol=body.protocol,
                          country=body.country.upper() if body.country else None)
     tried = await found.checking.reachability(str(body.url), wanted, body.count,
-                                              body.timeout_seconds)
+                                              body.timeout_seconds, user_id=caller.user.id,
+                                              privileged=caller.is_admin)
     results = [ReachResultOut(proxy_id=proxy.id, ip=proxy.address.host, port=proxy.address.port,
                               reachable=outcome.reachable, status_code=outcome.status_code,
                               latency_ms=outcome.latency_ms, error=outcome.error)
