@@ -101,7 +101,7 @@ class Container:
     instances: InstancesService
 
     async def start(self) -> None:
-        await migrate.upgrade(self.database.engines)
+        await migrate.upgrade(self.database.engines, self.database.box)
         await self.queue.start()
         await self.instances.restore()
 
@@ -187,7 +187,7 @@ async def migrate_database(settings: Settings) -> None:
     """Apply pending migrations and nothing else (before `serve` starts its workers)."""
     database = Database.connect(settings.effective_database_url, secret_box(settings))
     try:
-        await migrate.upgrade(database.engines)
+        await migrate.upgrade(database.engines, database.box)
     finally:
         await database.dispose()
 

@@ -13,14 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.proxies import Anonymity, CheckSubject, ProxyStatus, RoundRecord
 from proxyfleet.storage.proxies import PROXIES, address_of
+from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.tables import NO_LATENCY_MS, ProxyCheckRow, ProxyRow
 
 CHECKS = cast(Table, ProxyCheckRow.__table__)
 
 
-def _subject(row: ProxyRow) -> CheckSubject:
+def _subject(row: ProxyRow, box: SecretBox) -> CheckSubject:
     return CheckSubject(
-        id=row.id, address=address_of(row), status=ProxyStatus(row.status),
+        id=row.id, address=address_of(row, box), status=ProxyStatus(row.status),
         health_window=row.health_window or "",
         avg_latency_ms=None if row.avg_latency_ms >= NO_LATENCY_MS else row.avg_latency_ms,
         consecutive_failures=row.consecutive_failures, last_alive_at=row.last_alive_at,
@@ -43,8 +44,9 @@ def _changes(record: RoundRecord) -> dict[str, Any]:
 
 
 class ChecksRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self._session = session
+        self._box = box
 
     async def claim_due(self, now: datetime, hold_until: datetime, limit: int) -> list[uuid.UUID]:
         """Take up to `limit` proxies whose check is due, pushing their next check to
@@ -61,7 +63,7 @@ class ChecksRepository:
 
     async def subjects(self, ids: Sequence[uuid.UUID]) -> list[CheckSubject]:
         rows = await self._session.scalars(select(ProxyRow).where(ProxyRow.id.in_(ids)))
-        return [_subject(row) for row in rows]
+        return [_subject(row, self._box) for row in rows]
 
     async def record(self, records: Sequence[RoundRecord], history: int) -> None:
         if not records:

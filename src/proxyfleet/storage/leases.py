@@ -50,6 +50,7 @@ from proxyfleet.core.leases import Lease, LeaseEnd, LeaseGrant
 from proxyfleet.core.proxies import Proxy, ProxyFilter, ProxyStatus
 from proxyfleet.storage.accounts import BALANCES, LEDGER, AccountsRepository
 from proxyfleet.storage.proxies import PROXIES, filter_clauses, proxy_of
+from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import LeaseRow, ProxyRow
 
@@ -69,11 +70,21 @@ _RELEASE = (
     .where(LEASES.c.id == bindparam("lease"), LEASES.c.user_id == bindparam("owner"),
            LEASES.c.released_at.is_(None), LEASES.c.expires_at > _at)
     .values(released_at=_at, end_reason=LeaseEnd.RELEASED.value))
+# PostgreSQL: the release locks its proxy's row, as a grant does, and reads the clock after;
+# a grant that might follow it either waits behind it (and then starts later) or skips the
+# proxy, so no lease starts before the end of the one it follows.
+_RELEASED_PROXY = (
+    select(PROXIES.c.id)
+    .where(PROXIES.c.id == select(LEASES.c.proxy_id)
+           .where(LEASES.c.id == bindparam("lease")).scalar_subquery())
+    .with_for_update(of=PROXIES, key_share=False, read=False, nowait=False)
+    .cte("released_proxy"))
 _RELEASE_NOW = (
     update(LEASES)
     .where(LEASES.c.id == bindparam("lease"), LEASES.c.user_id == bindparam("owner"),
-           LEASES.c.released_at.is_(None), LEASES.c.expires_at > func.now())
-    .values(released_at=func.now(), end_reason=LeaseEnd.RELEASED.value)
+           LEASES.c.released_at.is_(None), LEASES.c.expires_at > func.now(),
+           LEASES.c.proxy_id.in_(select(_RELEASED_PROXY.c.id)))
+    .values(released_at=func.clock_timestamp(), end_reason=LeaseEnd.RELEASED.value)
     .returning(LEASES.c.released_at))
 _OWNER = select(LEASES.c.user_id).where(LEASES.c.id == bindparam("lease"))
 Clock = Callable[[], datetime]
@@ -146,7 +157,6 @@ def _grant_statement(wanted: ProxyFilter) -> Select[tuple[object, ...]]:
     the whole statement. Returns the picked proxy and, when granted, the balance after."""
     owner = bindparam("owner", type_=LEASES.c.user_id.type)
     price = bindparam("price", type_=BigInteger())
-    at = func.now()
     pick = _candidate_query(wanted, True).cte("pick")
     debit = (update(BALANCES)
              .where(BALANCES.c.user_id == owner,
@@ -156,40 +166,47 @@ def _grant_statement(wanted: ProxyFilter) -> Select[tuple[object, ...]]:
              .values(amount=BALANCES.c.amount - price, version=BALANCES.c.version + 1)
              .returning(BALANCES.c.amount, BALANCES.c.version)
              .cte("debit"))
-    granted = pick.join(debit, true())
+    # The lease's start: the clock read once the proxy row is locked (a release locks it
+    # too, so every release this lease could follow has committed with an earlier time);
+    # a CTE of its own so that start and expiry come from one reading.
+    stamp = (select(pick.c.id, pick.c.host, pick.c.port, debit.c.amount, debit.c.version,
+                    func.clock_timestamp().label("at"))
+             .select_from(pick.join(debit, true())).cte("stamp"))
     lease = insert(LEASES).from_select(
         ["id", "proxy_id", "user_id", "created_at", "expires_at", "idempotency_key",
          "balance_after"],
-        select(bindparam("lease", type_=LEASES.c.id.type), pick.c.id, owner, at,
-               at + bindparam("duration", type_=INTERVAL()),
-               bindparam("key", type_=LEASES.c.idempotency_key.type),
-               debit.c.amount).select_from(granted),
+        select(bindparam("lease", type_=LEASES.c.id.type), stamp.c.id, owner, stamp.c.at,
+               stamp.c.at + bindparam("duration", type_=INTERVAL()),
+               bindparam("key", type_=LEASES.c.idempotency_key.type), stamp.c.amount),
     ).cte("lease")
     # ProxyAddress.netloc in SQL: hosts are canonical, so only IPv6 ones hold a colon.
-    host = case((pick.c.host.contains(":"), "[" + pick.c.host + "]"), else_=pick.c.host)
-    netloc = host + ":" + cast(pick.c.port, String)
+    host = case((stamp.c.host.contains(":"), "[" + stamp.c.host + "]"), else_=stamp.c.host)
+    netloc = host + ":" + cast(stamp.c.port, String)
     entry = insert(LEDGER).from_select(
         ["id", "seq", "user_id", "currency", "amount", "balance_after", "tx_type",
          "description", "created_at"],
-        select(bindparam("entry", type_=LEDGER.c.id.type), debit.c.version, owner,
-               literal(Currency.CREDITS.value), -price, debit.c.amount,
+        select(bindparam("entry", type_=LEDGER.c.id.type), stamp.c.version, owner,
+               literal(Currency.CREDITS.value), -price, stamp.c.amount,
                literal(TxType.ACQUIRE.value),
-               bindparam("description", type_=String()) + netloc, at).select_from(granted),
+               bindparam("description", type_=String()) + netloc, stamp.c.at),
     ).cte("entry")
-    return (select(pick, debit.c.amount.label("balance_after"), at.label("at"))
-            .select_from(pick.outerjoin(debit, true()))
+    return (select(pick, stamp.c.amount.label("balance_after"), stamp.c.at,
+                   func.now().label("now"))
+            .select_from(pick.outerjoin(stamp, true()))
             .add_cte(lease, entry))
 
 
-def _lease_of(row: LeaseRow, proxy: ProxyRow) -> Lease:
-    return Lease(row.id, proxy_of(proxy), row.user_id, row.created_at, row.expires_at,
+def _lease_of(row: LeaseRow, proxy: ProxyRow, box: SecretBox) -> Lease:
+    return Lease(row.id, proxy_of(proxy, box), row.user_id, row.created_at, row.expires_at,
                  row.released_at)
 
 
 class LeasesRepository:
-    def __init__(self, session: AsyncSession, accounts: AccountsRepository) -> None:
+    def __init__(self, session: AsyncSession, accounts: AccountsRepository,
+                 box: SecretBox) -> None:
         self._session = session
         self._accounts = accounts
+        self._box = box
 
     @property
     def _postgresql(self) -> bool:
@@ -220,11 +237,11 @@ class LeasesRepository:
             raise LeaseTaken(str(request.lease_id)) from None
         if row is None:
             return GrantAttempt(None, None)
-        candidate = Candidate(proxy_of(row), bool(row.carries_expired_lease))
+        candidate = Candidate(proxy_of(row, self._box), bool(row.carries_expired_lease))
         if candidate.carries_expired_lease:
             # The proxy is free but its last lease's end is not recorded: record it (true
             # whatever happens next) and let the caller try again.
-            await self._end_expired(candidate.proxy.id, row.at)
+            await self._end_expired(candidate.proxy.id, row.now)
             raise LeaseTaken(str(candidate.proxy.id))
         return GrantAttempt(candidate, row.balance_after, row.at)
 
@@ -258,7 +275,7 @@ class LeasesRepository:
         if found is None:
             return None
         lease, proxy = found
-        return LeaseGrant(_lease_of(lease, proxy), int(lease.balance_after or 0))
+        return LeaseGrant(_lease_of(lease, proxy, self._box), int(lease.balance_after or 0))
 
     async def _end_expired(self, proxy_id: uuid.UUID, now: datetime) -> None:
         await self._session.execute(_END_EXPIRED, {"proxy": proxy_id, "at": now})
@@ -267,7 +284,7 @@ class LeasesRepository:
         """The best-scoring active proxy matching `wanted` with no lease live at `now`."""
         row = (await self._session.execute(_candidate_query(wanted, False),
                                            {"at": now})).first()
-        return Candidate(proxy_of(row), bool(row.carries_expired_lease)) if row else None
+        return Candidate(proxy_of(row, self._box), bool(row.carries_expired_lease)) if row else None
 
     async def any_match(self, wanted: ProxyFilter) -> bool:
         query = select(PROXIES.c.id).where(PROXIES.c.status == ProxyStatus.ACTIVE.value,
@@ -298,7 +315,7 @@ class LeasesRepository:
             .where(and_(LeaseRow.user_id == user_id, LeaseRow.released_at.is_(None),
                         LeaseRow.expires_at > now))
             .order_by(LeaseRow.expires_at, LeaseRow.id))
-        return [_lease_of(lease, proxy) for lease, proxy in rows]
+        return [_lease_of(lease, proxy, self._box) for lease, proxy in rows]
 
     async def expire_due(self, now: datetime) -> int:
         """Record the end of every lease whose time is up (the proxies were free already)."""

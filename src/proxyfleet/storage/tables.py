@@ -137,7 +137,8 @@ class ProxyRow(Base):
     port: Mapped[int] = mapped_column(Integer)
     protocol: Mapped[str] = mapped_column(String(8))
     username: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    password: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Sealed (storage/sealing.py): a Fernet token, about 420 characters for 255 bytes.
+    password: Mapped[str | None] = mapped_column(String(512), nullable=True)
     origin: Mapped[str] = mapped_column(String(16))
     source_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("sources.id", ondelete="SET NULL"), nullable=True)

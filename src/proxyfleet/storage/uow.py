@@ -37,9 +37,9 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self.accounts = AccountsRepository(self._session)
-        self.proxies = ProxiesRepository(self._session)
-        self.checks = ChecksRepository(self._session)
-        self.leases = LeasesRepository(self._session, self.accounts)
+        self.proxies = ProxiesRepository(self._session, self.box)
+        self.checks = ChecksRepository(self._session, self.box)
+        self.leases = LeasesRepository(self._session, self.accounts, self.box)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
         return self
