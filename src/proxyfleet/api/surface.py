@@ -67,6 +67,12 @@ def render_validation(surface: Surface, error: RequestValidationError) -> Respon
 
 
 def render_http(surface: Surface, error: HTTPException) -> Response:
+    if error.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, a broken form): bad input,
+        # answered as every other validation failure is.
+        return surface.render(422, "VALIDATION_ERROR", "The request body cannot be read.",
+                              {"fields": [{"field": "body", "message": str(error.detail),
+                                           "type": "body_unreadable"}]})
     message = error.detail if isinstance(error.detail, str) else "Request failed."
     response = surface.render(error.status_code, CODE_BY_STATUS.get(error.status_code, "ERROR"),
                               message, {})
@@ -137,3 +143,28 @@ def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
             return handle
 
     return APIRouter(route_class=SurfaceRoute, **router_options)
+
+
+ERROR_MEANINGS: Mapping[int, str] = {
+    400: "Bad request.",
+    401: "Missing, unknown or revoked API key.",
+    402: "Not enough credits.",
+    403: "The key's role may not do this (or the target is not allowed).",
+    404: "Not found.",
+    405: "Method not allowed; the Allow header lists the path's methods.",
+    409: "Conflicts with the current state.",
+    422: "The request is not valid: details.fields says which parts.",
+    429: "Too many requests; Retry-After says when to come back.",
+    500: "Something went wrong on the server.",
+    502: "An upstream (a list server, a provider, a target) failed.",
+    503: "A dependency does not answer.",
+}
+
+
+def documented(model: type[Any], statuses: Sequence[int],
+               models: Mapping[int, type[Any]] | None = None) -> dict[int | str, Any]:
+    """The `responses=` of a route: each status it answers besides success, with the body
+    model (`models` overrides it for some statuses)."""
+    chosen = models or {}
+    return {status: {"model": chosen.get(status, model), "description": ERROR_MEANINGS[status]}
+            for status in statuses}

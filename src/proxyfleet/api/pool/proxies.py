@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Query
 
 from proxyfleet.api.auth import Admin, Caller, container
 from proxyfleet.api.pagination import CursorCodec, Cursors
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     AcquireIn,
     AcquireOut,
@@ -87,7 +87,7 @@ def _cursor(cursors: CursorCodec, sort: SortField, descending: bool,
                            total])
 
 
-@router.get("/proxies", response_model=ProxyPageOut, tags=["proxies"])
+@router.get("/proxies", responses=errors(401, 422), response_model=ProxyPageOut, tags=["proxies"])
 async def query_proxies(
     caller: Caller, found: Services, cursors: Cursors,
     status: ProxyStatus | None = None,
@@ -122,7 +122,8 @@ async def query_proxies(
         next_cursor=next_cursor, total_count=page.total_count)
 
 
-@router.post("/proxies", status_code=201, response_model=ImportOut, tags=["proxies"])
+@router.post("/proxies", responses=errors(401, 403, 422),
+             status_code=201, response_model=ImportOut, tags=["proxies"])
 async def add_proxies(body: ProxyBatchIn, _: Admin, found: Services) -> ImportOut:
     addresses: list[ProxyAddress] = []
     for index, item in enumerate(body.proxies):
@@ -137,7 +138,8 @@ async def add_proxies(body: ProxyBatchIn, _: Admin, found: Services) -> ImportOu
                      proxies_updated=counts.updated)
 
 
-@router.post("/proxies/test", response_model=ReachOut, tags=["proxies"])
+@router.post("/proxies/test", responses=errors(401, 403, 404, 422, 429),
+             response_model=ReachOut, tags=["proxies"])
 async def reachability(body: ReachIn, caller: Caller, found: Services) -> ReachOut:
     wanted = ProxyFilter(protocol=body.protocol,
                          country=body.country.upper() if body.country else None)
@@ -153,14 +155,18 @@ async def reachability(body: ReachIn, caller: Caller, found: Services) -> ReachO
                     success_rate=round(reached / len(results), 4))
 
 
-@router.get("/proxies/{proxy_id}", response_model=ProxyDetailOut, tags=["proxies"])
+# A UUID converter, so /proxies/test and /proxies/acquire are never taken for an id (GET on
+# them is a 405, not a 422 about proxy_id).
+@router.get("/proxies/{proxy_id:uuid}", responses=errors(401, 404, 422),
+            response_model=ProxyDetailOut, tags=["proxies"])
 async def proxy_detail(proxy_id: uuid.UUID, caller: Caller, found: Services) -> ProxyDetailOut:
     detail = await found.inventory.detail(proxy_id)
     return ProxyDetailOut(proxy=ProxyOut.of(detail.proxy, with_credentials=caller.is_admin),
                           recent_checks=[CheckOut.of(c) for c in detail.recent_checks])
 
 
-@router.post("/proxies/acquire", response_model=AcquireOut, tags=["leases"])
+@router.post("/proxies/acquire", responses=errors(401, 402, 404, 409, 422),
+             response_model=AcquireOut, tags=["leases"])
 async def acquire(
     caller: Caller, found: Services, body: AcquireIn | None = None,
     idempotency_key: Annotated[str | None, Header(
@@ -178,13 +184,15 @@ async def acquire(
     return AcquireOut(**lease.model_dump(), credits_remaining=grant.credits_remaining)
 
 
-@router.post("/proxies/acquire/{lease_id}/release", response_model=ReleaseOut, tags=["leases"])
+@router.post("/proxies/acquire/{lease_id}/release", responses=errors(401, 404, 409, 422),
+             response_model=ReleaseOut, tags=["leases"])
 async def release(lease_id: uuid.UUID, caller: Caller, found: Services) -> ReleaseOut:
     released_at = await found.leasing.release(caller.user.id, lease_id)
     return ReleaseOut(lease_id=lease_id, status="released", released_at=released_at)
 
 
-@router.get("/account/leases", response_model=LeaseListOut, tags=["leases"])
+@router.get("/account/leases", responses=errors(401, 422),
+            response_model=LeaseListOut, tags=["leases"])
 async def my_leases(caller: Caller, found: Services) -> LeaseListOut:
     return LeaseListOut(items=[LeaseOut.of(lease)
                                for lease in await found.leasing.live(caller.user.id)])

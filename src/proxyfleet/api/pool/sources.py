@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Response
 
 from proxyfleet.api.auth import Admin, container
 from proxyfleet.api.pagination import Cursors, created_cursor, created_position
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     ScrapeOut,
     SourceIn,
@@ -24,7 +24,7 @@ router = pool_router(tags=["sources"])
 Services = Annotated[Container, Depends(container)]
 
 
-@router.get("/sources", response_model=SourcePage)
+@router.get("/sources", responses=errors(401, 403, 422), response_model=SourcePage)
 async def list_sources(_: Admin, found: Services, cursors: Cursors,
                        is_active: bool | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -38,19 +38,21 @@ async def list_sources(_: Admin, found: Services, cursors: Cursors,
                       total_count=total)
 
 
-@router.post("/sources", status_code=201, response_model=SourceOut)
+@router.post("/sources", responses=errors(401, 403, 422, 502),
+             status_code=201, response_model=SourceOut)
 async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceOut:
     source = await found.sources.create(str(body.url), body.parser_name, body.cron_schedule,
                                         body.default_protocol, body.is_active)
     return SourceOut.of(source)
 
 
-@router.get("/sources/{source_id}", response_model=SourceOut)
+@router.get("/sources/{source_id}", responses=errors(401, 403, 404, 422), response_model=SourceOut)
 async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceOut:
     return SourceOut.of(await found.sources.get(source_id))
 
 
-@router.patch("/sources/{source_id}", response_model=SourceOut)
+@router.patch("/sources/{source_id}", responses=errors(401, 403, 404, 422, 502),
+              response_model=SourceOut)
 async def change_source(source_id: uuid.UUID, body: SourcePatch, _: Admin,
                         found: Services) -> SourceOut:
     changes = body.model_dump(exclude_unset=True)
@@ -63,12 +65,13 @@ async def change_source(source_id: uuid.UUID, body: SourcePatch, _: Admin,
     return SourceOut.of(await found.sources.change(source_id, changes))
 
 
-@router.delete("/sources/{source_id}", status_code=204)
+@router.delete("/sources/{source_id}", responses=errors(401, 403, 404, 422), status_code=204)
 async def delete_source(source_id: uuid.UUID, _: Admin, found: Services) -> Response:
     await found.sources.delete(source_id)
     return Response(status_code=204)
 
 
-@router.post("/sources/{source_id}/scrape", response_model=ScrapeOut)
+@router.post("/sources/{source_id}/scrape", responses=errors(401, 403, 404, 422, 502),
+             response_model=ScrapeOut)
 async def scrape_source(source_id: uuid.UUID, _: Admin, found: Services) -> ScrapeOut:
     return ScrapeOut.of(await found.sources.scrape(source_id))
