@@ -54,6 +54,15 @@ class CheckingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A claimed batch: the proxies, and the time they are held until (their
+    `next_check_at` while the claim lasts)."""
+
+    ids: list[uuid.UUID]
+    hold_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RoundSummary:
     checked: int = 0
     alive: int = 0
@@ -116,17 +125,25 @@ class CheckingService:
         return list(zip(chosen, outcomes, strict=True))
 
     async def claim_due(self) -> list[uuid.UUID]:
-        now = self._now()
-        async with self._db.writing() as uow:
-            claimed = await uow.checks.claim_due(now, now + self._policy.claim_hold,
-                                                 self._policy.batch_size)
-            await uow.commit()
-        return claimed
+        return (await self.claim_batch()).ids
 
-    async def check(self, ids: Sequence[uuid.UUID]) -> RoundSummary:
-        """Check these proxies now and record the outcome."""
+    async def claim_batch(self) -> Claim:
+        """Claim a batch of due proxies: they are held until the claim's time, which is
+        also how a run of the batch proves it still holds them."""
+        now = self._now()
+        hold = now + self._policy.claim_hold
+        async with self._db.writing() as uow:
+            claimed = await uow.checks.claim_due(now, hold, self._policy.batch_size)
+            await uow.commit()
+        return Claim(claimed, hold)
+
+    async def check(self, ids: Sequence[uuid.UUID], claim: datetime | None = None,
+                    ) -> RoundSummary:
+        """Check these proxies now and record the outcome. With the `claim` they were
+        claimed under, only proxies it still holds are checked and recorded, so a task
+        delivered twice (a worker killed, its entry handed to another) is harmless."""
         async with self._db.reading() as uow:
-            subjects = {s.address: s for s in await uow.checks.subjects(ids)}
+            subjects = {s.address: s for s in await uow.checks.subjects(ids, claim)}
         if not subjects:
             return RoundSummary()
         ctx = CheckContext(judge_url=self._judge_url, own_ip=await self.own_ip(),
@@ -134,7 +151,7 @@ class CheckingService:
         records: list[RoundRecord] = []
         async for result in self._pipeline.check_many(subjects, ctx, self._policy.concurrency):
             records.append(self._record(subjects[result.proxy], result))
-        return await self._store(records, subjects)
+        return await self._store(records, subjects, claim)
 
     def _record(self, subject: CheckSubject, result: PipelineResult) -> RoundRecord:
         now = self._now()
@@ -159,13 +176,17 @@ class CheckingService:
             checks=checks)
 
     async def _store(self, records: list[RoundRecord],
-                     subjects: dict[ProxyAddress, CheckSubject]) -> RoundSummary:
+                     subjects: dict[ProxyAddress, CheckSubject],
+                     claim: datetime | None) -> RoundSummary:
         now = self._now()
         by_id = {s.id: s for s in subjects.values()}
-        gone = [r.proxy_id for r in records
-                if forgotten(r.status, r.last_alive_at, by_id[r.proxy_id].first_seen_at, now,
-                             self._policy.schedule)]
         async with self._db.writing() as uow:
+            if claim is not None:
+                held = await uow.checks.still_held(list(by_id), claim)
+                records = [r for r in records if r.proxy_id in held]
+            gone = [r.proxy_id for r in records
+                    if forgotten(r.status, r.last_alive_at, by_id[r.proxy_id].first_seen_at,
+                                 now, self._policy.schedule)]
             await uow.checks.record(records, self._policy.history_per_proxy)
             await uow.checks.forget(gone)
             await uow.commit()

@@ -149,6 +149,8 @@ class ProxyRow(Base):
     score: Mapped[float] = mapped_column(Float)
     avg_latency_ms: Mapped[float] = mapped_column(Float)
     uptime_pct: Mapped[float] = mapped_column(Float)
+    # Every check round since the proxy was first seen, and the alive ones: the counters
+    # that outlast the bounded check history and the health window.
     checks_total: Mapped[int] = mapped_column(Integer)
     checks_passed: Mapped[int] = mapped_column(Integer)
     consecutive_failures: Mapped[int] = mapped_column(Integer)
@@ -175,7 +177,8 @@ class ProxyRow(Base):
 
 
 class ProxyCheckRow(Base):
-    """Bounded check history: a window per proxy, older rows folded into the counters."""
+    """Bounded check history: a window per proxy; every round is also counted in the
+    proxy's `checks_total` / `checks_passed`, which outlast it."""
 
     __tablename__ = "proxy_checks"
 
