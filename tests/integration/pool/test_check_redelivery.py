@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -18,26 +17,10 @@ from proxyfleet import bootstrap
 from proxyfleet.core.proxies import ProxyOrigin
 from proxyfleet.jobs import queue as queue_module
 from proxyfleet.jobs.queue import CONSUMER_GROUP, TaskQueue, build_broker
-from proxyfleet.settings import Settings
-from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec
+from proxyfleet.sim.farm import Behaviour, Farm
 from proxyfleet.storage.tables import ProxyCheckRow, ProxyRow
-from tests.integration.pool.live import live_container
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def farm() -> AsyncIterator[Farm]:
-    async with Farm(FarmSpec.of_every_kind(1, slow_delay=0.2)) as running:
-        yield running
-
-
-@pytest.fixture
-async def live(settings: Settings, container: bootstrap.Container,
-               ) -> AsyncIterator[bootstrap.Container]:
-    fast = settings.model_copy(update={"check_timeout_seconds": 3.0})
-    async with live_container(fast) as running:
-        yield running
 
 
 async def _counts(container: bootstrap.Container) -> tuple[int, list[tuple[int, int]]]:
@@ -100,7 +83,6 @@ async def test_the_stream_is_trimmed_and_gone_consumers_removed(
             await queue.enqueue_check([uuid.uuid4()])  # ids nobody holds: nothing to do
         # A process that started, read nothing and died long ago.
         await client.xgroup_createconsumer(stream, CONSUMER_GROUP, "gone-process")
-        live.start_consumer()
         await _until_empty_pending(client, stream)
         assert await client.xlen(stream) == 5
         names = await _consumers(client, stream)

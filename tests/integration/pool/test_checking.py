@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from proxyfleet.api.app import create_app
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.proxies import ProxyOrigin
 from proxyfleet.settings import Settings
-from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec, ProxyTruth
+from proxyfleet.sim.farm import Behaviour, Farm, ProxyTruth
 from proxyfleet.sim.lists import Body, ListServer
 from proxyfleet.storage.tables import ProxyCheckRow, ProxyRow
 from tests.conftest import Member
@@ -27,21 +27,6 @@ from tests.integration.pool.live import live_container
 from tests.integration.test_process import server_env
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def farm() -> AsyncIterator[Farm]:
-    async with Farm(FarmSpec.of_every_kind(2, slow_delay=0.2)) as running:
-        yield running
-
-
-@pytest.fixture
-async def live(settings: Settings, container: bootstrap.Container,
-               ) -> AsyncIterator[bootstrap.Container]:
-    fast = settings.model_copy(update={"check_timeout_seconds": 3.0})
-    async with live_container(fast) as running:
-        running.start_consumer()  # with Redis, check tasks go through the shared stream
-        yield running
 
 
 async def _until(check: Callable[[], Any], seconds: float = 30.0) -> Any:
