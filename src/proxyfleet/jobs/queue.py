@@ -60,8 +60,8 @@ class TaskQueue:
         self._checking = checking
 
         # taskiq renames what it registers, so it takes a plain function, not a bound method.
-        async def scrape_source(source_id: str) -> None:
-            await self._scrape_source(source_id)
+        async def scrape_source(source_id: str, slot: str | None = None) -> None:
+            await self._scrape_source(source_id, datetime.fromisoformat(slot) if slot else None)
 
         self._scrape = broker.register_task(scrape_source, task_name=SCRAPE_TASK)
 
@@ -75,14 +75,19 @@ class TaskQueue:
     def distributed(self) -> bool:
         return not isinstance(self.broker, InMemoryBroker)
 
-    async def _scrape_source(self, source_id: str) -> None:
+    async def _scrape_source(self, source_id: str, slot: datetime | None) -> None:
         try:
-            await self._sources.scrape(uuid.UUID(source_id))
+            if slot is None:
+                await self._sources.scrape(uuid.UUID(source_id))
+            else:
+                await self._sources.scrape_slot(uuid.UUID(source_id), slot)
         except DomainError as error:  # recorded on the source by scrape(); nothing to retry
             log.info("scheduled scrape failed", source_id=source_id, error=error.message)
 
-    async def enqueue_scrape(self, source_id: uuid.UUID) -> AsyncTaskiqTask[Any]:
-        return await self._scrape.kiq(str(source_id))
+    async def enqueue_scrape(self, source_id: uuid.UUID,
+                             slot: datetime | None = None) -> AsyncTaskiqTask[Any]:
+        """Queue a scrape; `slot` (the cron slot claimed) makes a second delivery harmless."""
+        return await self._scrape.kiq(str(source_id), slot.isoformat() if slot else None)
 
     async def enqueue_check(self, proxy_ids: list[uuid.UUID],
                             claim: datetime | None = None) -> AsyncTaskiqTask[Any]:
@@ -132,9 +137,9 @@ class TaskQueue:
 
 async def schedule_due_sources(sources: SourcesService, queue: TaskQueue) -> int:
     """One scheduler tick: claim every due source run and hand it to the queue."""
-    claimed = await sources.claim_due()
-    for source in claimed:
-        await queue.enqueue_scrape(source.id)
+    claimed = await sources.claim_due_runs()
+    for source, slot in claimed:
+        await queue.enqueue_scrape(source.id, slot)
     return len(claimed)
 
 

@@ -119,6 +119,9 @@ class SourceRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_scraped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The latest cron slot a scheduled scrape started for: a re-delivered task for a slot
+    # already started does nothing.
+    last_run_slot: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)

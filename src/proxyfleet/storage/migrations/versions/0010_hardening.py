@@ -9,6 +9,8 @@ Create Date: 2026-12-05 08:30:00
 - Proxy passwords are stored sealed (storage/sealing.py): the column widens to hold a token,
   and every password stored in plain text before is sealed here, with the box that
   `storage.migrate.upgrade` is given (the secret key's). Downgrading opens them again.
+- Sources remember the latest cron slot a scheduled scrape started for, so a re-delivered
+  scrape task does nothing.
 """
 
 from collections.abc import Callable, Sequence
@@ -16,6 +18,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
+import proxyfleet.storage.types
 from proxyfleet.storage.sealing import SecretBox
 
 revision: str = '0010'
@@ -56,12 +59,18 @@ def upgrade() -> None:
     with op.batch_alter_table('proxies', schema=None) as batch_op:
         batch_op.alter_column('password', existing_type=sa.String(length=255),
                               type_=sa.String(length=512), existing_nullable=True)
+    with op.batch_alter_table('sources', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('last_run_slot',
+                                      proxyfleet.storage.types.UTCDateTime(timezone=True),
+                                      nullable=True))
     _rewrite_passwords(lambda box, plain: box.seal(plain),
                        lambda stored: not SecretBox.looks_sealed(stored))
 
 
 def downgrade() -> None:
     _rewrite_passwords(lambda box, token: box.open(token), SecretBox.looks_sealed)
+    with op.batch_alter_table('sources', schema=None) as batch_op:
+        batch_op.drop_column('last_run_slot')
     with op.batch_alter_table('proxies', schema=None) as batch_op:
         batch_op.alter_column('password', existing_type=sa.String(length=512),
                               type_=sa.String(length=255), existing_nullable=True)
