@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, AsyncTaskiqTask, InMemoryBroker
 from taskiq.receiver import Receiver
 from taskiq_redis import RedisStreamBroker
@@ -108,7 +109,10 @@ class TaskQueue:
 
     async def close(self) -> None:
         if isinstance(self.broker, RedisStreamBroker):
-            await self._leave_group(self.broker)
+            try:
+                await self._leave_group(self.broker)
+            except (RedisError, OSError) as error:  # Redis gone: the next tidy removes it
+                log.warning("could not leave the consumer group", error=str(error))
         await self.broker.shutdown()
 
     @staticmethod
