@@ -84,7 +84,7 @@ async def _exchanges(way: str, count: int) -> None:
         target = first.target
         running = asyncio.ensure_future(forward(
             client, upstream, parser, first, continues=lambda r: r.target == target,
-            idle_timeout=300, counters=TrafficCounters()))
+            idle_timeout=300, head_timeout=10, counters=TrafficCounters()))
     else:
         running = asyncio.ensure_future(relay(client, upstream, 300))
         client.data_received(REQUEST)

@@ -34,15 +34,20 @@ from proxyfleet.pool.health import Schedule
 from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.leasing import LeasingService
 from proxyfleet.pool.parsers import ParserRegistry
+from proxyfleet.pool.reach_bounds import ReachBounds
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
+from proxyfleet.storage.database import PoolSize
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
 
 PING_TIMEOUT_SECONDS = 2.0
+# How often a consumer trims acknowledged entries from the task stream and drops consumers
+# of processes gone.
+QUEUE_TIDY_SECONDS = 60.0
 
 
 def load_secret(settings: Settings) -> bytes:
@@ -100,7 +105,7 @@ class Container:
     instances: InstancesService
 
     async def start(self) -> None:
-        await migrate.upgrade(self.database.engines)
+        await migrate.upgrade(self.database.engines, self.database.box)
         await self.queue.start()
         await self.instances.restore()
 
@@ -119,6 +124,8 @@ class Container:
     def start_consumer(self) -> None:
         if self.queue.distributed:
             self.background.start("queue:consumer", self.queue.consume(self.stopping))
+            self.background.start("queue:tidy", every(
+                QUEUE_TIDY_SECONDS, self.queue.tidy, "queue-tidy"))
 
     async def schedule_due(self) -> int:
         return await schedule_due_sources(self.sources, self.queue)
@@ -160,7 +167,9 @@ class Container:
 
 
 def build(settings: Settings) -> Container:
-    database = Database.connect(settings.effective_database_url, secret_box(settings))
+    database = Database.connect(settings.effective_database_url, secret_box(settings),
+                                PoolSize(settings.database_pool_size,
+                                         settings.database_pool_kept))
     redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     accounts = AccountsService(database, load_secret(settings),
                                signup_credits=settings.signup_credits,
@@ -172,9 +181,12 @@ def build(settings: Settings) -> Container:
     sources = SourcesService(database, inventory, parsers, fetcher)
     checkers = CheckerRegistry.load()
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
-                               checking_policy(settings))
-    queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
-                      checking)
+                               checking_policy(settings), reach_bounds=ReachBounds(
+                                   settings.reach_fetches_per_minute,
+                                   settings.reach_concurrent_tests))
+    redelivery = checking_policy(settings).claim_hold.total_seconds()
+    queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks",
+                                   redelivery_seconds=redelivery), sources, checking)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
                      asyncio.Event(), build_instances(settings, database))
@@ -184,7 +196,7 @@ async def migrate_database(settings: Settings) -> None:
     """Apply pending migrations and nothing else (before `serve` starts its workers)."""
     database = Database.connect(settings.effective_database_url, secret_box(settings))
     try:
-        await migrate.upgrade(database.engines)
+        await migrate.upgrade(database.engines, database.box)
     finally:
         await database.dispose()
 

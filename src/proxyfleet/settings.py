@@ -83,6 +83,22 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often expired temp IPv6 instances are removed.")
     log_level: str = Field("info", description="debug, info, warning or error.")
 
+    # Hardening (issue 13): bounds on what one user can make the pool do.
+    reach_fetches_per_minute: int = Field(
+        100, ge=1, description="POST /proxies/test: proxy fetches one user may start a minute "
+        "(a test of count N is N fetches; refilled evenly; kept per process). At least 50 "
+        "lets the largest test run.")
+    database_pool_size: int = Field(
+        20, ge=1, le=1000, description="PostgreSQL: connections one process may hold at once. "
+        "Every API, serve and worker process has its own pool: keep processes x this below "
+        "the server's max_connections (100 by default), with room for admin sessions.")
+    database_pool_kept: int = Field(
+        5, ge=1, le=1000, description="PostgreSQL: connections a process keeps open when idle; "
+        "the rest of a burst's are closed as they are given back.")
+    reach_concurrent_tests: int = Field(
+        2, ge=1, description="POST /proxies/test: tests one user may have running at once "
+        "(per process).")
+
     @property
     def effective_judge_url(self) -> str:
         if self.judge_url:
@@ -107,6 +123,12 @@ class Settings(BaseSettings):
         if not 1 <= low <= high <= 65535:
             raise ValueError("expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
         return value
+
+    @model_validator(mode="after")
+    def _pool_keeps_at_most_its_size(self) -> Settings:
+        if self.database_pool_kept > self.database_pool_size:
+            raise ValueError("database_pool_kept must not exceed database_pool_size")
+        return self
 
     @model_validator(mode="after")
     def _one_process_for_instances(self) -> Settings:

@@ -4,13 +4,14 @@ by the caller (the CLI, or a test) and owned by whoever built it unless `own_con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api import dashboard
@@ -69,13 +70,36 @@ def app_from_environment() -> FastAPI:
     return application
 
 
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    scope = dict(request.scope)
+    return sorted({method for route in _leaf_routes(app.router.routes)
+                   if route.matches(scope)[0] is not Match.NONE
+                   for method in getattr(route, "methods", None) or ()})
+
+
+def _leaf_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves, through included routers (mounted without a prefix here)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
 def _install_fallback_handlers(app: FastAPI) -> None:
     """Errors raised outside a surface's routes (unknown paths, wrong methods) use the pool
     API's envelope, the main surface's."""
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> Response:
-        return render_http(POOL, error)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        response = render_http(POOL, error)
+        if error.status_code == 405:
+            # Starlette names the methods of the first route that matched the path; a path
+            # served by several routes allows all of theirs.
+            response.headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:

@@ -3,6 +3,8 @@ routes render every domain error, validation failure and HTTP error through it."
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -11,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from proxyfleet.core.errors import DomainError, ErrorKind
+from proxyfleet.core.errors import DomainError, ErrorKind, InvalidInput
 
 STATUS_BY_KIND: Mapping[ErrorKind, int] = {
     ErrorKind.INVALID: 422,
@@ -21,6 +23,7 @@ STATUS_BY_KIND: Mapping[ErrorKind, int] = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.PAYMENT_REQUIRED: 402,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UPSTREAM: 502,
     ErrorKind.INTERNAL: 500,
 }
@@ -53,6 +56,8 @@ def render_domain(surface: Surface, error: DomainError) -> Response:
                               error.details)
     if error.kind is ErrorKind.UNAUTHENTICATED:
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif error.kind is ErrorKind.RATE_LIMITED and "retry_after_seconds" in error.details:
+        response.headers["Retry-After"] = str(math.ceil(error.details["retry_after_seconds"]))
     return response
 
 
@@ -62,6 +67,12 @@ def render_validation(surface: Surface, error: RequestValidationError) -> Respon
 
 
 def render_http(surface: Surface, error: HTTPException) -> Response:
+    if error.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, a broken form): bad input,
+        # answered as every other validation failure is.
+        return surface.render(422, "VALIDATION_ERROR", "The request body cannot be read.",
+                              {"fields": [{"field": "body", "message": str(error.detail),
+                                           "type": "body_unreadable"}]})
     message = error.detail if isinstance(error.detail, str) else "Request failed."
     response = surface.render(error.status_code, CODE_BY_STATUS.get(error.status_code, "ERROR"),
                               message, {})
@@ -71,6 +82,44 @@ def render_http(surface: Surface, error: HTTPException) -> Response:
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+# A NUL character is text no database keeps alike: PostgreSQL refuses it in `text` (a 500),
+# SQLite stores it. Every surface refuses it before a handler runs.
+_NUL = "\x00"
+_NUL_BYTES = (b"\x00", b"\\u0000")
+_NUL_QUERY = b"%00"
+
+
+def _carries_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return _NUL in value
+    if isinstance(value, dict):
+        return any(_carries_nul(k) or _carries_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_carries_nul(item) for item in value)
+    return False
+
+
+async def refuse_nul(request: Request) -> None:
+    """Raise InvalidInput when the path, the query or a JSON body holds a NUL character.
+
+    The body is decoded only when its bytes hold a NUL or a `\\u0000` escape (a cheap search
+    on every request); Starlette keeps the body, so the handler reads it again for free."""
+    if _NUL in request.scope["path"] or _NUL_QUERY in request.scope["query_string"]:
+        raise InvalidInput("Text may not contain NUL characters.", {"fields": [
+            {"field": "query", "message": "contains a NUL character", "type": "nul"}]})
+    if request.method in {"GET", "HEAD", "DELETE", "OPTIONS"}:
+        return
+    body = await request.body()
+    if not any(marker in body for marker in _NUL_BYTES):
+        return
+    try:
+        found = _NUL.encode() in body or _carries_nul(json.loads(body))
+    except ValueError:
+        return  # not JSON: the handler's own validation answers it
+    if found:
+        raise InvalidInput("Text may not contain NUL characters.", {"fields": [
+            {"field": "body", "message": "contains a NUL character", "type": "nul"}]})
 
 
 def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
@@ -82,6 +131,7 @@ def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
 
             async def handle(request: Request) -> Response:
                 try:
+                    await refuse_nul(request)
                     return await handler(request)
                 except DomainError as error:
                     return render_domain(surface, error)
@@ -93,3 +143,28 @@ def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
             return handle
 
     return APIRouter(route_class=SurfaceRoute, **router_options)
+
+
+ERROR_MEANINGS: Mapping[int, str] = {
+    400: "Bad request.",
+    401: "Missing, unknown or revoked API key.",
+    402: "Not enough credits.",
+    403: "The key's role may not do this (or the target is not allowed).",
+    404: "Not found.",
+    405: "Method not allowed; the Allow header lists the path's methods.",
+    409: "Conflicts with the current state.",
+    422: "The request is not valid: details.fields says which parts.",
+    429: "Too many requests; Retry-After says when to come back.",
+    500: "Something went wrong on the server.",
+    502: "An upstream (a list server, a provider, a target) failed.",
+    503: "A dependency does not answer.",
+}
+
+
+def documented(model: type[Any], statuses: Sequence[int],
+               models: Mapping[int, type[Any]] | None = None) -> dict[int | str, Any]:
+    """The `responses=` of a route: each status it answers besides success, with the body
+    model (`models` overrides it for some statuses)."""
+    chosen = models or {}
+    return {status: {"model": chosen.get(status, model), "description": ERROR_MEANINGS[status]}
+            for status in statuses}

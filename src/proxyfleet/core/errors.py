@@ -20,6 +20,7 @@ class ErrorKind(enum.Enum):
     CONFLICT = "conflict"
     PAYMENT_REQUIRED = "payment_required"
     UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
     UPSTREAM = "upstream"
     INTERNAL = "internal"
 
@@ -68,6 +69,13 @@ class EmailTaken(Conflict):
 class InsufficientFunds(DomainError):
     kind = ErrorKind.PAYMENT_REQUIRED
     code = "INSUFFICIENT_CREDITS"
+
+
+class RateLimited(DomainError):
+    """Too much, too fast: `details["retry_after_seconds"]` says when to come back."""
+
+    kind = ErrorKind.RATE_LIMITED
+    code = "RATE_LIMITED"
 
 
 class Unavailable(DomainError):

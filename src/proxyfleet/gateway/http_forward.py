@@ -13,6 +13,11 @@ to become a tunnel.
 Requests are served one at a time: a client that pipelines has its next request read (and
 its connection held) only once the response before it has gone out whole.
 
+Every request head on the connection, not only the first, must arrive whole within
+`head_timeout` (the listener's handshake time) of its first byte: a client that trickles a
+head byte by byte would otherwise restart the idle timer with each byte and hold its
+connection for ever. Only a connection with no request in progress and no head begun is idle.
+
 May import `proxyfleet.wire` and the standard library.
 """
 
@@ -54,14 +59,15 @@ class Handback:
 
 async def forward(client: Leg, upstream: Leg, parser: HttpProxyServer, request: ProxyRequest,
                   *, continues: Callable[[ProxyRequest], bool], idle_timeout: float,
-                  counters: TrafficCounters) -> Handback:
+                  head_timeout: float, counters: TrafficCounters) -> Handback:
     """Serve `request` over `upstream`, then every following request `continues` accepts.
 
     `parser` holds what the client sent past the request head. Raises nothing for the
     peers' misbehaviour: the client gets the proxy's answer (400, 502, 504) and the
     connection is done.
     """
-    exchanges = _Exchanges(client, upstream, parser, continues, idle_timeout, counters)
+    exchanges = _Exchanges(client, upstream, parser, continues, (idle_timeout, head_timeout),
+                           counters)
     exchanges.begin(request)
     try:
         return await exchanges.finished
@@ -71,7 +77,7 @@ async def forward(client: Leg, upstream: Leg, parser: HttpProxyServer, request: 
 
 class _Exchanges:
     def __init__(self, client: Leg, upstream: Leg, parser: HttpProxyServer,
-                 continues: Callable[[ProxyRequest], bool], idle_timeout: float,
+                 continues: Callable[[ProxyRequest], bool], timeouts: tuple[float, float],
                  counters: TrafficCounters) -> None:
         self.finished: asyncio.Future[Handback] = asyncio.get_running_loop().create_future()
         self._client = client
@@ -79,7 +85,10 @@ class _Exchanges:
         self._parser = parser
         self._continues = continues
         self._counters = counters
+        idle_timeout, self._head_timeout = timeouts
         self._idle = IdleWatch((client, upstream), idle_timeout, self._on_idle)
+        # Runs while a later request head is coming in: bytes of it do not reset it.
+        self._head_timer: asyncio.TimerHandle | None = None
         # The exchange in flight, if any.
         self._request: ProxyRequest | None = None
         self._request_body: BodyScanner | None = None
@@ -109,6 +118,7 @@ class _Exchanges:
         if self.finished.done():
             return
         self._idle.stop()
+        self._stop_head_timer()
         self._client.detach()
         self._upstream.detach()
         self.finished.set_result(handback)
@@ -177,8 +187,23 @@ class _Exchanges:
         if request is NEED_DATA:
             if self._client_eof:
                 self.end(Handback(upstream_reusable=self._upstream_fit))
+            elif self._head_timer is None and self._parser.pending:
+                self._head_timer = asyncio.get_running_loop().call_later(
+                    self._head_timeout, self._on_head_late)
             return
         self._take(request)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _on_head_late(self) -> None:
+        """A request head begun and not finished in time: the connection is done."""
+        self._head_timer = None
+        self._counters.handshake_failures += 1
+        self._client.abort()
+        self.end(Handback())
 
     def _whole_plain_request(self, data: bytes) -> ProxyRequest | None:
         try:
@@ -188,6 +213,7 @@ class _Exchanges:
 
     def _take(self, request: ProxyRequest) -> None:
         """Serve `request` here if it may go where the last one went, else hand it back."""
+        self._stop_head_timer()
         if not self._upstream_fit or not self._continues(request):
             self.end(Handback(request, upstream_reusable=self._upstream_fit))
             return

@@ -40,7 +40,7 @@ def dial_answer(failure: DialFailure) -> bytes:
 
 async def serve_http(client: Leg, engine: Engine, deadline: float) -> None:
     """Serve requests until the client leaves; the first head must be in by `deadline`
-    (loop time), each later one within the idle timeout."""
+    (loop time), each later one within the handshake time of its first byte."""
     session = _HttpSession(client, engine)
     try:
         await session.run(deadline)
@@ -77,6 +77,7 @@ class _HttpSession:
                 return
             handback = await forward(self._client, upstream, self._parser, request,
                                      continues=self._continues, idle_timeout=self._idle,
+                                     head_timeout=self._engine.config.handshake_timeout,
                                      counters=self._engine.counters)
             if handback.upgrade:
                 self._upstream = self._upstream_target = None

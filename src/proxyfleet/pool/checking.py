@@ -28,11 +28,14 @@ from proxyfleet.core.proxies import (
 from proxyfleet.pool.checkers import CheckContext, Pipeline, PipelineResult, own_public_ip
 from proxyfleet.pool.health import HealthBefore, Schedule, after_round, forgotten
 from proxyfleet.pool.reach import Reach, Target, reach
+from proxyfleet.pool.reach_bounds import ReachBounds, refuse_unless_public
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
 
 OWN_IP_TTL_SECONDS = 60.0
+# How long a reachability target's name may take to resolve for the public-address rule.
+RESOLVE_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +54,38 @@ class CheckingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A claimed batch: the proxies, and the time they are held until (their
+    `next_check_at` while the claim lasts)."""
+
+    ids: list[uuid.UUID]
+    hold_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RoundSummary:
     checked: int = 0
     alive: int = 0
     forgotten: int = 0
 
 
+async def _resolved(host: str, port: int) -> list[str]:
+    """The addresses a name resolves to here; none when it does not resolve in time (the
+    proxies resolve it on their side, and a literal address is judged as itself)."""
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            found = await asyncio.get_running_loop().getaddrinfo(host, port)
+    except OSError:  # socket.gaierror and TimeoutError included
+        return []
+    return [str(sockaddr[0]) for *_, sockaddr in found]
+
+
 class CheckingService:
     def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
-                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow) -> None:
+                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow,
+                 reach_bounds: ReachBounds | None = None) -> None:
         self._db = database
+        self._reach_bounds = reach_bounds or ReachBounds(fetches_per_minute=100, concurrent=2)
         self._pipeline = pipeline
         self._judge_url = judge_url
         self._policy = policy
@@ -74,13 +99,22 @@ class CheckingService:
             self._own_ip = (time.monotonic() + OWN_IP_TTL_SECONDS, address)
         return self._own_ip[1]
 
-    async def reachability(self, url: str, wanted: ProxyFilter, count: int,
-                           seconds: float) -> list[tuple[Proxy, Reach]]:
-        """Try `url` through the `count` best active proxies matching `wanted`, at once."""
+    async def reachability(self, url: str, wanted: ProxyFilter, count: int, seconds: float, *,
+                           user_id: uuid.UUID, privileged: bool) -> list[tuple[Proxy, Reach]]:
+        """Try `url` through the `count` best active proxies matching `wanted`, at once,
+        within the user's bounds; only a `privileged` caller (an admin) may aim at a
+        non-public address."""
         try:
             target = Target.parse(url)
         except ValueError as error:
             raise InvalidInput(str(error), {"url": url}) from None
+        if not privileged:
+            refuse_unless_public(target.host, await _resolved(target.host, target.port))
+        with self._reach_bounds.held(user_id, count):
+            return await self._reach_through(target, url, wanted, count, seconds)
+
+    async def _reach_through(self, target: Target, url: str, wanted: ProxyFilter, count: int,
+                             seconds: float) -> list[tuple[Proxy, Reach]]:
         active = replace(wanted, status=ProxyStatus.ACTIVE)
         async with self._db.reading() as uow:
             chosen = [p for p, _ in await uow.proxies.page(active, SortField.SCORE, True, count,
@@ -91,17 +125,25 @@ class CheckingService:
         return list(zip(chosen, outcomes, strict=True))
 
     async def claim_due(self) -> list[uuid.UUID]:
-        now = self._now()
-        async with self._db.writing() as uow:
-            claimed = await uow.checks.claim_due(now, now + self._policy.claim_hold,
-                                                 self._policy.batch_size)
-            await uow.commit()
-        return claimed
+        return (await self.claim_batch()).ids
 
-    async def check(self, ids: Sequence[uuid.UUID]) -> RoundSummary:
-        """Check these proxies now and record the outcome."""
+    async def claim_batch(self) -> Claim:
+        """Claim a batch of due proxies: they are held until the claim's time, which is
+        also how a run of the batch proves it still holds them."""
+        now = self._now()
+        hold = now + self._policy.claim_hold
+        async with self._db.writing() as uow:
+            claimed = await uow.checks.claim_due(now, hold, self._policy.batch_size)
+            await uow.commit()
+        return Claim(claimed, hold)
+
+    async def check(self, ids: Sequence[uuid.UUID], claim: datetime | None = None,
+                    ) -> RoundSummary:
+        """Check these proxies now and record the outcome. With the `claim` they were
+        claimed under, only proxies it still holds are checked and recorded, so a task
+        delivered twice (a worker killed, its entry handed to another) is harmless."""
         async with self._db.reading() as uow:
-            subjects = {s.address: s for s in await uow.checks.subjects(ids)}
+            subjects = {s.address: s for s in await uow.checks.subjects(ids, claim)}
         if not subjects:
             return RoundSummary()
         ctx = CheckContext(judge_url=self._judge_url, own_ip=await self.own_ip(),
@@ -109,7 +151,7 @@ class CheckingService:
         records: list[RoundRecord] = []
         async for result in self._pipeline.check_many(subjects, ctx, self._policy.concurrency):
             records.append(self._record(subjects[result.proxy], result))
-        return await self._store(records, subjects)
+        return await self._store(records, subjects, claim)
 
     def _record(self, subject: CheckSubject, result: PipelineResult) -> RoundRecord:
         now = self._now()
@@ -134,13 +176,17 @@ class CheckingService:
             checks=checks)
 
     async def _store(self, records: list[RoundRecord],
-                     subjects: dict[ProxyAddress, CheckSubject]) -> RoundSummary:
+                     subjects: dict[ProxyAddress, CheckSubject],
+                     claim: datetime | None) -> RoundSummary:
         now = self._now()
         by_id = {s.id: s for s in subjects.values()}
-        gone = [r.proxy_id for r in records
-                if forgotten(r.status, r.last_alive_at, by_id[r.proxy_id].first_seen_at, now,
-                             self._policy.schedule)]
         async with self._db.writing() as uow:
+            if claim is not None:
+                held = await uow.checks.still_held(list(by_id), claim)
+                records = [r for r in records if r.proxy_id in held]
+            gone = [r.proxy_id for r in records
+                    if forgotten(r.status, r.last_alive_at, by_id[r.proxy_id].first_seen_at,
+                                 now, self._policy.schedule)]
             await uow.checks.record(records, self._policy.history_per_proxy)
             await uow.checks.forget(gone)
             await uow.commit()

@@ -72,12 +72,20 @@ PROXY_HEADERS = FORWARDING_HEADERS | frozenset({
 
 _QUOTES = "\"'"
 
+# A judge answers whoever asks: it says that these came, never what they held.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+REDACTED = "[redacted]"
+
 
 def judge_report(peer_ip: str, headers: Iterable[tuple[str, str]]) -> JudgeReport:
-    """The judge's answer: repeated headers are joined with ", " as HTTP allows for lists."""
+    """The judge's answer: repeated headers are joined with ", " as HTTP allows for lists;
+    credentials (CREDENTIAL_HEADERS) are named but their values left out."""
     joined: dict[str, str] = {}
     for name, value in headers:
         key = _display_name(name)
+        if key.lower() in CREDENTIAL_HEADERS:
+            joined[key] = REDACTED
+            continue
         joined[key] = f"{joined[key]}, {value}" if key in joined else value
     return JudgeReport(origin=peer_ip, headers=joined)
 

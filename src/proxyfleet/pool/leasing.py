@@ -62,38 +62,44 @@ class LeasingService:
         self._db = database
         self._now = clock
 
-    async def acquire(self, user_id: uuid.UUID, wanted: ProxyFilter,
-                      duration_seconds: int) -> LeaseGrant:
+    async def acquire(self, user_id: uuid.UUID, wanted: ProxyFilter, duration_seconds: int,
+                      idempotency_key: str | None = None) -> LeaseGrant:
+        """Lease the best free matching proxy for a credit. Under an `idempotency_key` the
+        first grant is the answer to every later call with the key (charged once)."""
         duration = lease_duration(duration_seconds)
         for _ in range(ACQUIRE_ATTEMPTS):
-            now = self._now()
-            request = LeaseRequest(uuid.uuid4(), user_id, wanted, now, now + duration,
-                                   LEASE_PRICE_CREDITS, ACQUIRE_DESCRIPTION)
+            request = LeaseRequest(uuid.uuid4(), user_id, wanted, duration,
+                                   LEASE_PRICE_CREDITS, ACQUIRE_DESCRIPTION, idempotency_key)
             async with self._db.writing_statements() as uow:
+                if idempotency_key is not None:
+                    earlier = await uow.leases.by_key(user_id, idempotency_key)
+                    if earlier is not None:
+                        return earlier
                 try:
-                    attempt = await uow.leases.grant(request)
+                    attempt = await uow.leases.grant(request, self._now)
                 except LeaseTaken:
-                    continue
+                    continue  # a lost race, on the proxy or on the key: look again
                 if attempt.candidate is None or attempt.balance_after is None:
                     raise await _refusal(uow, wanted, request, attempt.candidate is None)
                 await uow.commit()
-            lease = Lease(request.lease_id, attempt.candidate.proxy, user_id, now,
-                          request.expires_at, None)
+            assert attempt.created_at is not None
+            lease = Lease(request.lease_id, attempt.candidate.proxy, user_id, attempt.created_at,
+                          attempt.created_at + duration, None)
             return LeaseGrant(lease, attempt.balance_after)
         raise AllProxiesLeased("Every matching proxy is leased right now; try again shortly.")
 
     async def release(self, user_id: uuid.UUID, lease_id: uuid.UUID) -> datetime:
         """End one of the user's live leases now; returns when it ended."""
-        now = self._now()
         async with self._db.writing_statements() as uow:
-            outcome = await uow.leases.release(lease_id, user_id, now)
+            outcome, ended = await uow.leases.release(lease_id, user_id, self._now)
             if outcome is ReleaseOutcome.NOT_FOUND:
                 raise LeaseNotFound("No such lease.", {"lease_id": str(lease_id)})
             if outcome is ReleaseOutcome.NOT_LIVE:
                 raise LeaseNotActive("This lease has already ended.",
                                      {"lease_id": str(lease_id)})
             await uow.commit()
-        return now
+        assert ended is not None
+        return ended
 
     async def live(self, user_id: uuid.UUID) -> list[Lease]:
         async with self._db.reading() as uow:

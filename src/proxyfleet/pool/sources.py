@@ -147,8 +147,12 @@ class SourcesService:
         log.warning("scrape failed", source_id=str(source_id), error=error)
 
     async def claim_due(self, limit: int = 100) -> list[Source]:
-        """Claim every active source whose time has come, moving it to its next run. Each due
-        run is claimed by one conditional update, so several schedulers never take it twice."""
+        return [source for source, _ in await self.claim_due_runs(limit)]
+
+    async def claim_due_runs(self, limit: int = 100) -> list[tuple[Source, datetime]]:
+        """Claim every active source whose time has come, moving it to its next run; each
+        with the slot claimed (the due time). Each due run is claimed by one conditional
+        update, so several schedulers never take it twice."""
         now = self._now()
         claimed = []
         async with self._db.writing() as uow:
@@ -156,6 +160,18 @@ class SourcesService:
                 assert source.next_run_at is not None
                 upcoming = next_run(source.cron_schedule, now)
                 if await uow.sources.claim(source.id, source.next_run_at, upcoming):
-                    claimed.append(replace(source, next_run_at=upcoming))
+                    claimed.append((replace(source, next_run_at=upcoming), source.next_run_at))
             await uow.commit()
         return claimed
+
+    async def scrape_slot(self, source_id: uuid.UUID, slot: datetime) -> ScrapeResult | None:
+        """The scheduled scrape of one cron slot, at most once: a task delivered again for
+        a slot already started (its worker killed mid-way, or still running) does nothing
+        and returns None. A run cut short is not retried; the next slot scrapes again."""
+        async with self._db.writing() as uow:
+            started = await uow.sources.start_slot(source_id, slot)
+            await uow.commit()
+        if not started:
+            log.info("scrape slot already taken", source_id=str(source_id), slot=slot)
+            return None
+        return await self.scrape(source_id)

@@ -13,14 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.proxies import Anonymity, CheckSubject, ProxyStatus, RoundRecord
 from proxyfleet.storage.proxies import PROXIES, address_of
+from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.tables import NO_LATENCY_MS, ProxyCheckRow, ProxyRow
 
 CHECKS = cast(Table, ProxyCheckRow.__table__)
 
 
-def _subject(row: ProxyRow) -> CheckSubject:
+def _subject(row: ProxyRow, box: SecretBox) -> CheckSubject:
     return CheckSubject(
-        id=row.id, address=address_of(row), status=ProxyStatus(row.status),
+        id=row.id, address=address_of(row, box), status=ProxyStatus(row.status),
         health_window=row.health_window or "",
         avg_latency_ms=None if row.avg_latency_ms >= NO_LATENCY_MS else row.avg_latency_ms,
         consecutive_failures=row.consecutive_failures, last_alive_at=row.last_alive_at,
@@ -43,8 +44,9 @@ def _changes(record: RoundRecord) -> dict[str, Any]:
 
 
 class ChecksRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self._session = session
+        self._box = box
 
     async def claim_due(self, now: datetime, hold_until: datetime, limit: int) -> list[uuid.UUID]:
         """Take up to `limit` proxies whose check is due, pushing their next check to
@@ -59,9 +61,24 @@ class ChecksRepository:
             .values(next_check_at=hold_until).returning(PROXIES.c.id))
         return [proxy_id for (proxy_id,) in claimed]
 
-    async def subjects(self, ids: Sequence[uuid.UUID]) -> list[CheckSubject]:
-        rows = await self._session.scalars(select(ProxyRow).where(ProxyRow.id.in_(ids)))
-        return [_subject(row) for row in rows]
+    async def subjects(self, ids: Sequence[uuid.UUID],
+                       claim: datetime | None = None) -> list[CheckSubject]:
+        """The proxies to check; with `claim`, only those the claim still holds (a task run
+        twice, or after its round was stored, finds nothing left to check)."""
+        query = select(ProxyRow).where(ProxyRow.id.in_(ids))
+        if claim is not None:
+            query = query.where(ProxyRow.next_check_at == claim)
+        rows = await self._session.scalars(query)
+        return [_subject(row, self._box) for row in rows]
+
+    async def still_held(self, ids: Sequence[uuid.UUID], claim: datetime) -> set[uuid.UUID]:
+        """Which of these proxies the claim still holds, locked until the transaction ends
+        (PostgreSQL), so two runs of one batch cannot both record a round."""
+        query = select(PROXIES.c.id).where(PROXIES.c.id.in_(ids),
+                                           PROXIES.c.next_check_at == claim)
+        if self._session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return set((await self._session.scalars(query)).all())
 
     async def record(self, records: Sequence[RoundRecord], history: int) -> None:
         if not records:
@@ -69,10 +86,12 @@ class ChecksRepository:
         connection = await self._session.connection()
         # Bound names must differ from column names in an executemany UPDATE.
         columns: dict[str, Any] = {key: bindparam(f"new_{key}") for key in _changes(records[0])}
+        columns |= {"checks_total": PROXIES.c.checks_total + 1,
+                    "checks_passed": PROXIES.c.checks_passed + bindparam("new_passed")}
         await connection.execute(
             update(PROXIES).where(PROXIES.c.id == bindparam("proxy_id")).values(**columns),
-            [{"proxy_id": r.proxy_id} | {f"new_{k}": v for k, v in _changes(r).items()}
-             for r in records])
+            [{"proxy_id": r.proxy_id, "new_passed": int(r.status is ProxyStatus.ACTIVE)}
+             | {f"new_{k}": v for k, v in _changes(r).items()} for r in records])
         checks = [{"proxy_id": r.proxy_id, "checker_name": c.checker_name, "stage": c.stage,
                    "passed": c.passed, "latency_ms": c.latency_ms, "detail": c.detail[:500],
                    "created_at": c.created_at} for r in records for c in r.checks]

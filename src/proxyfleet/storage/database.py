@@ -18,8 +18,20 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Connections per process (the same ceiling as the former 20 + 20 overflow).
-POSTGRES_POOL_SIZE = 40
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSize:
+    """PostgreSQL connections per process: at most `most` at once, of which `kept` stay
+    open when idle; connections past `kept` are closed as soon as they are given back
+    while `kept` others wait in the pool (SQLAlchemy's overflow)."""
+
+    most: int = 20
+    kept: int = 5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.kept <= self.most:
+            raise ValueError("need 1 <= kept <= most connections")
 # A pooled PostgreSQL connection idle this long is pinged before it is handed out again.
 IDLE_BEFORE_PING_SECONDS = 5.0
 
@@ -75,11 +87,11 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
-def _postgres_engine(url: URL, idle_before_ping: float) -> AsyncEngine:
-    # Every connection is kept: overflow connections are closed on checkin whenever the
-    # pool is full, and under load that meant a new PostgreSQL backend (a fork, a
-    # handshake) for many requests. Past POSTGRES_POOL_SIZE requests wait for a connection.
-    engine = create_async_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0,
+def _postgres_engine(url: URL, idle_before_ping: float, size: PoolSize) -> AsyncEngine:
+    # `kept` connections stay open between bursts; a burst may open up to `most`, and the
+    # extra ones close when given back to a full pool, so an idle process holds `kept`.
+    # Past `most`, requests wait for a connection.
+    engine = create_async_engine(url, pool_size=size.kept, max_overflow=size.most - size.kept,
                                  pool_timeout=60)
     _ping_when_idle(engine, idle_before_ping)
     return engine
@@ -121,13 +133,14 @@ class Engines:
     writer: AsyncEngine
 
     @classmethod
-    def create(cls, url: str, *, idle_before_ping: float = IDLE_BEFORE_PING_SECONDS) -> Engines:
+    def create(cls, url: str, *, idle_before_ping: float = IDLE_BEFORE_PING_SECONDS,
+               pool: PoolSize | None = None) -> Engines:
         parsed = normalise_url(url)
         backend = backend_of(parsed)
         if backend is Backend.SQLITE:
             return cls(backend, _sqlite_engine(parsed, immediate=False),
                        _sqlite_engine(parsed, immediate=True))
-        engine = _postgres_engine(parsed, idle_before_ping)
+        engine = _postgres_engine(parsed, idle_before_ping, pool or PoolSize())
         return cls(backend, engine, engine)
 
     def sessions(self, *, write: bool, autocommit: bool = False) -> async_sessionmaker[Any]:

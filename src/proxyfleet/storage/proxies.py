@@ -24,6 +24,7 @@ from proxyfleet.core.proxies import (
     SortField,
     UpsertCounts,
 )
+from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.tables import (
     NEVER,
     NO_LATENCY_MS,
@@ -44,15 +45,16 @@ PROXIES = cast(Table, ProxyRow.__table__)
 UPSERT_BATCH = 1000
 
 
-def address_of(row: ProxyRow | Row[Any]) -> ProxyAddress:
+def address_of(row: ProxyRow | Row[Any], box: SecretBox) -> ProxyAddress:
+    """The address of a row, its password opened (passwords are stored sealed)."""
     return ProxyAddress(row.host, row.port, ProxyProtocol(row.protocol), row.username,
-                        row.password)
+                        box.open_optional(row.password))
 
 
-def proxy_of(row: ProxyRow | Row[Any]) -> Proxy:
+def proxy_of(row: ProxyRow | Row[Any], box: SecretBox) -> Proxy:
     """The entity from an ORM row or a Core row of the `proxies` table."""
     return Proxy(
-        id=row.id, address=address_of(row), status=ProxyStatus(row.status),
+        id=row.id, address=address_of(row, box), status=ProxyStatus(row.status),
         anonymity=Anonymity(row.anonymity) if row.anonymity else None,
         exit_ip=row.exit_ip, country=row.country, score=row.score,
         avg_latency_ms=None if row.avg_latency_ms >= NO_LATENCY_MS else row.avg_latency_ms,
@@ -97,8 +99,9 @@ def sort_value(proxy_row: ProxyRow, sort: SortField) -> Any:
 
 
 class ProxiesRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self._session = session
+        self._box = box
 
     def _dialect(self) -> str:
         return self._session.get_bind().dialect.name
@@ -135,7 +138,7 @@ class ProxiesRepository:
                                  else_=PROXIES.c.password),
             },
         ).returning(PROXIES.c.first_seen_at)
-        rows = [self._new_row(a, origin, source_id, at) for a in batch]
+        rows = [self._new_row(a, origin, source_id, at, self._box) for a in batch]
         connection = await self._session.connection()
         seen = (await connection.execute(statement, rows)).scalars().all()
         new = sum(1 for first_seen in seen if first_seen == at)
@@ -143,11 +146,12 @@ class ProxiesRepository:
 
     @staticmethod
     def _new_row(address: ProxyAddress, origin: ProxyOrigin, source_id: uuid.UUID | None,
-                 at: datetime) -> dict[str, Any]:
+                 at: datetime, box: SecretBox) -> dict[str, Any]:
         return {
             "id": uuid.uuid4(), "host": address.host, "port": address.port,
             "protocol": address.protocol.value, "username": address.username,
-            "password": address.password, "origin": origin.value, "source_id": source_id,
+            "password": box.seal_optional(address.password), "origin": origin.value,
+            "source_id": source_id,
             "status": ProxyStatus.UNCHECKED.value, "anonymity": None, "exit_ip": None,
             "country": None, "score": 0.0, "avg_latency_ms": NO_LATENCY_MS,
             "uptime_pct": NO_UPTIME_PCT, "checks_total": 0, "checks_passed": 0,
@@ -170,7 +174,7 @@ class ProxiesRepository:
         order = (column.desc(), ProxyRow.id.desc()) if descending else (column, ProxyRow.id)
 
         rows = await self._session.scalars(query.order_by(*order).limit(limit))
-        return [(proxy_of(row), sort_value(row, sort)) for row in rows]
+        return [(proxy_of(row, self._box), sort_value(row, sort)) for row in rows]
 
     async def count(self, wanted: ProxyFilter) -> int:
         query = select(func.count()).select_from(ProxyRow).where(*filter_clauses(wanted))
@@ -178,7 +182,7 @@ class ProxiesRepository:
 
     async def get(self, proxy_id: uuid.UUID) -> Proxy | None:
         row = await self._session.get(ProxyRow, proxy_id)
-        return proxy_of(row) if row else None
+        return proxy_of(row, self._box) if row else None
 
     async def recent_checks(self, proxy_id: uuid.UUID, limit: int) -> list[ProxyCheck]:
         rows = await self._session.scalars(

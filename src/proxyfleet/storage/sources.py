@@ -79,6 +79,15 @@ class SourcesRepository:
             .values(next_run_at=next_run_at))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def start_slot(self, source_id: uuid.UUID, slot: datetime) -> bool:
+        """Mark a cron slot's run as started; False when it (or a later one) already was."""
+        result = await self._session.execute(
+            bulk_update(SourceRow)
+            .where(SourceRow.id == source_id,
+                   (SourceRow.last_run_slot.is_(None)) | (SourceRow.last_run_slot < slot))
+            .values(last_run_slot=slot))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def record_success(self, source_id: uuid.UUID, at: datetime,
                              result: dict[str, Any]) -> None:
         await self.change(source_id, {"last_scraped_at": at, "last_result": result,

@@ -119,6 +119,9 @@ class SourceRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_scraped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The latest cron slot a scheduled scrape started for: a re-delivered task for a slot
+    # already started does nothing.
+    last_run_slot: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
@@ -137,7 +140,8 @@ class ProxyRow(Base):
     port: Mapped[int] = mapped_column(Integer)
     protocol: Mapped[str] = mapped_column(String(8))
     username: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    password: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Sealed (storage/sealing.py): a Fernet token, about 420 characters for 255 bytes.
+    password: Mapped[str | None] = mapped_column(String(512), nullable=True)
     origin: Mapped[str] = mapped_column(String(16))
     source_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("sources.id", ondelete="SET NULL"), nullable=True)
@@ -148,6 +152,8 @@ class ProxyRow(Base):
     score: Mapped[float] = mapped_column(Float)
     avg_latency_ms: Mapped[float] = mapped_column(Float)
     uptime_pct: Mapped[float] = mapped_column(Float)
+    # Every check round since the proxy was first seen, and the alive ones: the counters
+    # that outlast the bounded check history and the health window.
     checks_total: Mapped[int] = mapped_column(Integer)
     checks_passed: Mapped[int] = mapped_column(Integer)
     consecutive_failures: Mapped[int] = mapped_column(Integer)
@@ -174,7 +180,8 @@ class ProxyRow(Base):
 
 
 class ProxyCheckRow(Base):
-    """Bounded check history: a window per proxy, older rows folded into the counters."""
+    """Bounded check history: a window per proxy; every round is also counted in the
+    proxy's `checks_total` / `checks_passed`, which outlast it."""
 
     __tablename__ = "proxy_checks"
 
@@ -204,8 +211,15 @@ class LeaseRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The client's Idempotency-Key for the acquire that made this lease, and the balance
+    # that acquire left, so a retry under the key is answered as the first was.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    balance_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
+        Index("uq_leases_idempotency_key", "user_id", "idempotency_key", unique=True,
+              sqlite_where=text("idempotency_key IS NOT NULL"),
+              postgresql_where=text("idempotency_key IS NOT NULL")),
         Index("uq_leases_live_proxy", "proxy_id", unique=True,
               sqlite_where=text("released_at IS NULL"),
               postgresql_where=text("released_at IS NULL")),

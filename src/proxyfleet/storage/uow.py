@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proxyfleet.storage.accounts import AccountsRepository
 from proxyfleet.storage.checks import ChecksRepository
-from proxyfleet.storage.database import Engines
+from proxyfleet.storage.database import Engines, PoolSize
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
@@ -37,9 +37,9 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self.accounts = AccountsRepository(self._session)
-        self.proxies = ProxiesRepository(self._session)
-        self.checks = ChecksRepository(self._session)
-        self.leases = LeasesRepository(self._session, self.accounts)
+        self.proxies = ProxiesRepository(self._session, self.box)
+        self.checks = ChecksRepository(self._session, self.box)
+        self.leases = LeasesRepository(self._session, self.accounts, self.box)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
         return self
@@ -72,8 +72,8 @@ class Database:
                                                                       autocommit=True)
 
     @classmethod
-    def connect(cls, url: str, box: SecretBox) -> Database:
-        return cls(Engines.create(url), box)
+    def connect(cls, url: str, box: SecretBox, pool: PoolSize | None = None) -> Database:
+        return cls(Engines.create(url, pool=pool), box)
 
     def reading(self) -> UnitOfWork:
         return UnitOfWork(self._readers, self.box)

@@ -1,5 +1,6 @@
 """PostgreSQL connection reuse: a connection idle long enough is pinged (and replaced when
-the database dropped it); one reused right away is not; bursts never churn connections."""
+the database dropped it); one reused right away is not; a burst opens at most the pool's size
+and what it opened past the kept connections is closed once given back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from proxyfleet.storage.database import POSTGRES_POOL_SIZE, Backend, Engines
+from proxyfleet.storage.database import Backend, Engines, PoolSize
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
@@ -82,16 +83,30 @@ async def test_an_idle_connection_dropped_by_the_database_is_replaced(
     assert len(pings) >= 1
 
 
-async def test_bursts_beyond_the_pool_reuse_its_connections(
-        not_pinging: Engines) -> None:
+async def test_a_burst_opens_at_most_the_pool_size_and_idle_extras_are_let_go(
+        database_url: str) -> None:
+    size = PoolSize(most=8, kept=3)
+    engines = Engines.create(database_url, idle_before_ping=3600.0, pool=size)
+
     async def backend_in_use() -> int:
-        async with not_pinging.writer.connect() as conn:
+        async with engines.writer.connect() as conn:
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             await conn.execute(text("SELECT pg_sleep(0.02)"))
             return int(pid)
 
-    first = set(await asyncio.gather(*(backend_in_use() for _ in range(POSTGRES_POOL_SIZE + 20))))
-    second = set(await asyncio.gather(*(backend_in_use() for _ in range(POSTGRES_POOL_SIZE + 20))))
+    try:
+        burst = set(await asyncio.gather(*(backend_in_use() for _ in range(size.most + 20))))
+        assert size.kept < len(burst) <= size.most
+        async with engines.reader.connect() as conn:
+            alive = (await conn.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": list(burst)})).scalar_one()
+        # The connection asking is one of the kept ones.
+        assert alive == size.kept
+    finally:
+        await engines.dispose()
 
-    assert len(first) <= POSTGRES_POOL_SIZE
-    assert second <= first  # no connection was closed and opened again
+
+def test_a_pool_keeps_no_more_than_it_may_hold() -> None:
+    with pytest.raises(ValueError, match="kept"):
+        PoolSize(most=2, kept=3)

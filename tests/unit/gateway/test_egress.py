@@ -81,8 +81,18 @@ async def test_a_refused_assignment_is_failed_to_assign_ipv6() -> None:
 
 
 async def test_restoring_accepts_an_address_still_on_the_interface() -> None:
-    egress = AssignEgress(Recorder("Error: ipv6: address already assigned."))
-    await egress.claim("eth0", "2001:db8:1:2::5", restoring=True)
+    ip = Recorder("Error: ipv6: address already assigned.")
+    egress = AssignEgress(ip)
+    assert await egress.claim("eth0", "2001:db8:1:2::5", restoring=True) is None
+    assert ip.calls == [("-6", "addr", "add", "2001:db8:1:2::5/128", "dev", "eth0", "nodad",
+                         "preferred_lft", "0")]
+    # Only when restoring: a new instance must not share an address already in use.
+    with pytest.raises(AssignFailed):
+        await egress.claim("eth0", "2001:db8:1:2::5")
+    # And only that error: another failure while restoring is still one.
+    failing = AssignEgress(Recorder("RTNETLINK answers: Operation not permitted"))
+    with pytest.raises(AssignFailed):
+        await failing.claim("eth0", "2001:db8:1:2::5", restoring=True)
 
 
 async def test_anyip_routes_each_prefix_once_and_adds_nothing() -> None:

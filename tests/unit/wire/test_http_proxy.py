@@ -178,3 +178,37 @@ def test_waits_for_what_may_still_become_a_request(start: bytes) -> None:
     server = HttpProxyServer()
     server.receive_data(start)
     assert server.next_event() is NEED_DATA
+
+
+def _login(user: str, password: str) -> bytes:
+    return b"Proxy-Authorization: " + encode_basic(Credentials(user, password)).encode() + b"\r\n"
+
+
+def test_each_request_on_a_connection_carries_its_own_login() -> None:
+    server = HttpProxyServer()
+    heads = [b"GET http://a/1 HTTP/1.1\r\nHost: a\r\n" + _login("alice", "one") + b"\r\n",
+             b"GET http://a/2 HTTP/1.1\r\nHost: a\r\n" + _login("bob", "two") + b"\r\n",
+             b"GET http://a/3 HTTP/1.1\r\nHost: a\r\n\r\n",
+             b"GET http://a/4 HTTP/1.1\r\nHost: a\r\n" + _login("alice", "one") + b"\r\n",
+             b"GET http://a/5 HTTP/1.1\r\nHost: a\r\n" + _login("alice", "other") + b"\r\n"]
+    seen = []
+    for head in heads:  # one at a time, as a kept-alive client sends them
+        server.receive_data(head)
+        event = server.next_event()
+        assert isinstance(event, ProxyRequest)
+        seen.append(event.credentials)
+    assert seen == [Credentials("alice", "one"), Credentials("bob", "two"), None,
+                    Credentials("alice", "one"), Credentials("alice", "other")]
+    # The same through the whole-request fast path.
+    for head, credentials in zip(heads, seen, strict=True):
+        request = server.whole_plain_request(head)
+        if request is not None:
+            assert request.credentials == credentials
+
+
+def test_an_upstream_challenge_never_reaches_the_client() -> None:
+    response = parse_response_head(
+        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+        b'Proxy-Authenticate: Basic realm="upstream"\r\nContent-Length: 0\r\n\r\n')
+    head = client_response_head(response, keep_alive=True, client_version=(1, 1))
+    assert head == b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"

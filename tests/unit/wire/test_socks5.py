@@ -2,7 +2,7 @@ import pytest
 
 from proxyfleet.wire import socks5
 from proxyfleet.wire.credentials import Credentials
-from proxyfleet.wire.errors import WireError
+from proxyfleet.wire.errors import BadTarget, WireError
 from proxyfleet.wire.handshake import NEED_DATA, Established
 from proxyfleet.wire.socks5 import Socks5AuthFailed, Socks5Error, Socks5Reply
 from proxyfleet.wire.socks5_client import Socks5Client
@@ -168,3 +168,21 @@ def test_client_refuses_credentials_over_255_bytes() -> None:
     client.receive_data(b"\x05\x02")
     with pytest.raises(Socks5AuthFailed):
         client.next_event()
+
+
+def test_logins_of_255_bytes_go_out_and_longer_ones_are_refused() -> None:
+    name, secret = "u" * 255, "p" * 255
+    assert socks5.auth_request(Credentials(name, secret)) == (
+        b"\x01\xff" + name.encode() + b"\xff" + secret.encode())
+    for credentials in (Credentials("u" * 256, "p"), Credentials("u", "p" * 256),
+                        Credentials("é" * 128, "p")):  # 256 bytes in UTF-8
+        with pytest.raises(Socks5AuthFailed):
+            socks5.auth_request(credentials)
+
+
+def test_host_names_of_255_bytes_go_out_and_longer_ones_are_a_bad_target() -> None:
+    name = ".".join(["a" * 63] * 4)[:255]
+    assert socks5.connect_request(Target(name, 80)) == (
+        b"\x05\x01\x00\x03\xff" + name.encode() + b"\x00\x50")
+    with pytest.raises(BadTarget):
+        socks5.connect_request(Target(name + "b", 80))

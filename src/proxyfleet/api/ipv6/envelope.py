@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from proxyfleet.api.pool.envelope import POOL
-from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
+from proxyfleet.api.pool.envelope import POOL, ErrorOut
+from proxyfleet.api.surface import STATUS_BY_KIND, documented, surface_router
 from proxyfleet.core.errors import DomainError, ErrorKind
 
 _AUTH_STATUSES = frozenset({401, 403})
@@ -51,3 +52,20 @@ IPV6 = Ipv6Surface()
 
 def ipv6_router(**options: Any) -> APIRouter:
     return surface_router(IPV6, **options)
+
+
+class Ipv6ErrorOut(BaseModel):
+    """Seed 004's error shape."""
+
+    error: str
+    code: str
+    details: dict[str, Any] | None = None
+
+
+def ipv6_errors(*statuses: int) -> dict[int | str, Any]:
+    """`responses=` for a 004 route: 401 and 403 in the platform's shape, the rest in 004's.
+    Validation failures are 400 here, never 422: the "4XX" entry keeps FastAPI from
+    documenting a 422 this surface does not give."""
+    listed = documented(Ipv6ErrorOut, statuses, {401: ErrorOut, 403: ErrorOut})
+    return listed | {"4XX": {"model": Ipv6ErrorOut,
+                             "description": "Any other client error, in seed 004's shape."}}

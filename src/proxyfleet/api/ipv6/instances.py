@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from proxyfleet.api.auth import Admin, container
-from proxyfleet.api.ipv6.envelope import ipv6_router
+from proxyfleet.api.ipv6.envelope import ipv6_errors, ipv6_router
 from proxyfleet.api.ipv6.schemas import (
     BulkDeleteIn,
     BulkDeleteOut,
@@ -74,38 +74,44 @@ def _instance_id(text: str) -> uuid.UUID:
         raise InstanceNotFound("Proxy not found", {"instance_id": text}) from None
 
 
-@router.post("/api/create_proxy", response_model=InstanceOut, response_model_exclude_none=True)
+@router.post("/api/create_proxy", responses=ipv6_errors(400, 401, 403, 409, 500, 503),
+             response_model=InstanceOut, response_model_exclude_none=True)
 async def create_proxy(_: Admin, found: Services, body: CreateIn) -> InstanceOut:
     if body.interface is None or not body.interface.strip():
         raise InvalidInput(INTERFACE_REQUIRED)
     return _created(await found.instances.create(body.type, body.interface))
 
 
-@router.post("/api/proxy/create_temp", response_model=InstanceOut,
+@router.post("/api/proxy/create_temp", responses=ipv6_errors(400, 401, 403, 409, 500, 503),
+             response_model=InstanceOut,
              response_model_exclude_none=True)
 async def create_temp_proxy(_: Admin, found: Services, body: CreateTempIn) -> InstanceOut:
     return _created(await found.instances.create(body.type, body.interface, body.ttl))
 
 
-@router.get("/api/list_proxies", response_model=ListOut, response_model_exclude_none=True)
+@router.get("/api/list_proxies", responses=ipv6_errors(400, 401, 403),
+            response_model=ListOut, response_model_exclude_none=True)
 async def list_proxies(_: Admin, found: Services) -> ListOut:
     views = await found.instances.list_instances()
     return ListOut(proxies=[_detail(view) for view in views], total=len(views))
 
 
-@router.get("/api/proxy/{instance_id}", response_model=InstanceDetailOut,
+@router.get("/api/proxy/{instance_id}", responses=ipv6_errors(400, 401, 403, 404),
+            response_model=InstanceDetailOut,
             response_model_exclude_none=True)
 async def get_proxy(_: Admin, found: Services, instance_id: str) -> InstanceDetailOut:
     return _detail(await found.instances.get(_instance_id(instance_id)))
 
 
-@router.delete("/api/proxy/{instance_id}", response_model=DeleteOut)
+@router.delete("/api/proxy/{instance_id}", responses=ipv6_errors(400, 401, 403, 404),
+               response_model=DeleteOut)
 async def delete_proxy(_: Admin, found: Services, instance_id: str) -> DeleteOut:
     await found.instances.delete(_instance_id(instance_id))
     return DeleteOut(message=f"Proxy {instance_id} deleted", instance_id=instance_id)
 
 
-@router.post("/api/proxy/bulk_delete", response_model=BulkDeleteOut)
+@router.post("/api/proxy/bulk_delete", responses=ipv6_errors(400, 401, 403),
+             response_model=BulkDeleteOut)
 async def bulk_delete(_: Admin, found: Services, body: BulkDeleteIn) -> BulkDeleteOut:
     if body.delete_all:
         deleted = await found.instances.delete_all()
@@ -117,14 +123,14 @@ async def bulk_delete(_: Admin, found: Services, body: BulkDeleteIn) -> BulkDele
                          deleted=[str(instance_id) for instance_id in deleted])
 
 
-@router.post("/api/cleanup", response_model=CleanupOut)
+@router.post("/api/cleanup", responses=ipv6_errors(400, 401, 403), response_model=CleanupOut)
 async def api_cleanup(_: Admin, found: Services) -> CleanupOut:
     cleaned = [str(instance_id) for instance_id in await found.instances.expire_due()]
     return CleanupOut(message=f"Cleaned up {len(cleaned)} expired proxies",
                       cleaned_instances=cleaned, cleaned_count=len(cleaned))
 
 
-@router.get("/api/stats", response_model=TotalsOut)
+@router.get("/api/stats", responses=ipv6_errors(400, 401, 403), response_model=TotalsOut)
 async def api_stats(_: Admin, found: Services) -> TotalsOut:
     totals = await found.instances.totals()
     interfaces = [InterfaceOut(name=name, prefix=totals.prefixes.get(name), proxies=count)
@@ -136,7 +142,7 @@ async def api_stats(_: Admin, found: Services) -> TotalsOut:
                      mode=found.settings.ipv6_mode.value, interfaces=interfaces)
 
 
-@router.get("/api/health", response_model=HealthOut)
+@router.get("/api/health", responses=ipv6_errors(400), response_model=HealthOut)
 async def api_health() -> HealthOut:
     """Public, like `/health`: says only that the 004 API answers."""
     return HealthOut(status="healthy")

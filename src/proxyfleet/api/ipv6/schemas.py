@@ -7,12 +7,13 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from proxyfleet.api.request_models import NumbersNotBooleans
 from proxyfleet.storage.instances import InstanceType
 
 DEFAULT_TEMP_TTL_SECONDS = 3600
 
 
-class CreateIn(BaseModel):
+class CreateIn(NumbersNotBooleans):
     model_config = ConfigDict(extra="ignore")
 
     type: InstanceType = Field(InstanceType.SOCKS5, description="http, socks5 or both.")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, Response
 
 from proxyfleet.api.auth import Accounts, Admin, Caller, Registration
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pagination import Cursors, created_cursor, created_position
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.schemas import (
     AccountOut,
     CreditsOut,
@@ -28,35 +27,37 @@ from proxyfleet.api.pool.schemas import (
     UserPage,
 )
 from proxyfleet.core.accounts import Currency
-from proxyfleet.core.errors import InvalidInput
 
 router = pool_router()
 
 
-@router.post("/auth/register", status_code=201, response_model=RegisterOut, tags=["auth"])
+@router.post("/auth/register", responses=errors(403, 409, 422),
+             status_code=201, response_model=RegisterOut, tags=["auth"])
 async def register(body: RegisterIn, accounts: Accounts, _: Registration) -> RegisterOut:
     user, issued = await accounts.register(str(body.email), body.display_name)
     return RegisterOut(user=UserOut.of(user), api_key=IssuedKeyOut.of(issued))
 
 
-@router.post("/auth/keys", status_code=201, response_model=IssuedKeyOut, tags=["auth"])
+@router.post("/auth/keys", responses=errors(401, 422),
+             status_code=201, response_model=IssuedKeyOut, tags=["auth"])
 async def create_key(caller: Caller, accounts: Accounts, body: KeyIn | None = None) -> IssuedKeyOut:
     issued = await accounts.issue_key(caller.user.id, body.label if body else None)
     return IssuedKeyOut.of(issued)
 
 
-@router.get("/auth/keys", response_model=KeyListOut, tags=["auth"])
+@router.get("/auth/keys", responses=errors(401, 422), response_model=KeyListOut, tags=["auth"])
 async def list_keys(caller: Caller, accounts: Accounts) -> KeyListOut:
     return KeyListOut(items=[KeyOut.of(k) for k in await accounts.keys(caller.user.id)])
 
 
-@router.delete("/auth/keys/{key_id}", status_code=204, tags=["auth"])
+@router.delete("/auth/keys/{key_id}", responses=errors(401, 404, 422),
+               status_code=204, tags=["auth"])
 async def revoke_key(key_id: uuid.UUID, caller: Caller, accounts: Accounts) -> Response:
     await accounts.revoke_key(caller.user.id, key_id)
     return Response(status_code=204)
 
 
-@router.get("/account", response_model=AccountOut, tags=["account"])
+@router.get("/account", responses=errors(401, 422), response_model=AccountOut, tags=["account"])
 async def account(caller: Caller, accounts: Accounts) -> AccountOut:
     found = await accounts.account(caller.user.id)
     user = found.user
@@ -64,7 +65,8 @@ async def account(caller: Caller, accounts: Accounts) -> AccountOut:
                       role=user.role, created_at=user.created_at, balances=found.balances)
 
 
-@router.get("/account/credits", response_model=CreditsOut, tags=["account"])
+@router.get("/account/credits", responses=errors(401, 422),
+            response_model=CreditsOut, tags=["account"])
 async def credits(caller: Caller, accounts: Accounts,
                   currency: Currency = Currency.CREDITS,
                   limit: Annotated[int, Query(ge=1, le=200)] = 20) -> CreditsOut:
@@ -73,7 +75,8 @@ async def credits(caller: Caller, accounts: Accounts,
                       recent_transactions=[TransactionOut.of(e) for e in statement.entries])
 
 
-@router.post("/admin/users/{user_id}/grants", status_code=201, response_model=GrantOut,
+@router.post("/admin/users/{user_id}/grants", responses=errors(401, 403, 404, 422),
+             status_code=201, response_model=GrantOut,
              tags=["admin"])
 async def grant(user_id: uuid.UUID, body: GrantIn, admin: Admin,
                 accounts: Accounts) -> GrantOut:
@@ -82,24 +85,16 @@ async def grant(user_id: uuid.UUID, body: GrantIn, admin: Admin,
                     balance=entry.balance_after)
 
 
-@router.get("/admin/users", response_model=UserPage, tags=["admin"])
-async def list_users(admin: Admin, accounts: Accounts,
+@router.get("/admin/users", responses=errors(401, 403, 422),
+            response_model=UserPage, tags=["admin"])
+async def list_users(admin: Admin, accounts: Accounts, cursors: Cursors,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                     cursor: str | None = None) -> UserPage:
-    after = _user_position(cursor) if cursor else None
+                     cursor: Annotated[str | None, Query(max_length=500)] = None) -> UserPage:
+    after = created_position(cursors, cursor) if cursor else None
     users, total = await accounts.users(limit, after)
     next_cursor = None
     if len(users) == limit:
         last = users[-1]
-        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+        next_cursor = created_cursor(cursors, last.created_at, last.id)
     return UserPage(items=[UserAdminOut.of(u) for u in users], next_cursor=next_cursor,
                     total_count=total)
-
-
-def _user_position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    position = decode_cursor(cursor)
-    try:
-        created_at, user_id = position
-        return datetime.fromisoformat(created_at), uuid.UUID(user_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("The cursor is not valid.", {"cursor": cursor}) from None

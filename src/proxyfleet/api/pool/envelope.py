@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
+from proxyfleet.api.surface import STATUS_BY_KIND, documented, surface_router
 from proxyfleet.core.errors import DomainError
 
 
@@ -28,3 +29,24 @@ POOL = PoolSurface()
 
 def pool_router(**options: Any) -> APIRouter:
     return surface_router(POOL, **options)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """The pool API's error envelope."""
+
+    error: ErrorBody
+
+
+def errors(*statuses: int) -> dict[int | str, Any]:
+    """`responses=` for a pool route that answers these error statuses."""
+    return documented(ErrorOut, statuses)
+
+
+# What every route behind an API key may answer.
+KEYED = (401, 422)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
+from proxyfleet.api.request_models import RequestModel
 from proxyfleet.core.leases import Lease
 from proxyfleet.core.proxies import (
     Anonymity,
@@ -22,8 +24,7 @@ from proxyfleet.core.proxies import (
 CountryCode = Field(None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Strict = RequestModel
 
 
 class SourceIn(Strict):
@@ -35,11 +36,15 @@ class SourceIn(Strict):
 
 
 class SourcePatch(Strict):
-    url: AnyHttpUrl | None = None
-    parser_name: str | None = Field(None, min_length=1, max_length=64)
-    cron_schedule: str | None = Field(None, min_length=9, max_length=120)
-    default_protocol: ProxyProtocol | None = None
-    is_active: bool | None = None
+    """Every field may be left out (it keeps its value); none may be null, and the schema
+    says so (SkipJsonSchema keeps the None default out of it)."""
+
+    url: AnyHttpUrl | SkipJsonSchema[None] = None
+    parser_name: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
+    cron_schedule: (Annotated[str, Field(min_length=9, max_length=120)]
+                    | SkipJsonSchema[None]) = None
+    default_protocol: ProxyProtocol | SkipJsonSchema[None] = None
+    is_active: bool | SkipJsonSchema[None] = None
 
 
 class SourceOut(BaseModel):

@@ -7,13 +7,13 @@ from typing import Any
 
 from fastapi import Request
 
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.pool.judge import judge_report
 
 router = pool_router(tags=["system"])
 
 
-@router.get("/judge")
+@router.get("/judge", responses=errors(422))
 async def judge(request: Request) -> dict[str, Any]:
     peer = request.client.host if request.client else ""
     return dict(judge_report(peer, request.headers.items()))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Header, Query
 
 from proxyfleet.api.auth import Admin, Caller, container
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pagination import CursorCodec, Cursors
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     AcquireIn,
     AcquireOut,
@@ -45,36 +46,50 @@ Services = Annotated[Container, Depends(container)]
 
 
 
-def _position(cursor: str, sort: SortField,
+# The largest total a cursor may carry, and the sort values' bounds: a cursor is signed, so
+# these only guard against our own mistakes, never let a value reach SQL it cannot bind.
+_MAX_TOTAL = 2**53
+
+
+def _position(cursors: CursorCodec, cursor: str, sort: SortField,
               descending: bool) -> tuple[tuple[Any, uuid.UUID], int]:
     """The keyset position a cursor points after, and the total counted for its first page."""
-    position = decode_cursor(cursor)
+    position = cursors.decode(cursor)
     try:
         kind, direction, value, proxy_id, total = position
-        if not isinstance(total, int) or total < 0:
+        if type(total) is not int or not 0 <= total <= _MAX_TOTAL:
             raise ValueError("bad total")
         if kind != sort.value or direction != ("desc" if descending else "asc"):
             raise ValueError("cursor from another ordering")
-        if sort is SortField.LAST_CHECKED:
-            value = datetime.fromisoformat(value)
-        elif not isinstance(value, int | float):
-            raise ValueError("bad value")
-        return (value, uuid.UUID(proxy_id)), total
-    except (ValueError, TypeError):
-        raise InvalidInput("The cursor is not valid for this query.", {"cursor": cursor}) from None
+        return (_sort_value(sort, value), uuid.UUID(proxy_id)), total
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        raise InvalidInput("The cursor is not valid for this query.",
+                           {"cursor": cursor[:100]}) from None
 
 
-def _cursor(sort: SortField, descending: bool, after: tuple[Any, uuid.UUID], total: int) -> str:
+def _sort_value(sort: SortField, value: Any) -> Any:
+    if sort is SortField.LAST_CHECKED:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a moment without a zone")
+        return moment
+    if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > 1e12:
+        raise ValueError("bad value")
+    return value
+
+
+def _cursor(cursors: CursorCodec, sort: SortField, descending: bool,
+            after: tuple[Any, uuid.UUID], total: int) -> str:
     value, proxy_id = after
     if isinstance(value, datetime):
         value = value.isoformat()
-    return encode_cursor([sort.value, "desc" if descending else "asc", value, str(proxy_id),
-                          total])
+    return cursors.encode([sort.value, "desc" if descending else "asc", value, str(proxy_id),
+                           total])
 
 
-@router.get("/proxies", response_model=ProxyPageOut, tags=["proxies"])
+@router.get("/proxies", responses=errors(401, 422), response_model=ProxyPageOut, tags=["proxies"])
 async def query_proxies(
-    caller: Caller, found: Services,
+    caller: Caller, found: Services, cursors: Cursors,
     status: ProxyStatus | None = None,
     protocol: ProxyProtocol | None = None,
     anonymity: Anonymity | None = None,
@@ -96,17 +111,19 @@ async def query_proxies(
         max_latency_ms=max_latency_ms, min_uptime_pct=min_uptime_pct,
         verified_since=(inventory.verified_since(verified_within_minutes)
                         if verified_within_minutes else None))
-    after, total = _position(cursor, sort, descending) if cursor else (None, None)
+    after, total = (_position(cursors, cursor, sort, descending) if cursor
+                    else (None, None))
     page = await inventory.query(wanted, sort, descending, limit, after, total)
     next_cursor = None
     if page.next_after is not None:
-        next_cursor = _cursor(sort, descending, page.next_after, page.total_count)
+        next_cursor = _cursor(cursors, sort, descending, page.next_after, page.total_count)
     return ProxyPageOut(
         items=[ProxyOut.of(p, with_credentials=caller.is_admin) for p in page.items],
         next_cursor=next_cursor, total_count=page.total_count)
 
 
-@router.post("/proxies", status_code=201, response_model=ImportOut, tags=["proxies"])
+@router.post("/proxies", responses=errors(401, 403, 422),
+             status_code=201, response_model=ImportOut, tags=["proxies"])
 async def add_proxies(body: ProxyBatchIn, _: Admin, found: Services) -> ImportOut:
     addresses: list[ProxyAddress] = []
     for index, item in enumerate(body.proxies):
@@ -121,12 +138,14 @@ async def add_proxies(body: ProxyBatchIn, _: Admin, found: Services) -> ImportOu
                      proxies_updated=counts.updated)
 
 
-@router.post("/proxies/test", response_model=ReachOut, tags=["proxies"])
-async def reachability(body: ReachIn, _: Caller, found: Services) -> ReachOut:
+@router.post("/proxies/test", responses=errors(401, 403, 404, 422, 429),
+             response_model=ReachOut, tags=["proxies"])
+async def reachability(body: ReachIn, caller: Caller, found: Services) -> ReachOut:
     wanted = ProxyFilter(protocol=body.protocol,
                          country=body.country.upper() if body.country else None)
     tried = await found.checking.reachability(str(body.url), wanted, body.count,
-                                              body.timeout_seconds)
+                                              body.timeout_seconds, user_id=caller.user.id,
+                                              privileged=caller.is_admin)
     results = [ReachResultOut(proxy_id=proxy.id, ip=proxy.address.host, port=proxy.address.port,
                               reachable=outcome.reachable, status_code=outcome.status_code,
                               latency_ms=outcome.latency_ms, error=outcome.error)
@@ -136,31 +155,44 @@ async def reachability(body: ReachIn, _: Caller, found: Services) -> ReachOut:
                     success_rate=round(reached / len(results), 4))
 
 
-@router.get("/proxies/{proxy_id}", response_model=ProxyDetailOut, tags=["proxies"])
+# A UUID converter, so /proxies/test and /proxies/acquire are never taken for an id (GET on
+# them is a 405, not a 422 about proxy_id).
+@router.get("/proxies/{proxy_id:uuid}", responses=errors(401, 404, 422),
+            response_model=ProxyDetailOut, tags=["proxies"])
 async def proxy_detail(proxy_id: uuid.UUID, caller: Caller, found: Services) -> ProxyDetailOut:
     detail = await found.inventory.detail(proxy_id)
     return ProxyDetailOut(proxy=ProxyOut.of(detail.proxy, with_credentials=caller.is_admin),
                           recent_checks=[CheckOut.of(c) for c in detail.recent_checks])
 
 
-@router.post("/proxies/acquire", response_model=AcquireOut, tags=["leases"])
-async def acquire(caller: Caller, found: Services, body: AcquireIn | None = None) -> AcquireOut:
+@router.post("/proxies/acquire", responses=errors(401, 402, 404, 409, 422),
+             response_model=AcquireOut, tags=["leases"])
+async def acquire(
+    caller: Caller, found: Services, body: AcquireIn | None = None,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="A key of the client's choosing: a retry with the same key returns the "
+                    "first lease and is not charged again.")] = None,
+) -> AcquireOut:
     body = body or AcquireIn()
     wanted = ProxyFilter(protocol=body.protocol, anonymity=body.anonymity,
                          country=body.country.upper() if body.country else None,
                          min_score=body.min_score)
-    grant = await found.leasing.acquire(caller.user.id, wanted, body.lease_duration_seconds)
+    grant = await found.leasing.acquire(caller.user.id, wanted, body.lease_duration_seconds,
+                                        idempotency_key)
     lease = LeaseOut.of(grant.lease)
     return AcquireOut(**lease.model_dump(), credits_remaining=grant.credits_remaining)
 
 
-@router.post("/proxies/acquire/{lease_id}/release", response_model=ReleaseOut, tags=["leases"])
+@router.post("/proxies/acquire/{lease_id}/release", responses=errors(401, 404, 409, 422),
+             response_model=ReleaseOut, tags=["leases"])
 async def release(lease_id: uuid.UUID, caller: Caller, found: Services) -> ReleaseOut:
     released_at = await found.leasing.release(caller.user.id, lease_id)
     return ReleaseOut(lease_id=lease_id, status="released", released_at=released_at)
 
 
-@router.get("/account/leases", response_model=LeaseListOut, tags=["leases"])
+@router.get("/account/leases", responses=errors(401, 422),
+            response_model=LeaseListOut, tags=["leases"])
 async def my_leases(caller: Caller, found: Services) -> LeaseListOut:
     return LeaseListOut(items=[LeaseOut.of(lease)
                                for lease in await found.leasing.live(caller.user.id)])

@@ -6,13 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
+from proxyfleet.api.request_models import RequestModel
 from proxyfleet.core.accounts import ApiKey, Currency, IssuedKey, LedgerEntry, Role, User
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Strict = RequestModel
 
 
 class RegisterIn(Strict):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Response
 
 from proxyfleet.api.auth import Admin, container
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pagination import Cursors, created_cursor, created_position
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     ScrapeOut,
     SourceIn,
@@ -25,40 +24,35 @@ router = pool_router(tags=["sources"])
 Services = Annotated[Container, Depends(container)]
 
 
-def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, source_id = decode_cursor(cursor)
-        return datetime.fromisoformat(created_at), uuid.UUID(source_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("The cursor is not valid.", {"cursor": cursor}) from None
-
-
-@router.get("/sources", response_model=SourcePage)
-async def list_sources(_: Admin, found: Services, is_active: bool | None = None,
+@router.get("/sources", responses=errors(401, 403, 422), response_model=SourcePage)
+async def list_sources(_: Admin, found: Services, cursors: Cursors,
+                       is_active: bool | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        cursor: Annotated[str | None, Query(max_length=500)] = None) -> SourcePage:
-    after = _position(cursor) if cursor else None
+    after = created_position(cursors, cursor) if cursor else None
     items, total = await found.sources.page(is_active, limit, after)
     next_cursor = None
     if len(items) == limit:
-        next_cursor = encode_cursor([items[-1].created_at.isoformat(), str(items[-1].id)])
+        next_cursor = created_cursor(cursors, items[-1].created_at, items[-1].id)
     return SourcePage(items=[SourceOut.of(s) for s in items], next_cursor=next_cursor,
                       total_count=total)
 
 
-@router.post("/sources", status_code=201, response_model=SourceOut)
+@router.post("/sources", responses=errors(401, 403, 422, 502),
+             status_code=201, response_model=SourceOut)
 async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceOut:
     source = await found.sources.create(str(body.url), body.parser_name, body.cron_schedule,
                                         body.default_protocol, body.is_active)
     return SourceOut.of(source)
 
 
-@router.get("/sources/{source_id}", response_model=SourceOut)
+@router.get("/sources/{source_id}", responses=errors(401, 403, 404, 422), response_model=SourceOut)
 async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceOut:
     return SourceOut.of(await found.sources.get(source_id))
 
 
-@router.patch("/sources/{source_id}", response_model=SourceOut)
+@router.patch("/sources/{source_id}", responses=errors(401, 403, 404, 422, 502),
+              response_model=SourceOut)
 async def change_source(source_id: uuid.UUID, body: SourcePatch, _: Admin,
                         found: Services) -> SourceOut:
     changes = body.model_dump(exclude_unset=True)
@@ -71,12 +65,13 @@ async def change_source(source_id: uuid.UUID, body: SourcePatch, _: Admin,
     return SourceOut.of(await found.sources.change(source_id, changes))
 
 
-@router.delete("/sources/{source_id}", status_code=204)
+@router.delete("/sources/{source_id}", responses=errors(401, 403, 404, 422), status_code=204)
 async def delete_source(source_id: uuid.UUID, _: Admin, found: Services) -> Response:
     await found.sources.delete(source_id)
     return Response(status_code=204)
 
 
-@router.post("/sources/{source_id}/scrape", response_model=ScrapeOut)
+@router.post("/sources/{source_id}/scrape", responses=errors(401, 403, 404, 422, 502),
+             response_model=ScrapeOut)
 async def scrape_source(source_id: uuid.UUID, _: Admin, found: Services) -> ScrapeOut:
     return ScrapeOut.of(await found.sources.scrape(source_id))

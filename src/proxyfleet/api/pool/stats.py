@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from proxyfleet.api.auth import Caller, container
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.inventory_schemas import PluginsOut, PoolStatsOut
 from proxyfleet.bootstrap import Container
 
@@ -15,12 +15,12 @@ router = pool_router(tags=["stats"])
 Services = Annotated[Container, Depends(container)]
 
 
-@router.get("/stats/pool", response_model=PoolStatsOut)
+@router.get("/stats/pool", responses=errors(401, 422), response_model=PoolStatsOut)
 async def pool_stats(_: Caller, found: Services) -> PoolStatsOut:
     return PoolStatsOut(**await found.inventory.stats())
 
 
-@router.get("/stats/plugins", response_model=PluginsOut)
+@router.get("/stats/plugins", responses=errors(401, 422), response_model=PluginsOut)
 async def plugin_stats(_: Caller, found: Services) -> PluginsOut:
     return PluginsOut(parsers=list(found.parsers.describe()),
                       checkers=list(found.checkers.describe()), notifiers=[])

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from proxyfleet import __version__
 from proxyfleet.api.auth import container
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.schemas import HealthOut
 from proxyfleet.bootstrap import Container
 
@@ -17,7 +17,9 @@ router = pool_router()
 
 
 @router.get("/health", response_model=HealthOut, tags=["system"],
-            responses={503: {"model": HealthOut}})
+            responses={503: {"model": HealthOut,
+                             "description": "The database or a configured Redis does not answer."},
+                       **errors(422)})
 async def health(found: Annotated[Container, Depends(container)]) -> JSONResponse:
     deps = await found.dependencies()
     backend = found.database.backend

@@ -25,6 +25,8 @@ PROTOCOL_NAMES: dict[str, ProxyProtocol] = {
 
 COMMENT_PREFIXES = ("#", "//", ";")
 
+MAX_LOGIN_BYTES = 255
+
 _PORT = re.compile(r"[0-9]{1,5}")
 _LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _DIGITS = re.compile(r"[0-9]+")
@@ -84,7 +86,15 @@ def make_address(host: str, port: str | int, protocol: ProxyProtocol,
     number = valid_port(str(port))
     if canonical is None or number is None or username == "":
         return None
+    if not _valid_login(username) or not _valid_login(password):
+        return None
     return ProxyAddress(canonical, number, protocol, username, password or None)
+
+
+def _valid_login(part: str | None) -> bool:
+    """A username or password fits every protocol's login (SOCKS5 carries at most 255
+    bytes of each) and holds no NUL, which no database keeps alike."""
+    return part is None or (len(part.encode()) <= MAX_LOGIN_BYTES and "\x00" not in part)
 
 
 def _split_scheme(token: str, default: ProxyProtocol) -> tuple[ProxyProtocol | None, str]:

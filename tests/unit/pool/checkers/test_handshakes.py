@@ -68,8 +68,15 @@ def test_parse_http_head_rejects_garbage(head: bytes) -> None:
         hs.parse_http_head(head)
 
 
-def test_connect_status_2xx_goes_on() -> None:
-    hs.check_connect_status(200, "OK")
+@pytest.mark.parametrize("status", [200, 201, 204, 299])
+def test_connect_status_2xx_goes_on(status: int) -> None:
+    assert hs.check_connect_status(status, "OK") is None
+
+
+@pytest.mark.parametrize("status", [100, 199, 300, 302, 403, 502])
+def test_connect_status_outside_2xx_stops_the_check(status: int) -> None:
+    with pytest.raises(HandshakeError, match=f"HTTP {status}"):
+        hs.check_connect_status(status, "No")
 
 
 def test_connect_status_407_is_an_auth_failure() -> None:
@@ -103,8 +110,13 @@ def test_socks4_cannot_reach_ipv6() -> None:
         hs.socks4_connect_request("::1", 80, None)
 
 
-def test_socks4_granted() -> None:
-    hs.parse_socks4_reply(b"\x00\x5a" + bytes(6))
+@pytest.mark.parametrize("bound", [bytes(6), b"\x1f\x90\x7f\x00\x00\x01"])
+def test_socks4_granted(bound: bytes) -> None:
+    assert hs.parse_socks4_reply(b"\x00\x5a" + bound) is None
+    with pytest.raises(HandshakeError, match="0x5b"):  # the very next code is a refusal
+        hs.parse_socks4_reply(b"\x00\x5b" + bound)
+    with pytest.raises(HandshakeError, match="not a SOCKS4 reply"):
+        hs.parse_socks4_reply(b"\x04\x5a" + bound)
 
 
 @pytest.mark.parametrize("code", [0x5C, 0x5D])
@@ -181,7 +193,12 @@ def test_rfc1929_request_rejects_unsendable_credentials(user: str, password: str
 
 
 def test_rfc1929_success() -> None:
-    hs.parse_socks5_auth_reply(b"\x01\x00")
+    assert hs.parse_socks5_auth_reply(b"\x01\x00") is None
+    for status in (1, 2, 0xFF):
+        with pytest.raises(ProxyAuthRejected):
+            hs.parse_socks5_auth_reply(bytes([1, status]))
+    with pytest.raises(HandshakeError, match="not a SOCKS5 auth reply"):
+        hs.parse_socks5_auth_reply(b"\x05\x00")
 
 
 def test_rfc1929_failure_is_an_auth_failure() -> None:
@@ -220,8 +237,13 @@ def test_socks5_reply_size_rejects_garbage(prefix: bytes) -> None:
         hs.socks5_reply_size(prefix)
 
 
-def test_socks5_reply_success() -> None:
-    hs.parse_socks5_reply(b"\x05\x00\x00\x01" + bytes(6))
+@pytest.mark.parametrize("reply", [b"\x05\x00\x00\x01" + bytes(6),
+                                   b"\x05\x00\x00\x04" + bytes(18),
+                                   b"\x05\x00\x00\x03\x01a\x00\x50"])
+def test_socks5_reply_success(reply: bytes) -> None:
+    assert hs.parse_socks5_reply(reply) is None
+    with pytest.raises(HandshakeError, match="general failure"):
+        hs.parse_socks5_reply(reply[:1] + b"\x01" + reply[2:])
 
 
 @pytest.mark.parametrize(

@@ -251,3 +251,13 @@ def test_a_different_address_is_never_ours(
     if str(ours) == "198.51.100.1":
         expected = Anonymity.TRANSPARENT
     assert got is expected
+
+
+def test_credentials_are_named_but_never_repeated() -> None:
+    made = judge_report("198.51.100.1", [("authorization", "Bearer pp_x"),
+                                         ("COOKIE", "a=1"), ("Proxy-Authorization", "Basic e"),
+                                         ("Accept", "*/*")])
+    assert made["headers"] == {"Authorization": "[redacted]", "Cookie": "[redacted]",
+                               "Proxy-Authorization": "[redacted]", "Accept": "*/*"}
+    # A proxy that leaks its login is still seen doing so: anonymous, not elite.
+    assert classify_anonymity(made, OWN) is Anonymity.ANONYMOUS

@@ -121,3 +121,30 @@ def test_fields_reject_an_empty_username() -> None:
 ])
 def test_first_token(line: str, expected: str | None) -> None:
     assert first_token(line) == expected
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("1.example.com", "1.example.com"),  # an all-digit first label is a name
+    ("123.example", "123.example"),
+    ("example.123", None),  # an all-digit last label is a broken address
+    ("a.b.c.4", None),
+    ("4", None),
+])
+def test_only_the_last_label_may_not_be_all_digits(host: str, expected: str | None) -> None:
+    assert valid_host(host) == expected
+
+
+def test_host_names_up_to_253_characters() -> None:
+    longest = ".".join(["a" * 63] * 3 + ["b" * 61])
+    assert len(longest) == 253
+    assert valid_host(longest) == longest
+    assert valid_host(longest + "c") is None
+    assert valid_host("a" * 64 + ".com") is None  # a label is at most 63
+
+
+def test_logins_are_at_most_255_bytes_and_hold_no_nul() -> None:
+    assert make_address("1.2.3.4", 80, ProxyProtocol.HTTP, "u" * 255, "p" * 255) is not None
+    assert make_address("1.2.3.4", 80, ProxyProtocol.HTTP, "u" * 256, "p") is None
+    assert make_address("1.2.3.4", 80, ProxyProtocol.HTTP, "u", "é" * 128) is None
+    assert make_address("1.2.3.4", 80, ProxyProtocol.HTTP, "u\x00", "p") is None
+    assert make_address("1.2.3.4", 80, ProxyProtocol.HTTP, "u", "p\x00") is None
