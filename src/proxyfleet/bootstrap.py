@@ -27,6 +27,10 @@ from proxyfleet.jobs.queue import (
     schedule_due_sources,
 )
 from proxyfleet.jobs.tasks import TaskKeeper
+from proxyfleet.notify.delivery import DeliveryPolicy, DeliveryWorker
+from proxyfleet.notify.notifiers import NotifierEnvironment, NotifierRegistry
+from proxyfleet.notify.rules import Backoff
+from proxyfleet.notify.service import NotifiersService
 from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
 from proxyfleet.pool.checking import CheckingPolicy, CheckingService
 from proxyfleet.pool.fetch import ListFetcher
@@ -98,6 +102,8 @@ class Container:
     background: TaskKeeper
     stopping: asyncio.Event
     instances: InstancesService
+    notifiers: NotifiersService
+    delivery: DeliveryWorker
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
@@ -114,6 +120,9 @@ class Container:
             self.background.start("scheduler:checks", every(tick, self.schedule_checks, "checks"))
         self.background.start("sweep:ipv6-instances", every(
             self.settings.instance_ttl_sweep_seconds, self.instances.expire_due, "instances"))
+        if self.settings.notify_enabled:
+            self.background.start("notify:deliver", every(
+                self.settings.notify_poll_seconds, self.delivery.run_once, "notify"))
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -175,9 +184,13 @@ def build(settings: Settings) -> Container:
                                checking_policy(settings))
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
                       checking)
+    notifiers = NotifiersService(database, NotifierRegistry.load(),
+                                 NotifierEnvironment(settings.telegram_api_url))
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
-                     asyncio.Event(), build_instances(settings, database))
+                     asyncio.Event(), build_instances(settings, database),
+                     notifiers=notifiers,
+                     delivery=DeliveryWorker(database, notifiers, delivery_policy(settings)))
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -198,6 +211,15 @@ def checking_policy(settings: Settings) -> CheckingPolicy:
                           retry_base=timedelta(seconds=settings.recheck_retry_seconds),
                           retry_max=timedelta(seconds=settings.recheck_max_backoff_seconds),
                           forget_after=timedelta(days=settings.forget_dead_after_days)))
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        batch_size=settings.notify_batch_size,
+        claim=timedelta(seconds=settings.notify_claim_seconds),
+        backoff=Backoff(timedelta(seconds=settings.notify_retry_first_seconds),
+                        timedelta(seconds=settings.notify_retry_max_seconds),
+                        settings.notify_max_attempts))
 
 
 def build_instances(settings: Settings, database: Database,

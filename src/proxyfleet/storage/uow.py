@@ -13,6 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from proxyfleet.storage.accounts import AccountsRepository
 from proxyfleet.storage.checks import ChecksRepository
 from proxyfleet.storage.database import Engines
+from proxyfleet.storage.events import (
+    EventLog,
+    NotifiersRepository,
+    OutboxRepository,
+    PoolWatchRepository,
+)
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
@@ -27,6 +33,11 @@ class UnitOfWork:
     leases: LeasesRepository
     sources: SourcesRepository
     instances: InstancesRepository
+    # Events added here are written with `commit()`, in the same transaction (the outbox).
+    events: EventLog
+    notifiers: NotifiersRepository
+    outbox: OutboxRepository
+    pool_watches: PoolWatchRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -42,6 +53,10 @@ class UnitOfWork:
         self.leases = LeasesRepository(self._session, self.accounts)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
+        self.events = EventLog(self._session)
+        self.notifiers = NotifiersRepository(self._session, self.box)
+        self.outbox = OutboxRepository(self._session, self.box)
+        self.pool_watches = PoolWatchRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -54,7 +69,9 @@ class UnitOfWork:
             self._session = None
 
     async def commit(self) -> None:
+        """Write the events added to `events`, then commit them with the change."""
         assert self._session is not None
+        await self.events.flush()
         await self._session.commit()
 
 

@@ -23,4 +23,5 @@ async def pool_stats(_: Caller, found: Services) -> PoolStatsOut:
 @router.get("/stats/plugins", response_model=PluginsOut)
 async def plugin_stats(_: Caller, found: Services) -> PluginsOut:
     return PluginsOut(parsers=list(found.parsers.describe()),
-                      checkers=list(found.checkers.describe()), notifiers=[])
+                      checkers=list(found.checkers.describe()),
+                      notifiers=list(await found.notifiers.describe()))
