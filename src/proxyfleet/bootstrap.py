@@ -17,6 +17,7 @@ import structlog
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.core.proxies import Anonymity, ProxyProtocol
 from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
 from proxyfleet.jobs.periodic import every
@@ -29,8 +30,9 @@ from proxyfleet.jobs.queue import (
 from proxyfleet.jobs.tasks import TaskKeeper
 from proxyfleet.notify.delivery import DeliveryPolicy, DeliveryWorker
 from proxyfleet.notify.notifiers import NotifierEnvironment, NotifierRegistry
-from proxyfleet.notify.rules import Backoff
+from proxyfleet.notify.rules import Backoff, Hysteresis
 from proxyfleet.notify.service import NotifiersService
+from proxyfleet.notify.watch import PoolWatchService, WatchedPool
 from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
 from proxyfleet.pool.checking import CheckingPolicy, CheckingService
 from proxyfleet.pool.fetch import ListFetcher
@@ -104,6 +106,7 @@ class Container:
     instances: InstancesService
     notifiers: NotifiersService
     delivery: DeliveryWorker
+    pool_watch: PoolWatchService
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
@@ -123,6 +126,8 @@ class Container:
         if self.settings.notify_enabled:
             self.background.start("notify:deliver", every(
                 self.settings.notify_poll_seconds, self.delivery.run_once, "notify"))
+        self.background.start("watch:pools", every(
+            self.settings.pool_watch_seconds, self.pool_watch.check, "pool watch"))
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -173,12 +178,14 @@ def build(settings: Settings) -> Container:
     redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     accounts = AccountsService(database, load_secret(settings),
                                signup_credits=settings.signup_credits,
-                               principals=PrincipalCache(settings.auth_cache_seconds))
+                               principals=PrincipalCache(settings.auth_cache_seconds),
+                               credits_low_threshold=settings.credits_low_threshold)
     parsers = ParserRegistry.load()
     inventory = InventoryService(database,
                                  count_cache_seconds=settings.count_cache_seconds)
     fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
-    sources = SourcesService(database, inventory, parsers, fetcher)
+    sources = SourcesService(database, inventory, parsers, fetcher,
+                             failure_limit=settings.source_failure_limit)
     checkers = CheckerRegistry.load()
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
                                checking_policy(settings))
@@ -187,10 +194,13 @@ def build(settings: Settings) -> Container:
     notifiers = NotifiersService(database, NotifierRegistry.load(),
                                  NotifierEnvironment(settings.telegram_api_url))
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
-                     LeasingService(database), checkers, checking, queue, TaskKeeper(),
+                     LeasingService(database,
+                                    credits_low_threshold=settings.credits_low_threshold),
+                     checkers, checking, queue, TaskKeeper(),
                      asyncio.Event(), build_instances(settings, database),
                      notifiers=notifiers,
-                     delivery=DeliveryWorker(database, notifiers, delivery_policy(settings)))
+                     delivery=DeliveryWorker(database, notifiers, delivery_policy(settings)),
+                     pool_watch=PoolWatchService(database, watched_pools(settings)))
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -220,6 +230,14 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         backoff=Backoff(timedelta(seconds=settings.notify_retry_first_seconds),
                         timedelta(seconds=settings.notify_retry_max_seconds),
                         settings.notify_max_attempts))
+
+
+def watched_pools(settings: Settings) -> list[WatchedPool]:
+    return [WatchedPool(watch.name, Hysteresis(watch.low, watch.recover),
+                        ProxyProtocol(watch.protocol) if watch.protocol else None,
+                        watch.country,
+                        Anonymity(watch.anonymity) if watch.anonymity else None)
+            for watch in settings.pool_watches]
 
 
 def build_instances(settings: Settings, database: Database,

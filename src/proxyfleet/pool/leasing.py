@@ -19,6 +19,7 @@ from proxyfleet.core.errors import (
     InvalidInput,
     NotFound,
 )
+from proxyfleet.core.events import credit_events
 from proxyfleet.core.leases import Lease, LeaseGrant
 from proxyfleet.core.proxies import ProxyFilter
 from proxyfleet.storage.leases import LeaseRequest, LeaseTaken, ReleaseOutcome
@@ -58,9 +59,11 @@ def lease_duration(seconds: int) -> timedelta:
 
 
 class LeasingService:
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow,
+                 credits_low_threshold: int = 0) -> None:
         self._db = database
         self._now = clock
+        self._credits_low = credits_low_threshold
 
     async def acquire(self, user_id: uuid.UUID, wanted: ProxyFilter,
                       duration_seconds: int) -> LeaseGrant:
@@ -76,6 +79,11 @@ class LeasingService:
                     continue
                 if attempt.candidate is None or attempt.balance_after is None:
                     raise await _refusal(uow, wanted, request, attempt.candidate is None)
+                # On PostgreSQL the grant has committed as one statement and these events are
+                # written by the next; on SQLite they share the grant's transaction.
+                for event in credit_events(user_id, attempt.balance_after + request.price,
+                                           attempt.balance_after, self._credits_low):
+                    uow.events.add(event)
                 await uow.commit()
             lease = Lease(request.lease_id, attempt.candidate.proxy, user_id, now,
                           request.expires_at, None)
@@ -100,6 +108,7 @@ class LeasingService:
             return await uow.leases.live_of(user_id, self._now())
 
     async def expire_due(self) -> int:
+        """Record the end of every lease whose time is up, each with its `lease.expired`."""
         async with self._db.writing() as uow:
             ended = await uow.leases.expire_due(self._now())
             await uow.commit()

@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Response
 from proxyfleet.api.auth import Admin, container
 from proxyfleet.api.pagination import decode_cursor, encode_cursor
 from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.health_schemas import SourceDetailOut
 from proxyfleet.api.pool.inventory_schemas import (
     ScrapeOut,
     SourceIn,
@@ -53,9 +54,9 @@ async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceOut:
     return SourceOut.of(source)
 
 
-@router.get("/sources/{source_id}", response_model=SourceOut)
-async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceOut:
-    return SourceOut.of(await found.sources.get(source_id))
+@router.get("/sources/{source_id}", response_model=SourceDetailOut)
+async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceDetailOut:
+    return SourceDetailOut.of_health(await found.sources.health(source_id))
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut)
