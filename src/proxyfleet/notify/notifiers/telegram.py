@@ -6,8 +6,10 @@ demos); the bot token is sealed at rest.
 
 from __future__ import annotations
 
+import re
+
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from proxyfleet.core.events import Event
 from proxyfleet.notify.notifiers.base import (
@@ -18,11 +20,20 @@ from proxyfleet.notify.notifiers.base import (
     event_text,
 )
 
+TOKEN = re.compile(r"\d+:[\w-]+")
+
 
 class TelegramConfig(NotifierConfig):
-    bot_token: SecretStr = Field(min_length=5, max_length=200, pattern=r"^\d+:[\w-]+$")
+    bot_token: SecretStr = Field(min_length=5, max_length=200, description="123456:ABC…")
     chat_id: str = Field(min_length=1, max_length=64, description="Chat id or @channel.")
     timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _looks_like_a_token(cls, value: SecretStr) -> SecretStr:
+        if not TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("a bot token looks like 123456:ABC-def")
+        return value
 
 
 class TelegramNotifier(NotifierPlugin):
