@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -17,6 +18,8 @@ import structlog
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.notifiers import DeliveryOutcome
 from proxyfleet.core.proxies import Anonymity, ProxyProtocol
 from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
@@ -28,6 +31,7 @@ from proxyfleet.jobs.queue import (
     schedule_due_sources,
 )
 from proxyfleet.jobs.tasks import TaskKeeper
+from proxyfleet.metrics import DatabaseGauges, Metrics
 from proxyfleet.notify.delivery import DeliveryPolicy, DeliveryWorker
 from proxyfleet.notify.notifiers import NotifierEnvironment, NotifierRegistry
 from proxyfleet.notify.rules import Backoff, Hysteresis
@@ -107,6 +111,7 @@ class Container:
     notifiers: NotifiersService
     delivery: DeliveryWorker
     pool_watch: PoolWatchService
+    metrics: Metrics
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
@@ -139,6 +144,14 @@ class Container:
 
     async def schedule_checks(self) -> int:
         return await schedule_due_checks(self.checking, self.queue)
+
+    async def metrics_exposition(self) -> bytes:
+        """GET /metrics: the counters, and the gauges read from the database now."""
+        async with self.database.reading() as uow:
+            gauges = DatabaseGauges(await uow.gauges.proxies(),
+                                    await uow.gauges.live_leases(utcnow()),
+                                    await uow.gauges.deliveries_waiting())
+        return self.metrics.exposition(gauges)
 
     async def close(self) -> None:
         self.stopping.set()
@@ -184,23 +197,32 @@ def build(settings: Settings) -> Container:
     inventory = InventoryService(database,
                                  count_cache_seconds=settings.count_cache_seconds)
     fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
+    metrics = Metrics()
     sources = SourcesService(database, inventory, parsers, fetcher,
-                             failure_limit=settings.source_failure_limit)
+                             failure_limit=settings.source_failure_limit, metrics=metrics)
     checkers = CheckerRegistry.load()
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
-                               checking_policy(settings))
+                               checking_policy(settings), metrics=metrics)
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
                       checking)
     notifiers = NotifiersService(database, NotifierRegistry.load(),
                                  NotifierEnvironment(settings.telegram_api_url))
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database,
-                                    credits_low_threshold=settings.credits_low_threshold),
+                                    credits_low_threshold=settings.credits_low_threshold,
+                                    metrics=metrics),
                      checkers, checking, queue, TaskKeeper(),
                      asyncio.Event(), build_instances(settings, database),
                      notifiers=notifiers,
-                     delivery=DeliveryWorker(database, notifiers, delivery_policy(settings)),
-                     pool_watch=PoolWatchService(database, watched_pools(settings)))
+                     delivery=DeliveryWorker(database, notifiers, delivery_policy(settings),
+                                             observe=partial(_count_delivery, metrics)),
+                     pool_watch=PoolWatchService(database, watched_pools(settings)),
+                     metrics=metrics)
+
+
+def _count_delivery(metrics: Metrics, outcome: DeliveryOutcome) -> None:
+    notifier = outcome.delivery.notifier
+    metrics.delivery(str(notifier.id), notifier.plugin, outcome.succeeded)
 
 
 async def migrate_database(settings: Settings) -> None:

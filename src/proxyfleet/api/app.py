@@ -14,7 +14,16 @@ from starlette.exceptions import HTTPException
 
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api.ipv6 import instances as ipv6_instances
-from proxyfleet.api.pool import accounts, judge, notifiers, proxies, sources, stats, system
+from proxyfleet.api.pool import (
+    accounts,
+    judge,
+    metrics,
+    notifiers,
+    proxies,
+    sources,
+    stats,
+    system,
+)
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
@@ -46,7 +55,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan)
     app.state.container = container
     for router in (system.router, judge.router, accounts.router, sources.router,
-                   proxies.router, stats.router, notifiers.router):
+                   proxies.router, stats.router, notifiers.router, metrics.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
     _install_fallback_handlers(app)

@@ -22,6 +22,7 @@ from proxyfleet.core.errors import (
 from proxyfleet.core.events import credit_events
 from proxyfleet.core.leases import Lease, LeaseGrant
 from proxyfleet.core.proxies import ProxyFilter
+from proxyfleet.metrics import Metrics
 from proxyfleet.storage.leases import LeaseRequest, LeaseTaken, ReleaseOutcome
 from proxyfleet.storage.uow import Database, UnitOfWork
 
@@ -60,8 +61,9 @@ def lease_duration(seconds: int) -> timedelta:
 
 class LeasingService:
     def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow,
-                 credits_low_threshold: int = 0) -> None:
+                 credits_low_threshold: int = 0, metrics: Metrics | None = None) -> None:
         self._db = database
+        self._metrics = metrics
         self._now = clock
         self._credits_low = credits_low_threshold
 
@@ -85,6 +87,8 @@ class LeasingService:
                                            attempt.balance_after, self._credits_low):
                     uow.events.add(event)
                 await uow.commit()
+            if self._metrics is not None:
+                self._metrics.lease_granted()
             lease = Lease(request.lease_id, attempt.candidate.proxy, user_id, now,
                           request.expires_at, None)
             return LeaseGrant(lease, attempt.balance_after)

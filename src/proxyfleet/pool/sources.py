@@ -22,6 +22,7 @@ from proxyfleet.core.proxies import (
     Source,
     SourceHealth,
 )
+from proxyfleet.metrics import Metrics
 from proxyfleet.pool.fetch import FetchedList, ListFetcher
 from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.schedule import next_run, validate_cron
@@ -54,8 +55,9 @@ class NoMatchingParser(InvalidInput):
 class SourcesService:
     def __init__(self, database: Database, inventory: InventoryService, parsers: Parsers,
                  fetcher: ListFetcher, *, failure_limit: int = FAILURE_LIMIT,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
         self._db = database
+        self._metrics = metrics
         self._failure_limit = failure_limit
         self._inventory = inventory
         self._parsers = parsers
@@ -143,6 +145,8 @@ class SourcesService:
                                                ProxyOrigin.SOURCE, source.id)
         except DomainError as error:
             await self._record_failure(source.id, error.message)
+            if self._metrics is not None:
+                self._metrics.scrape(str(source.id), succeeded=False)
             raise
         result = ScrapeResult(source.id, counts, int((time.perf_counter() - started) * 1000))
         async with self._db.writing() as uow:
@@ -150,6 +154,8 @@ class SourcesService:
                 "proxies_discovered": counts.discovered, "proxies_new": counts.new,
                 "proxies_updated": counts.updated, "duration_ms": result.duration_ms})
             await uow.commit()
+        if self._metrics is not None:
+            self._metrics.scrape(str(source.id), succeeded=True)
         return result
 
     def _addresses(self, source: Source, fetched: FetchedList) -> Iterator[ProxyAddress]:

@@ -19,6 +19,7 @@ from proxyfleet.storage.events import (
     OutboxRepository,
     PoolWatchRepository,
 )
+from proxyfleet.storage.gauges import GaugesRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
@@ -38,6 +39,7 @@ class UnitOfWork:
     notifiers: NotifiersRepository
     outbox: OutboxRepository
     pool_watches: PoolWatchRepository
+    gauges: GaugesRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -57,6 +59,7 @@ class UnitOfWork:
         self.notifiers = NotifiersRepository(self._session, self.box)
         self.outbox = OutboxRepository(self._session, self.box)
         self.pool_watches = PoolWatchRepository(self._session)
+        self.gauges = GaugesRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
