@@ -251,7 +251,8 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         claim=timedelta(seconds=settings.notify_claim_seconds),
         backoff=Backoff(timedelta(seconds=settings.notify_retry_first_seconds),
                         timedelta(seconds=settings.notify_retry_max_seconds),
-                        settings.notify_max_attempts))
+                        settings.notify_max_attempts),
+        keep=timedelta(days=settings.notify_keep_days))
 
 
 def watched_pools(settings: Settings) -> list[WatchedPool]:

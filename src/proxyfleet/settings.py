@@ -121,6 +121,9 @@ class Settings(BaseSettings):
                                             description="Longest wait between retries.")
     notify_max_attempts: int = Field(
         12, ge=1, description="Attempts per delivery before it is given up (state failed).")
+    notify_keep_days: float = Field(
+        7.0, gt=0, description="How long an event stays in the outbox once every delivery "
+                               "of it is done (delivered or given up).")
     telegram_api_url: str = Field(
         "https://api.telegram.org", description="Base URL of the Telegram Bot API the "
         "telegram notifier calls (point it at `proxyfleet sim telegram` for demos).")

@@ -11,6 +11,7 @@ to other notifiers go on beside it, each send under its own timeout.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ log = structlog.get_logger(__name__)
 
 # Outcomes recorded at once per process: each holds a database connection.
 RECORDERS = 2
+# The outbox is swept of old events this often at most (a full scan of the delivered ones).
+PURGE_EVERY_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class DeliveryPolicy:
     batch_size: int
     claim: timedelta
     backoff: Backoff
+    # How long an event is kept once every delivery of it is done (None: for ever).
+    keep: timedelta | None = None
 
 
 class DeliveryWorker:
@@ -46,16 +51,28 @@ class DeliveryWorker:
         self._now = clock
         self._observe = observe
         self._recorders = asyncio.Semaphore(RECORDERS)
+        self._next_purge = 0.0
 
     async def run_once(self) -> int:
         """Fan out what is new, then send what is due until nothing is left; returns the
         deliveries this process attempted."""
         while await self.fan_out():
             pass
+        if self._policy.keep is not None and time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+            await self.purge()
         attempted = 0
         while sent := await self.deliver_due():
             attempted += sent
         return attempted
+
+    async def purge(self) -> int:
+        """Forget delivered events older than the policy keeps them."""
+        assert self._policy.keep is not None
+        async with self._db.writing() as uow:
+            forgotten = await uow.outbox.purge(self._now() - self._policy.keep)
+            await uow.commit()
+        return forgotten
 
     async def fan_out(self) -> int:
         """One pending delivery per subscribed, enabled notifier for a batch of new events."""

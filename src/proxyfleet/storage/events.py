@@ -175,9 +175,12 @@ class OutboxRepository:
         """Claim up to `limit` due deliveries for this process until `until`: pending, due,
         and not claimed by a process whose claim still holds. Each is counted as an attempt."""
         token = uuid.uuid4()
+        enabled = select(NOTIFIERS.c.id).where(NOTIFIERS.c.enabled.is_(True))
         free = and_(DELIVERIES.c.state == DeliveryState.PENDING.value,
                     DELIVERIES.c.next_attempt_at <= now,
-                    or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until < now))
+                    or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until < now),
+                    # A notifier switched off keeps its deliveries until it is on again.
+                    DELIVERIES.c.notifier_id.in_(enabled.scalar_subquery()))
         due = select(DELIVERIES.c.id).where(free).order_by(DELIVERIES.c.next_attempt_at) \
             .limit(limit)
         if self._postgresql:
@@ -220,6 +223,16 @@ class OutboxRepository:
                                      DELIVERIES.c.claim_token == delivery.claim_token)
             .values(**values))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def purge(self, before: datetime) -> int:
+        """Forget events fanned out before `before` whose deliveries are all done (delivered
+        or given up); their delivery rows go with them."""
+        waiting = select(DELIVERIES.c.id).where(
+            DELIVERIES.c.event_id == EVENTS.c.id,
+            DELIVERIES.c.state == DeliveryState.PENDING.value)
+        result = await self._session.execute(
+            delete(EVENTS).where(EVENTS.c.fanned_out_at < before, ~waiting.exists()))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def counts(self) -> dict[tuple[uuid.UUID, str], int]:
         """Deliveries per notifier and state."""

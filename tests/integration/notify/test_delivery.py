@@ -8,14 +8,17 @@ import asyncio
 import hashlib
 import hmac
 import uuid
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import func, select
 
 from proxyfleet.bootstrap import Container, build
 from proxyfleet.core.events import Event, EventName
+from proxyfleet.notify.delivery import DeliveryPolicy, DeliveryWorker
+from proxyfleet.notify.rules import Backoff
 from proxyfleet.settings import Settings
-from proxyfleet.storage.tables import DeliveryRow
+from proxyfleet.storage.tables import DeliveryRow, EventRow
 from tests.conftest import Member
 from tests.integration.notify.helpers import Clock, add_webhook, emit, worker
 from tests.integration.notify.receiver import receiving
@@ -156,3 +159,40 @@ async def test_deleting_a_notifier_drops_its_deliveries(
     async with container.database.engines.reader.connect() as conn:
         left = await conn.scalar(select(func.count()).select_from(DeliveryRow))
     assert left == 0
+
+
+async def test_a_disabled_notifier_keeps_its_deliveries_until_it_is_on_again(
+        client: httpx.AsyncClient, admin: Member, container: Container) -> None:
+    async with receiving() as receiver:
+        hook = await add_webhook(client, admin, receiver.url)
+        await emit(container, EventName.SOURCE_FAILED, {"n": 1})
+        await worker(container).fan_out()
+        off = await client.patch(f"/notifiers/{hook['id']}", headers=admin.headers,
+                                 json={"enabled": False})
+        assert off.json()["enabled"] is False
+        await emit(container, EventName.SOURCE_FAILED, {"n": 2})  # not fanned out to it
+        assert await worker(container).run_once() == 0
+        await client.patch(f"/notifiers/{hook['id']}", headers=admin.headers,
+                           json={"enabled": True})
+        assert await worker(container).run_once() == 1
+    assert [r.document["payload"]["n"] for r in receiver.received] == [1]
+
+
+async def test_old_events_are_forgotten_once_every_delivery_is_done(
+        client: httpx.AsyncClient, admin: Member, container: Container) -> None:
+    clock = Clock()
+    deliverer = DeliveryWorker(container.database, container.notifiers, DeliveryPolicy(
+        10, timedelta(seconds=60), Backoff(timedelta(seconds=10), timedelta(seconds=10), 5),
+        keep=timedelta(days=1)), clock=clock)
+    async with receiving() as working, receiving() as broken:
+        broken.status = 500
+        await add_webhook(client, admin, working.url, ["source.*"])
+        await add_webhook(client, admin, broken.url, ["credits.*"])
+        await emit(container, EventName.SOURCE_FAILED, {"n": 1})
+        await emit(container, EventName.CREDITS_LOW, {"n": 2})
+        await deliverer.run_once()
+        clock.advance(2 * 86400)
+        assert await deliverer.purge() == 1  # the credits event still waits for its retry
+    async with container.database.engines.reader.connect() as conn:
+        names = (await conn.execute(select(EventRow.name))).scalars().all()
+    assert names == ["credits.low"]
