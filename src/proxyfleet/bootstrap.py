@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -17,6 +18,9 @@ import structlog
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.notifiers import DeliveryOutcome
+from proxyfleet.core.proxies import Anonymity, ProxyProtocol
 from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
 from proxyfleet.jobs.periodic import every
@@ -27,6 +31,12 @@ from proxyfleet.jobs.queue import (
     schedule_due_sources,
 )
 from proxyfleet.jobs.tasks import TaskKeeper
+from proxyfleet.metrics import DatabaseGauges, Metrics
+from proxyfleet.notify.delivery import DeliveryPolicy, DeliveryWorker
+from proxyfleet.notify.notifiers import NotifierEnvironment, NotifierRegistry
+from proxyfleet.notify.rules import Backoff, Hysteresis
+from proxyfleet.notify.service import NotifiersService
+from proxyfleet.notify.watch import PoolWatchService, WatchedPool
 from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
 from proxyfleet.pool.checking import CheckingPolicy, CheckingService
 from proxyfleet.pool.fetch import ListFetcher
@@ -103,6 +113,10 @@ class Container:
     background: TaskKeeper
     stopping: asyncio.Event
     instances: InstancesService
+    notifiers: NotifiersService
+    delivery: DeliveryWorker
+    pool_watch: PoolWatchService
+    metrics: Metrics
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines, self.database.box)
@@ -119,6 +133,11 @@ class Container:
             self.background.start("scheduler:checks", every(tick, self.schedule_checks, "checks"))
         self.background.start("sweep:ipv6-instances", every(
             self.settings.instance_ttl_sweep_seconds, self.instances.expire_due, "instances"))
+        if self.settings.notify_enabled:
+            self.background.start("notify:deliver", every(
+                self.settings.notify_poll_seconds, self.delivery.run_once, "notify"))
+        self.background.start("watch:pools", every(
+            self.settings.pool_watch_seconds, self.pool_watch.check, "pool watch"))
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -132,6 +151,14 @@ class Container:
 
     async def schedule_checks(self) -> int:
         return await schedule_due_checks(self.checking, self.queue)
+
+    async def metrics_exposition(self) -> bytes:
+        """GET /metrics: the counters, and the gauges read from the database now."""
+        async with self.database.reading() as uow:
+            gauges = DatabaseGauges(await uow.gauges.proxies(),
+                                    await uow.gauges.live_leases(utcnow()),
+                                    await uow.gauges.deliveries_waiting())
+        return self.metrics.exposition(gauges)
 
     async def close(self) -> None:
         self.stopping.set()
@@ -173,23 +200,41 @@ def build(settings: Settings) -> Container:
     redis = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     accounts = AccountsService(database, load_secret(settings),
                                signup_credits=settings.signup_credits,
-                               principals=PrincipalCache(settings.auth_cache_seconds))
+                               principals=PrincipalCache(settings.auth_cache_seconds),
+                               credits_low_threshold=settings.credits_low_threshold)
     parsers = ParserRegistry.load()
     inventory = InventoryService(database,
                                  count_cache_seconds=settings.count_cache_seconds)
     fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
-    sources = SourcesService(database, inventory, parsers, fetcher)
+    metrics = Metrics()
+    sources = SourcesService(database, inventory, parsers, fetcher,
+                             failure_limit=settings.source_failure_limit, metrics=metrics)
     checkers = CheckerRegistry.load()
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
                                checking_policy(settings), reach_bounds=ReachBounds(
                                    settings.reach_fetches_per_minute,
-                                   settings.reach_concurrent_tests))
+                                   settings.reach_concurrent_tests), metrics=metrics)
     redelivery = checking_policy(settings).claim_hold.total_seconds()
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks",
                                    redelivery_seconds=redelivery), sources, checking)
+    notifiers = NotifiersService(database, NotifierRegistry.load(),
+                                 NotifierEnvironment(settings.telegram_api_url))
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
-                     LeasingService(database), checkers, checking, queue, TaskKeeper(),
-                     asyncio.Event(), build_instances(settings, database))
+                     LeasingService(database,
+                                    credits_low_threshold=settings.credits_low_threshold,
+                                    metrics=metrics),
+                     checkers, checking, queue, TaskKeeper(),
+                     asyncio.Event(), build_instances(settings, database),
+                     notifiers=notifiers,
+                     delivery=DeliveryWorker(database, notifiers, delivery_policy(settings),
+                                             observe=partial(_count_delivery, metrics)),
+                     pool_watch=PoolWatchService(database, watched_pools(settings)),
+                     metrics=metrics)
+
+
+def _count_delivery(metrics: Metrics, outcome: DeliveryOutcome) -> None:
+    notifier = outcome.delivery.notifier
+    metrics.delivery(str(notifier.id), notifier.plugin, outcome.succeeded)
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -210,6 +255,24 @@ def checking_policy(settings: Settings) -> CheckingPolicy:
                           retry_base=timedelta(seconds=settings.recheck_retry_seconds),
                           retry_max=timedelta(seconds=settings.recheck_max_backoff_seconds),
                           forget_after=timedelta(days=settings.forget_dead_after_days)))
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        batch_size=settings.notify_batch_size,
+        claim=timedelta(seconds=settings.notify_claim_seconds),
+        backoff=Backoff(timedelta(seconds=settings.notify_retry_first_seconds),
+                        timedelta(seconds=settings.notify_retry_max_seconds),
+                        settings.notify_max_attempts),
+        keep=timedelta(days=settings.notify_keep_days))
+
+
+def watched_pools(settings: Settings) -> list[WatchedPool]:
+    return [WatchedPool(watch.name, Hysteresis(watch.low, watch.recover),
+                        ProxyProtocol(watch.protocol) if watch.protocol else None,
+                        watch.country,
+                        Anonymity(watch.anonymity) if watch.anonymity else None)
+            for watch in settings.pool_watches]
 
 
 def build_instances(settings: Settings, database: Database,

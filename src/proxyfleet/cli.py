@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import MofNCompleteColumn, Progress
 
-from proxyfleet import __version__, bootstrap
+from proxyfleet import __version__, bootstrap, metrics
 from proxyfleet.api.app import create_app
 from proxyfleet.core.accounts import Role
 from proxyfleet.core.errors import DomainError, InvalidInput
@@ -46,6 +46,8 @@ app.add_typer(sim_app, name="sim")
 console = Console(stderr=True)
 
 T = TypeVar("T")
+# How long a `serve --workers` process may take to start before uvicorn replaces it.
+WORKER_START_SECONDS = 60
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
@@ -103,9 +105,15 @@ def serve(
     # the command line's options travel there; migrations run once, here, before they start.
     os.environ.update({f"PROXYFLEET_{name.upper()}": str(value)
                        for name, value in overrides.items()})
+    # The workers count into files here, and any of them answers /metrics with the sum.
+    metrics.use_directory(settings.data_dir / "metrics")
     run_loop(bootstrap.migrate_database(settings))
+    # A spawned worker imports the whole package before it can answer the supervisor's
+    # ping; on a busy machine that took longer than uvicorn's 5 s, and the workers were
+    # killed and restarted over and over.
     uvicorn.run("proxyfleet.api.app:app_from_environment", factory=True,
-                workers=settings.workers, **options)
+                workers=settings.workers, timeout_worker_healthcheck=WORKER_START_SECONDS,
+                **options)
 
 
 @app.command()

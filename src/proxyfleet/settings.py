@@ -5,10 +5,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from proxyfleet.gateway.egress import EgressMode, parse_prefix
+
+
+class PoolWatch(BaseModel):
+    """A watched pool: active proxies matching the filter, low under `low`, recovered at
+    `recover` or more."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    low: int = Field(ge=1)
+    recover: int = Field(ge=1)
+    protocol: str | None = Field(None, pattern=r"^(http|https|socks4|socks5)$")
+    country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
+    anonymity: str | None = Field(None, pattern=r"^(transparent|anonymous|elite)$")
+
+    @model_validator(mode="after")
+    def _recover_above_low(self) -> PoolWatch:
+        if self.recover <= self.low:
+            raise ValueError("recover must be above low (hysteresis)")
+        return self
 
 
 def _default_data_dir() -> Path:
@@ -98,6 +118,47 @@ class Settings(BaseSettings):
     reach_concurrent_tests: int = Field(
         2, ge=1, description="POST /proxies/test: tests one user may have running at once "
         "(per process).")
+    # -- notify: events, notifiers, source health, /metrics --------------------------------
+    notify_enabled: bool = Field(
+        True, description="Deliver events to the notifiers inside `serve` (any number of "
+                          "processes may; each delivery is claimed by one).")
+    notify_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the outbox is looked at for events to deliver.")
+    notify_batch_size: int = Field(50, ge=1, le=1000,
+                                   description="Deliveries one process claims at a time.")
+    notify_claim_seconds: float = Field(
+        60.0, gt=0, description="How long a claimed delivery is this process's alone; after "
+        "a crash it is sent again once this has passed. Keep it above every notifier's "
+        "timeout.")
+    notify_retry_first_seconds: float = Field(
+        10.0, gt=0, description="Wait before the first retry of a failed delivery; doubles.")
+    notify_retry_max_seconds: float = Field(3600.0, gt=0,
+                                            description="Longest wait between retries.")
+    notify_max_attempts: int = Field(
+        12, ge=1, description="Attempts per delivery before it is given up (state failed).")
+    notify_keep_days: float = Field(
+        7.0, gt=0, description="How long an event stays in the outbox once every delivery "
+                               "of it is done (delivered or given up).")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Base URL of the Telegram Bot API the "
+        "telegram notifier calls (point it at `proxyfleet sim telegram` for demos).")
+    source_failure_limit: int = Field(
+        5, ge=1, description="Scrapes in a row a source may fail before it pauses itself "
+                             "(is_active false) and `source.disabled` is sent.")
+    credits_low_threshold: int = Field(
+        10, ge=0, description="`credits.low` is sent when a user's credits drop under this "
+                              "(0: never); `credits.exhausted` when they reach 0.")
+    pool_watches: list[PoolWatch] = Field(
+        default_factory=lambda: [PoolWatch(name="all", low=10, recover=20)],
+        description='Watched pools, as JSON: [{"name": "us-socks5", "low": 5, "recover": 10, '
+        '"protocol": "socks5", "country": "US"}]. `proxy.pool_low` is sent when the active '
+        "proxies matching one drop under `low`, `proxy.pool_recovered` when they are back "
+        "at `recover` or more.")
+    pool_watch_seconds: float = Field(30.0, gt=0,
+                                      description="How often watched pools are counted.")
+    metrics_token: SecretStr | None = Field(
+        None, description="A bearer token for GET /metrics besides an admin API key; unset, "
+                          "only admin keys may read it.")
 
     @property
     def effective_judge_url(self) -> str:

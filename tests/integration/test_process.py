@@ -94,7 +94,9 @@ def server(tmp_path: Path, database_url: str, redis_url: str | None,
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
+    # A guard against a server that never comes up, not a timing: on a loaded two-core
+    # machine `serve --workers 2` took 40 s to start.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
@@ -104,7 +106,7 @@ def _wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
                 return
         except httpx.TransportError:
             time.sleep(0.1)
-    raise AssertionError("serve did not come up within 30 s")
+    raise AssertionError("serve did not come up within 120 s")
 
 
 def test_serve_answers_over_http(server: tuple[str, dict[str, str]]) -> None:

@@ -26,6 +26,7 @@ from proxyfleet.core.errors import (
     NotFound,
     Unauthenticated,
 )
+from proxyfleet.core.events import credit_events
 from proxyfleet.core.keys import display_prefix, key_digest, looks_like_key, new_raw_key
 from proxyfleet.storage.uow import Database, UnitOfWork
 
@@ -45,8 +46,10 @@ class Statement:
 class AccountsService:
     def __init__(self, database: Database, key_secret: bytes, *, signup_credits: int = 0,
                  clock: Callable[[], datetime] = utcnow,
-                 principals: PrincipalCache | None = None) -> None:
+                 principals: PrincipalCache | None = None,
+                 credits_low_threshold: int = 0) -> None:
         self._db = database
+        self._credits_low = credits_low_threshold
         self._secret = key_secret
         self._signup_credits = signup_credits
         self._now = clock
@@ -157,5 +160,9 @@ class AccountsService:
                     f"You need at least {amount} {currency.value} for this. "
                     f"Current balance: {balance}.",
                     {"required": amount, "balance": balance, "currency": currency.value})
+            if currency is Currency.CREDITS:
+                for event in credit_events(user_id, entry.balance_after + amount,
+                                           entry.balance_after, self._credits_low):
+                    uow.events.add(event)
             await uow.commit()
         return entry

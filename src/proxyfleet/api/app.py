@@ -16,7 +16,16 @@ from starlette.routing import BaseRoute, Match
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api import dashboard
 from proxyfleet.api.ipv6 import instances as ipv6_instances
-from proxyfleet.api.pool import accounts, judge, proxies, sources, stats, system
+from proxyfleet.api.pool import (
+    accounts,
+    judge,
+    metrics,
+    notifiers,
+    proxies,
+    sources,
+    stats,
+    system,
+)
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
@@ -52,7 +61,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
                   redoc_url=None)
     app.state.container = container
     for router in (system.router, judge.router, accounts.router, sources.router,
-                   proxies.router, stats.router):
+                   proxies.router, stats.router, notifiers.router, metrics.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
     dashboard.mount(app)

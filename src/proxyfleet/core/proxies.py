@@ -154,6 +154,39 @@ class Source:
     next_run_at: datetime | None
     last_error: str | None
     consecutive_failures: int
+    # Set when the source paused itself after too many failed runs in a row.
+    paused_at: datetime | None = None
+    last_error_at: datetime | None = None
+    # What the last successful run reported (ScrapeOut's fields).
+    last_result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """How a source is doing: its last run's finds, how many of the proxies it brought in
+    are alive, and its failures."""
+
+    source: Source
+    proxies_total: int
+    proxies_active: int
+
+    @property
+    def found_last_run(self) -> int | None:
+        return None if self.source.last_result is None else \
+            int(self.source.last_result.get("proxies_discovered", 0))
+
+    @property
+    def new_last_run(self) -> int | None:
+        return None if self.source.last_result is None else \
+            int(self.source.last_result.get("proxies_new", 0))
+
+    @property
+    def alive_share(self) -> float | None:
+        return None if self.proxies_total == 0 else self.proxies_active / self.proxies_total
+
+    @property
+    def paused_by_itself(self) -> bool:
+        return self.source.paused_at is not None and not self.source.is_active
 
 
 @dataclass(frozen=True, slots=True)

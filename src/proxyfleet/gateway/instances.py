@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from proxyfleet.core.clock import utcnow
+from proxyfleet.core.clock import isoformat_z, utcnow
 from proxyfleet.core.errors import InvalidInput, NotFound, Unavailable
+from proxyfleet.core.events import Event, EventName
 from proxyfleet.gateway.egress import (
     Egress,
     Ipv6Dialer,
@@ -182,13 +183,20 @@ class InstancesService:
             records = await uow.instances.live()
         return await self.delete_many(record.id for record in records)
 
-    async def delete_many(self, ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    async def delete_many(self, ids: Iterable[uuid.UUID], *,
+                          expired: bool = False) -> list[uuid.UUID]:
         """Delete the live ones among `ids`: close their listeners, release their
-        addresses (never to be handed out again). Returns the ids deleted."""
+        addresses (never to be handed out again). Returns the ids deleted. `expired`: they
+        are ending by TTL, and each gets its `instance.expired` event."""
         wanted = list(ids)
+        now = self._clock()
         async with self._database.writing() as uow:
             records = [found for i in wanted if (found := await uow.instances.get(i))]
-            ended = set(await uow.instances.mark_deleted(wanted, self._clock()))
+            ended = set(await uow.instances.mark_deleted(wanted, now))
+            if expired:
+                for record in records:
+                    if record.id in ended:
+                        uow.events.add(_expired_event(record, now))
             await uow.commit()
         for record in records:
             if record.id in ended:
@@ -199,7 +207,7 @@ class InstancesService:
         """End every temp instance whose TTL has passed (the sweep, and `/api/cleanup`)."""
         async with self._database.reading() as uow:
             due = await uow.instances.expired(self._clock())
-        return await self.delete_many(due)
+        return await self.delete_many(due, expired=True)
 
     async def totals(self) -> EgressTotals:
         views = await self.list_instances()
@@ -381,3 +389,9 @@ def _listener_config(base: ListenerConfig, port: int,
                      protocol: ListenerProtocol) -> ListenerConfig:
     return dataclasses.replace(base, host=LISTEN_HOST, port=port,
                                protocols=frozenset({protocol}))
+
+
+def _expired_event(record: InstanceRecord, at: datetime) -> Event:
+    return Event(EventName.INSTANCE_EXPIRED, {
+        "instance_id": str(record.id), "ipv6_address": record.ipv6_address,
+        "expired_at": isoformat_z(record.expires_at or at)}, occurred_at=at)

@@ -25,6 +25,7 @@ from proxyfleet.core.proxies import (
     RoundRecord,
     SortField,
 )
+from proxyfleet.metrics import Metrics
 from proxyfleet.pool.checkers import CheckContext, Pipeline, PipelineResult, own_public_ip
 from proxyfleet.pool.health import HealthBefore, Schedule, after_round, forgotten
 from proxyfleet.pool.reach import Reach, Target, reach
@@ -83,9 +84,10 @@ async def _resolved(host: str, port: int) -> list[str]:
 class CheckingService:
     def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
                  policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow,
-                 reach_bounds: ReachBounds | None = None) -> None:
+                 reach_bounds: ReachBounds | None = None, metrics: Metrics | None = None) -> None:
         self._db = database
         self._reach_bounds = reach_bounds or ReachBounds(fetches_per_minute=100, concurrent=2)
+        self._metrics = metrics
         self._pipeline = pipeline
         self._judge_url = judge_url
         self._policy = policy
@@ -175,6 +177,12 @@ class CheckingService:
             country=found.country if result.alive and found.country else subject.country,
             checks=checks)
 
+    @staticmethod
+    def _count(metrics: Metrics, records: list[RoundRecord]) -> None:
+        for record in records:
+            for check in record.checks:
+                metrics.check(check.stage, check.passed, check.latency_ms)
+
     async def _store(self, records: list[RoundRecord],
                      subjects: dict[ProxyAddress, CheckSubject],
                      claim: datetime | None) -> RoundSummary:
@@ -190,6 +198,8 @@ class CheckingService:
             await uow.checks.record(records, self._policy.history_per_proxy)
             await uow.checks.forget(gone)
             await uow.commit()
+        if self._metrics is not None:
+            self._count(self._metrics, records)
         alive = sum(1 for r in records if r.status is ProxyStatus.ACTIVE)
         log.info("check round stored", checked=len(records), alive=alive, forgotten=len(gone))
         return RoundSummary(len(records), alive, len(gone))

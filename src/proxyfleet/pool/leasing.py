@@ -19,8 +19,10 @@ from proxyfleet.core.errors import (
     InvalidInput,
     NotFound,
 )
+from proxyfleet.core.events import credit_events
 from proxyfleet.core.leases import Lease, LeaseGrant
 from proxyfleet.core.proxies import ProxyFilter
+from proxyfleet.metrics import Metrics
 from proxyfleet.storage.leases import LeaseRequest, LeaseTaken, ReleaseOutcome
 from proxyfleet.storage.uow import Database, UnitOfWork
 
@@ -58,9 +60,12 @@ def lease_duration(seconds: int) -> timedelta:
 
 
 class LeasingService:
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow,
+                 credits_low_threshold: int = 0, metrics: Metrics | None = None) -> None:
         self._db = database
+        self._metrics = metrics
         self._now = clock
+        self._credits_low = credits_low_threshold
 
     async def acquire(self, user_id: uuid.UUID, wanted: ProxyFilter, duration_seconds: int,
                       idempotency_key: str | None = None) -> LeaseGrant:
@@ -81,7 +86,14 @@ class LeasingService:
                     continue  # a lost race, on the proxy or on the key: look again
                 if attempt.candidate is None or attempt.balance_after is None:
                     raise await _refusal(uow, wanted, request, attempt.candidate is None)
+                # On PostgreSQL the grant has committed as one statement and these events are
+                # written by the next; on SQLite they share the grant's transaction.
+                for event in credit_events(user_id, attempt.balance_after + request.price,
+                                           attempt.balance_after, self._credits_low):
+                    uow.events.add(event)
                 await uow.commit()
+            if self._metrics is not None:
+                self._metrics.lease_granted()
             assert attempt.created_at is not None
             lease = Lease(request.lease_id, attempt.candidate.proxy, user_id, attempt.created_at,
                           attempt.created_at + duration, None)
@@ -106,6 +118,7 @@ class LeasingService:
             return await uow.leases.live_of(user_id, self._now())
 
     async def expire_due(self) -> int:
+        """Record the end of every lease whose time is up, each with its `lease.expired`."""
         async with self._db.writing() as uow:
             ended = await uow.leases.expire_due(self._now())
             await uow.commit()

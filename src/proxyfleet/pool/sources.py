@@ -13,13 +13,25 @@ import structlog
 
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.errors import DomainError, InvalidInput, NotFound
-from proxyfleet.core.proxies import ProxyAddress, ProxyOrigin, ProxyProtocol, ScrapeResult, Source
+from proxyfleet.core.events import Event, EventName
+from proxyfleet.core.proxies import (
+    ProxyAddress,
+    ProxyOrigin,
+    ProxyProtocol,
+    ScrapeResult,
+    Source,
+    SourceHealth,
+)
+from proxyfleet.metrics import Metrics
 from proxyfleet.pool.fetch import FetchedList, ListFetcher
 from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.schedule import next_run, validate_cron
-from proxyfleet.storage.uow import Database
+from proxyfleet.storage.uow import Database, UnitOfWork
 
 log = structlog.get_logger(__name__)
+
+# Failed runs in a row after which a source pauses itself, unless the caller says otherwise.
+FAILURE_LIMIT = 5
 
 
 class Parser(Protocol):
@@ -42,9 +54,11 @@ class NoMatchingParser(InvalidInput):
 
 class SourcesService:
     def __init__(self, database: Database, inventory: InventoryService, parsers: Parsers,
-                 fetcher: ListFetcher, *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 fetcher: ListFetcher, *, failure_limit: int = FAILURE_LIMIT,
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None) -> None:
         self._db = database
+        self._metrics = metrics
+        self._failure_limit = failure_limit
         self._inventory = inventory
         self._parsers = parsers
         self._fetcher = fetcher
@@ -103,6 +117,9 @@ class SourcesService:
             changes["next_run_at"] = next_run(changes["cron_schedule"], self._now())
         if "default_protocol" in changes:
             changes["default_protocol"] = ProxyProtocol(changes["default_protocol"]).value
+        if changes.get("is_active") is True:
+            # Turned on again by an admin: no longer paused, its failure count starts over.
+            changes |= {"paused_at": None, "consecutive_failures": 0}
         async with self._db.writing() as uow:
             if await uow.sources.get(source_id) is None:
                 raise NotFound("No such source.", {"source_id": str(source_id)})
@@ -128,6 +145,8 @@ class SourcesService:
                                                ProxyOrigin.SOURCE, source.id)
         except DomainError as error:
             await self._record_failure(source.id, error.message)
+            if self._metrics is not None:
+                self._metrics.scrape(str(source.id), succeeded=False)
             raise
         result = ScrapeResult(source.id, counts, int((time.perf_counter() - started) * 1000))
         async with self._db.writing() as uow:
@@ -135,16 +154,48 @@ class SourcesService:
                 "proxies_discovered": counts.discovered, "proxies_new": counts.new,
                 "proxies_updated": counts.updated, "duration_ms": result.duration_ms})
             await uow.commit()
+        if self._metrics is not None:
+            self._metrics.scrape(str(source.id), succeeded=True)
         return result
 
     def _addresses(self, source: Source, fetched: FetchedList) -> Iterator[ProxyAddress]:
         return self._parser(source.parser_name).parse(fetched.text, source.default_protocol)
 
     async def _record_failure(self, source_id: uuid.UUID, error: str) -> None:
+        """Count the failed run and report it (`source.failed`); at the failure limit the
+        source pauses itself and reports that too (`source.disabled`), once."""
+        now = self._now()
         async with self._db.writing() as uow:
-            await uow.sources.record_failure(source_id, self._now(), error)
+            failures = await uow.sources.record_failure(source_id, now, error)
+            source = await uow.sources.get(source_id)
+            if failures is not None and source is not None:
+                await self._report_failure(uow, source, error, failures, now)
             await uow.commit()
         log.warning("scrape failed", source_id=str(source_id), error=error)
+
+    async def _report_failure(self, uow: UnitOfWork, source: Source, error: str,
+                              failures: int, now: datetime) -> None:
+        payload = {"source_id": str(source.id), "url": source.url, "error": error,
+                   "consecutive_failures": failures}
+        uow.events.add(Event(EventName.SOURCE_FAILED, payload, occurred_at=now))
+        if failures >= self._failure_limit and await uow.sources.pause(source.id, now):
+            uow.events.add(Event(EventName.SOURCE_DISABLED, payload, occurred_at=now))
+            log.warning("source paused after failing too often", source_id=str(source.id),
+                        failures=failures)
+
+    async def health(self, source_id: uuid.UUID) -> SourceHealth:
+        async with self._db.reading() as uow:
+            source = await uow.sources.get(source_id)
+            if source is None:
+                raise NotFound("No such source.", {"source_id": str(source_id)})
+            total, active = (await uow.sources.proxy_counts([source_id])).get(source_id, (0, 0))
+        return SourceHealth(source, total, active)
+
+    async def health_all(self) -> list[SourceHealth]:
+        async with self._db.reading() as uow:
+            sources = await uow.sources.all()
+            counts = await uow.sources.proxy_counts([source.id for source in sources])
+        return [SourceHealth(source, *counts.get(source.id, (0, 0))) for source in sources]
 
     async def claim_due(self, limit: int = 100) -> list[Source]:
         return [source for source, _ in await self.claim_due_runs(limit)]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -46,9 +47,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.accounts import Currency, TxType
+from proxyfleet.core.clock import isoformat_z
+from proxyfleet.core.events import Event, EventName
 from proxyfleet.core.leases import Lease, LeaseEnd, LeaseGrant
 from proxyfleet.core.proxies import Proxy, ProxyFilter, ProxyStatus
 from proxyfleet.storage.accounts import BALANCES, LEDGER, AccountsRepository
+from proxyfleet.storage.events import EventLog
 from proxyfleet.storage.proxies import PROXIES, filter_clauses, proxy_of
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.statements import bulk_update
@@ -64,7 +68,8 @@ _END_EXPIRED = (
     update(LEASES)
     .where(LEASES.c.proxy_id == bindparam("proxy"), LEASES.c.released_at.is_(None),
            LEASES.c.expires_at <= _at)
-    .values(released_at=LEASES.c.expires_at, end_reason=LeaseEnd.EXPIRED.value))
+    .values(released_at=LEASES.c.expires_at, end_reason=LeaseEnd.EXPIRED.value)
+    .returning(LEASES.c.id, LEASES.c.user_id, LEASES.c.proxy_id, LEASES.c.expires_at))
 _RELEASE = (
     update(LEASES)
     .where(LEASES.c.id == bindparam("lease"), LEASES.c.user_id == bindparam("owner"),
@@ -201,12 +206,21 @@ def _lease_of(row: LeaseRow, proxy: ProxyRow, box: SecretBox) -> Lease:
                  row.released_at)
 
 
+def _expired_event(row: Any) -> Event:
+    return Event(EventName.LEASE_EXPIRED, {
+        "lease_id": str(row.id), "user_id": str(row.user_id), "proxy_id": str(row.proxy_id),
+        "expires_at": isoformat_z(row.expires_at)})
+
+
 class LeasesRepository:
+    """Every lease whose end it records as expired gets its `lease.expired` event."""
+
     def __init__(self, session: AsyncSession, accounts: AccountsRepository,
-                 box: SecretBox) -> None:
+                 box: SecretBox, events: EventLog) -> None:
         self._session = session
         self._accounts = accounts
         self._box = box
+        self._events = events
 
     @property
     def _postgresql(self) -> bool:
@@ -278,7 +292,10 @@ class LeasesRepository:
         return LeaseGrant(_lease_of(lease, proxy, self._box), int(lease.balance_after or 0))
 
     async def _end_expired(self, proxy_id: uuid.UUID, now: datetime) -> None:
-        await self._session.execute(_END_EXPIRED, {"proxy": proxy_id, "at": now})
+        # Written at once: on PostgreSQL this runs in a unit whose statements commit one by
+        # one, and the caller retries without committing the unit.
+        for row in await self._session.execute(_END_EXPIRED, {"proxy": proxy_id, "at": now}):
+            await self._events.write(_expired_event(row))
 
     async def candidate(self, wanted: ProxyFilter, now: datetime) -> Candidate | None:
         """The best-scoring active proxy matching `wanted` with no lease live at `now`."""
@@ -319,8 +336,12 @@ class LeasesRepository:
 
     async def expire_due(self, now: datetime) -> int:
         """Record the end of every lease whose time is up (the proxies were free already)."""
-        result = await self._session.execute(
+        ended = (await self._session.execute(
             bulk_update(LeaseRow)
             .where(LeaseRow.released_at.is_(None), LeaseRow.expires_at <= now)
-            .values(released_at=LeaseRow.expires_at, end_reason=LeaseEnd.EXPIRED.value))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+            .values(released_at=LeaseRow.expires_at, end_reason=LeaseEnd.EXPIRED.value)
+            .returning(LeaseRow.id, LeaseRow.user_id, LeaseRow.proxy_id,
+                       LeaseRow.expires_at))).all()
+        for row in ended:
+            self._events.add(_expired_event(row))
+        return len(ended)

@@ -6,19 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proxyfleet.core.proxies import ProxyProtocol, Source
+from proxyfleet.core.proxies import ProxyProtocol, ProxyStatus, Source
 from proxyfleet.storage.statements import bulk_update
-from proxyfleet.storage.tables import SourceRow
+from proxyfleet.storage.tables import ProxyRow, SourceRow
 
 
 def source_of(row: SourceRow) -> Source:
     return Source(row.id, row.url, row.parser_name, row.cron_schedule,
                   ProxyProtocol(row.default_protocol), row.is_active, row.created_at,
                   row.last_scraped_at, row.next_run_at, row.last_error,
-                  row.consecutive_failures)
+                  row.consecutive_failures, row.paused_at, row.last_error_at, row.last_result)
 
 
 class SourcesRepository:
@@ -46,6 +46,11 @@ class SourcesRepository:
             query = query.where((SourceRow.created_at > after[0])
                                 | ((SourceRow.created_at == after[0]) & (SourceRow.id > after[1])))
         return [source_of(row) for row in await self._session.scalars(query)]
+
+    async def all(self) -> list[Source]:
+        rows = await self._session.scalars(
+            select(SourceRow).order_by(SourceRow.created_at, SourceRow.id))
+        return [source_of(row) for row in rows]
 
     async def count(self, is_active: bool | None) -> int:
         query = select(func.count()).select_from(SourceRow)
@@ -93,8 +98,27 @@ class SourcesRepository:
         await self.change(source_id, {"last_scraped_at": at, "last_result": result,
                                       "last_error": None, "consecutive_failures": 0})
 
-    async def record_failure(self, source_id: uuid.UUID, at: datetime, error: str) -> None:
-        await self._session.execute(
+    async def record_failure(self, source_id: uuid.UUID, at: datetime, error: str) -> int | None:
+        """Count one more failed run; the failures in a row now (None: no such source)."""
+        failures = await self._session.scalar(
             bulk_update(SourceRow).where(SourceRow.id == source_id)
             .values(last_error=error[:1000], last_error_at=at,
-                    consecutive_failures=SourceRow.consecutive_failures + 1))
+                    consecutive_failures=SourceRow.consecutive_failures + 1)
+            .returning(SourceRow.consecutive_failures))
+        return None if failures is None else int(failures)
+
+    async def pause(self, source_id: uuid.UUID, at: datetime) -> bool:
+        """Pause an active source by itself; only the process whose update lands reports it."""
+        result = await self._session.execute(
+            bulk_update(SourceRow).where(SourceRow.id == source_id,
+                                         SourceRow.is_active.is_(True))
+            .values(is_active=False, paused_at=at))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def proxy_counts(self, source_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
+        """Per source: the proxies it brought in, and how many of them are active."""
+        active = func.sum(case((ProxyRow.status == ProxyStatus.ACTIVE.value, 1), else_=0))
+        rows = await self._session.execute(
+            select(ProxyRow.source_id, func.count(), active)
+            .where(ProxyRow.source_id.in_(source_ids)).group_by(ProxyRow.source_id))
+        return {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}

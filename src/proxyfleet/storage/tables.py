@@ -126,6 +126,9 @@ class SourceRow(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Set when the source paused itself after failing too many runs in a row (notify);
+    # cleared when an admin turns it on again.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_sources_active_next_run", "is_active", "next_run_at"),)
 
@@ -259,3 +262,84 @@ class Ipv6AddressRow(Base):
     allocated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_ipv6_addresses_prefix", "prefix"),)
+
+
+# ---------------------------------------------------------------- notify: the event outbox
+
+
+class EventRow(Base):
+    """The outbox: one row per event, inserted in the transaction of the change behind it.
+    `fanned_out_at` is set once a delivery row per subscribed notifier exists."""
+
+    __tablename__ = "events"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_events_unfanned", "occurred_at",
+              sqlite_where=text("fanned_out_at IS NULL"),
+              postgresql_where=text("fanned_out_at IS NULL")),
+    )
+
+
+class NotifierRow(Base):
+    """A configured notifier: its plugin, plain options, sealed secrets, subscriptions and
+    health (healthy: the last delivery succeeded, or none was tried)."""
+
+    __tablename__ = "notifiers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    plugin: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The plugin's secret fields as one JSON object, sealed with the SecretBox.
+    secrets: Mapped[str | None] = mapped_column(String(4000), nullable=True)
+    subscribes_to: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    healthy: Mapped[bool] = mapped_column(Boolean)
+    consecutive_failures: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DeliveryRow(Base):
+    """One event for one notifier. A process claims it (`claim_token`, `claimed_until`),
+    sends, and records the outcome only if its claim still holds; a claim that outlives a
+    killed process lapses and another process takes the delivery over (at least once)."""
+
+    __tablename__ = "event_deliveries"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    notifier_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("notifiers.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "notifier_id", name="uq_event_deliveries_pair"),
+        Index("ix_event_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_event_deliveries_notifier", "notifier_id"),
+    )
+
+
+class PoolWatchRow(Base):
+    """Whether a watched pool is low now: the hysteresis state `proxy.pool_low` and
+    `proxy.pool_recovered` flip, once each, by a conditional update."""
+
+    __tablename__ = "pool_watches"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    is_low: Mapped[bool] = mapped_column(Boolean)
+    active: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

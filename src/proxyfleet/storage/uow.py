@@ -13,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from proxyfleet.storage.accounts import AccountsRepository
 from proxyfleet.storage.checks import ChecksRepository
 from proxyfleet.storage.database import Engines, PoolSize
+from proxyfleet.storage.events import (
+    EventLog,
+    NotifiersRepository,
+    OutboxRepository,
+    PoolWatchRepository,
+)
+from proxyfleet.storage.gauges import GaugesRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
@@ -27,6 +34,12 @@ class UnitOfWork:
     leases: LeasesRepository
     sources: SourcesRepository
     instances: InstancesRepository
+    # Events added here are written with `commit()`, in the same transaction (the outbox).
+    events: EventLog
+    notifiers: NotifiersRepository
+    outbox: OutboxRepository
+    pool_watches: PoolWatchRepository
+    gauges: GaugesRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -39,9 +52,14 @@ class UnitOfWork:
         self.accounts = AccountsRepository(self._session)
         self.proxies = ProxiesRepository(self._session, self.box)
         self.checks = ChecksRepository(self._session, self.box)
-        self.leases = LeasesRepository(self._session, self.accounts, self.box)
+        self.events = EventLog(self._session)
+        self.leases = LeasesRepository(self._session, self.accounts, self.box, self.events)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
+        self.notifiers = NotifiersRepository(self._session, self.box)
+        self.outbox = OutboxRepository(self._session, self.box)
+        self.pool_watches = PoolWatchRepository(self._session)
+        self.gauges = GaugesRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -54,7 +72,9 @@ class UnitOfWork:
             self._session = None
 
     async def commit(self) -> None:
+        """Write the events added to `events`, then commit them with the change."""
         assert self._session is not None
+        await self.events.flush()
         await self._session.commit()
 
 

@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Response
 from proxyfleet.api.auth import Admin, container
 from proxyfleet.api.pagination import Cursors, created_cursor, created_position
 from proxyfleet.api.pool.envelope import errors, pool_router
+from proxyfleet.api.pool.health_schemas import SourceDetailOut
 from proxyfleet.api.pool.inventory_schemas import (
     ScrapeOut,
     SourceIn,
@@ -46,9 +47,10 @@ async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceOut:
     return SourceOut.of(source)
 
 
-@router.get("/sources/{source_id}", responses=errors(401, 403, 404, 422), response_model=SourceOut)
-async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceOut:
-    return SourceOut.of(await found.sources.get(source_id))
+@router.get("/sources/{source_id}", responses=errors(401, 403, 404, 422),
+            response_model=SourceDetailOut)
+async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceDetailOut:
+    return SourceDetailOut.of_health(await found.sources.health(source_id))
 
 
 @router.patch("/sources/{source_id}", responses=errors(401, 403, 404, 422, 502),
