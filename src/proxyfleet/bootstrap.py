@@ -17,6 +17,7 @@ import structlog
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.accounts.telegram import TelegramService
 from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
 from proxyfleet.jobs.periodic import every
@@ -36,6 +37,8 @@ from proxyfleet.pool.leasing import LeasingService
 from proxyfleet.pool.parsers import ParserRegistry
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.settings import Settings
+from proxyfleet.shop.providers import ProviderConfig, ProviderRegistry
+from proxyfleet.shop.service import ShopPolicy, ShopService
 from proxyfleet.storage import migrate
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.uow import Database
@@ -98,11 +101,16 @@ class Container:
     background: TaskKeeper
     stopping: asyncio.Event
     instances: InstancesService
+    shop: ShopService
+    telegram: TelegramService
+    # Whether this process runs the shop's scheduled sync (`start_background` was called).
+    shop_scheduler_running: bool = False
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
         await self.queue.start()
         await self.instances.restore()
+        await self.shop.start()
 
     def start_background(self) -> None:
         """The jobs `proxyfleet serve` runs beside the API: the source schedule, the lease
@@ -114,6 +122,9 @@ class Container:
             self.background.start("scheduler:checks", every(tick, self.schedule_checks, "checks"))
         self.background.start("sweep:ipv6-instances", every(
             self.settings.instance_ttl_sweep_seconds, self.instances.expire_due, "instances"))
+        # Every process ticks; the claim in the database lets one run each interval's sync.
+        self.background.start("scheduler:shop-sync", every(tick, self.shop.sync_if_due, "shop"))
+        self.shop_scheduler_running = True
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -130,6 +141,7 @@ class Container:
         self.stopping.set()
         await self.background.stop()
         await self.instances.close()
+        await self.shop.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -175,9 +187,11 @@ def build(settings: Settings) -> Container:
                                checking_policy(settings))
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
                       checking)
+    telegram = TelegramService(database, accounts, registration_open=settings.registration_open)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
-                     asyncio.Event(), build_instances(settings, database))
+                     asyncio.Event(), build_instances(settings, database),
+                     build_shop(settings, database, checking), telegram)
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -206,3 +220,24 @@ def build_instances(settings: Settings, database: Database,
     policy = InstancePolicy(settings.ipv6_prefixes, settings.instance_ports)
     return InstancesService(database, egress_for(settings.ipv6_mode),
                             resolver or SystemResolver(), policy)
+
+
+def build_shop(settings: Settings, database: Database, checking: CheckingService,
+               providers: ProviderRegistry | None = None) -> ShopService:
+    """The reseller shop over the configured upstream provider; its refunds' own checks run
+    through the checking pipeline."""
+    token = settings.shop_upstream_token.get_secret_value()
+    config = ProviderConfig(settings.shop_upstream_url, token,
+                            settings.shop_upstream_timeout_seconds)
+    provider = (providers or ProviderRegistry.load()).create(settings.shop_upstream_provider,
+                                                             config)
+    policy = ShopPolicy(
+        price_cents=settings.shop_price_cents,
+        sync_interval=timedelta(minutes=settings.shop_sync_interval_minutes),
+        sync_page_size=settings.shop_sync_page_size,
+        refund_window=timedelta(minutes=settings.shop_refund_window_minutes),
+        order_lifetime=timedelta(days=settings.shop_order_days),
+        own_check_seconds=settings.shop_own_check_timeout_seconds,
+        pending_wait_seconds=settings.shop_upstream_timeout_seconds * 2 + 5)
+    return ShopService(database, provider, policy, checking.probe,
+                       base_url=settings.shop_upstream_url, token=token)

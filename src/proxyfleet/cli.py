@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -262,6 +263,23 @@ def _print_summary(verdicts: list[LineVerdict], elapsed: float) -> None:
 def version() -> None:
     """Print the version."""
     print(__version__)
+
+
+@sim_app.command("upstream")
+def sim_upstream(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1.")] = 8090,
+    products: Annotated[int, typer.Option(min=0, help="Products it starts with.")] = 50,
+    token: Annotated[str, typer.Option(help="The API token it accepts (X-API-Key).")] = (
+        "sim-upstream-token"),
+    churn_seconds: Annotated[float | None, typer.Option(
+        min=0.1, help="Flip 5 % of the statuses this often (default: never).")] = None,
+) -> None:
+    """A simulated upstream proxy provider for the shop (controls under /_sim/)."""
+    from proxyfleet.sim.upstream import serve as serve_upstream
+
+    configure("warning")
+    with contextlib.suppress(KeyboardInterrupt):
+        run_loop(serve_upstream(port, products, token, churn_seconds))
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
 from proxyfleet.storage.sealing import SecretBox
+from proxyfleet.storage.shop import CatalogueRepository, OrdersRepository, ProvidersRepository
 from proxyfleet.storage.sources import SourcesRepository
+from proxyfleet.storage.telegram import TelegramRepository
 
 
 class UnitOfWork:
@@ -27,6 +29,10 @@ class UnitOfWork:
     leases: LeasesRepository
     sources: SourcesRepository
     instances: InstancesRepository
+    catalogue: CatalogueRepository
+    orders: OrdersRepository
+    providers: ProvidersRepository
+    telegram: TelegramRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -42,6 +48,10 @@ class UnitOfWork:
         self.leases = LeasesRepository(self._session, self.accounts)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
+        self.catalogue = CatalogueRepository(self._session)
+        self.orders = OrdersRepository(self._session, self.box)
+        self.providers = ProvidersRepository(self._session, self.box)
+        self.telegram = TelegramRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
