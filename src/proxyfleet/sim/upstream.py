@@ -41,8 +41,8 @@ from aiohttp import web
 
 from proxyfleet.core.proxies import ProxyAddress, ProxyProtocol
 from proxyfleet.sim.farm import Behaviour, Farm, FarmProxy, FarmSpec
+from proxyfleet.sim.web import HOST, json_body, serve_app
 
-HOST = "127.0.0.1"
 API_PREFIX = "/api/v1/authorized"
 DEFAULT_TOKEN = "sim-upstream-token"
 SALE_DAYS = 30
@@ -193,10 +193,7 @@ class UpstreamSim:
 
     async def __aenter__(self) -> UpstreamSim:
         await self._farm.__aenter__()
-        self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, HOST, self._port).start()
-        self._port = self._runner.addresses[0][1]
+        self._runner, self._port = await serve_app(self._app(), self._port)
         if self._churn_seconds:
             self._churn = asyncio.create_task(self._churning(self._churn_seconds),
                                               name="sim-upstream-churn")
@@ -366,7 +363,7 @@ class UpstreamSim:
     # --- controls --------------------------------------------------------------------------
 
     async def _sim_status(self, request: web.Request) -> web.Response:
-        body = await _json(request)
+        body = await json_body(request)
         try:
             proxy_id = int(request.match_info["proxy_id"])
             status = int(body["status"])
@@ -378,27 +375,27 @@ class UpstreamSim:
         return web.json_response({"proxy_id": proxy_id, "status": status})
 
     async def _sim_fail_purchase(self, request: web.Request) -> web.Response:
-        kind = str((await _json(request)).get("kind", "server_error"))
+        kind = str((await json_body(request)).get("kind", "server_error"))
         self._fail_purchase.append(kind)
         return web.json_response({"armed": kind})
 
     async def _sim_fail_next(self, request: web.Request) -> web.Response:
-        body = await _json(request)
+        body = await json_body(request)
         kind = str(body.get("kind", "server_error"))
         self._fail_any += [kind] * int(body.get("count", 1))
         return web.json_response({"armed": kind, "pending": len(self._fail_any)})
 
     async def _sim_rate_limit(self, request: web.Request) -> web.Response:
-        value = (await _json(request)).get("per_second")
+        value = (await json_body(request)).get("per_second")
         self._per_second = float(value) if value is not None else None
         return web.json_response({"per_second": self._per_second})
 
     async def _sim_balance(self, request: web.Request) -> web.Response:
-        self.balance_cents = int(Decimal(str((await _json(request))["balance"])) * 100)
+        self.balance_cents = int(Decimal(str((await json_body(request))["balance"])) * 100)
         return await self._balance(request)
 
     async def _sim_add(self, request: web.Request) -> web.Response:
-        made = self.add_products(int((await _json(request)).get("count", 1)))
+        made = self.add_products(int((await json_body(request)).get("count", 1)))
         return web.json_response({"added": [p.as_json() for p in made]})
 
     async def _sim_remove(self, request: web.Request) -> web.Response:
@@ -409,7 +406,7 @@ class UpstreamSim:
         return web.json_response({"removed": product.product_id})
 
     async def _sim_churn(self, request: web.Request) -> web.Response:
-        flipped = await self.churn(float((await _json(request)).get("fraction", 0.2)))
+        flipped = await self.churn(float((await json_body(request)).get("fraction", 0.2)))
         return web.json_response({"flipped": flipped})
 
     async def _sim_state(self, _: web.Request) -> web.Response:
@@ -423,13 +420,6 @@ class UpstreamSim:
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 async def serve(port: int, products: int, token: str, churn_seconds: float | None) -> None:
