@@ -273,13 +273,15 @@ def sim_upstream(
         "sim-upstream-token"),
     churn_seconds: Annotated[float | None, typer.Option(
         min=0.1, help="Flip 5 % of the statuses this often (default: never).")] = None,
+    online_fraction: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of the products that start online.")] = 0.9,
 ) -> None:
     """A simulated upstream proxy provider for the shop (controls under /_sim/)."""
     from proxyfleet.sim.upstream import serve as serve_upstream
 
     configure("warning")
     with contextlib.suppress(KeyboardInterrupt):
-        run_loop(serve_upstream(port, products, token, churn_seconds))
+        run_loop(serve_upstream(port, products, token, churn_seconds, online_fraction))
 
 
 @sim_app.command("telegram")

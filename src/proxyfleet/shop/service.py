@@ -29,12 +29,13 @@ import structlog
 
 from proxyfleet.core.accounts import Currency, TxType
 from proxyfleet.core.clock import utcnow
-from proxyfleet.core.proxies import ProxyAddress, ProxyOrigin, ProxyProtocol
+from proxyfleet.core.proxies import ProxyAddress, ProxyOrigin, ProxyProtocol, ProxyStatus
 from proxyfleet.core.shop import (
     CatalogueItem,
     CataloguePage,
     CatalogueQuery,
     Order,
+    OrderCredentials,
     OrderState,
     Refund,
     RefundEvidence,
@@ -82,6 +83,30 @@ Probe = Callable[[ProxyAddress, float], Awaitable[tuple[bool | None, str]]]
 MAX_SYNC_PAGES = 10_000
 PENDING_POLL_SECONDS = 0.05
 SECOND_CHECK_DELAY_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A pending order: the money is held, the provider not yet asked."""
+
+    number: int
+    user_id: uuid.UUID
+    item: CatalogueItem
+    price_cents: int
+    created_at: datetime
+
+    def completed(self, bought: UpstreamCredentials, expires_at: datetime,
+                  inventory_id: uuid.UUID | None) -> Order:
+        product = self.item.product
+        return Order(
+            number=self.number, user_id=self.user_id, product_id=self.item.id,
+            provider=self.item.provider, proxy_id=product.proxy_id, country=product.country,
+            isp=product.isp, price_cents=self.price_cents, state=OrderState.COMPLETED,
+            created_at=self.created_at,
+            credentials=OrderCredentials(bought.ip, bought.port, bought.login,
+                                         bought.password),
+            credentials_id=bought.credentials_id, expires_at=expires_at, refunded_at=None,
+            inventory_id=inventory_id, proxy_status=ProxyStatus.UNCHECKED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,24 +257,24 @@ class ShopService:
                 earlier = await uow.orders.by_key(user_id, idempotency_key)
             if earlier is not None:
                 return await self._settled(earlier, product_id)
-        item = await self._item(product_id)
         try:
-            number = await self._reserve(user_id, item, idempotency_key)
-        except shop_storage.ProductTaken:
+            reserved = await self._reserve(user_id, product_id, idempotency_key)
+        except (shop_storage.ProductTaken, ProductSold):
+            # Sold to someone, or to this very buyer's concurrent retry (the same key).
             return await self._taken(user_id, product_id, idempotency_key)
         try:
-            bought = await self._buy_upstream(item)
+            bought = await self._buy_upstream(reserved.item)
         except UpstreamError as error:
-            await self._release(number, user_id, self._policy.price_cents)
+            await self._release(reserved.number, user_id, self._policy.price_cents)
             raise self._purchase_error(error, product_id) from None
         except BaseException:
-            await asyncio.shield(self._release(number, user_id, self._policy.price_cents))
+            await asyncio.shield(self._release(reserved.number, user_id,
+                                               self._policy.price_cents))
             raise
-        return await self._complete(number, bought)
+        return await self._complete(reserved, bought)
 
-    async def _item(self, product_id: int) -> CatalogueItem:
-        async with self._db.reading() as uow:
-            item = await uow.catalogue.item(product_id)
+    @staticmethod
+    def _for_sale(item: CatalogueItem | None, product_id: int) -> CatalogueItem:
         if item is None:
             raise ProductNotFound("Product not found.", {"product_id": product_id})
         if item.sold:
@@ -258,11 +283,14 @@ class ShopService:
             raise ProductUnavailable("This product is offline.", {"product_id": product_id})
         return item
 
-    async def _reserve(self, user_id: uuid.UUID, item: CatalogueItem,
-                       idempotency_key: str | None) -> int:
+    async def _reserve(self, user_id: uuid.UUID, product_id: int,
+                       idempotency_key: str | None) -> Reservation:
+        """One transaction: the product still for sale, a pending order naming it (the
+        unique product settles races), the debit and its ledger entry."""
         price = self._policy.price_cents
         now = self._now()
         async with self._db.writing() as uow:
+            item = self._for_sale(await uow.catalogue.item(product_id), product_id)
             number = await uow.orders.reserve(user_id, item, price, idempotency_key, now)
             moved = await uow.accounts.adjust(user_id, Currency.USD, -price)
             if moved is None:
@@ -274,7 +302,7 @@ class ShopService:
             await uow.accounts.append(user_id, Currency.USD, -price, moved, TxType.ORDER,
                                       f"Order ORD-{number}: proxy {item.product.proxy_id}", now)
             await uow.commit()
-        return number
+        return Reservation(number, user_id, item, price, now)
 
     async def _taken(self, user_id: uuid.UUID, product_id: int,
                      idempotency_key: str | None) -> Order:
@@ -331,16 +359,16 @@ class ShopService:
                                           self._now())
                 await uow.commit()
 
-    async def _complete(self, number: int, bought: UpstreamCredentials) -> Order:
+    async def _complete(self, reserved: Reservation, bought: UpstreamCredentials) -> Order:
         now = self._now()
         expires_at = bought.expires_at or now + self._policy.order_lifetime
         address = ProxyAddress(bought.ip, bought.port, ProxyProtocol.SOCKS5, bought.login,
                                bought.password)
         async with self._db.writing() as uow:
             inventory_id = await uow.proxies.add_private(address, ProxyOrigin.PROVIDER, now)
-            await uow.orders.complete(number, bought, expires_at, inventory_id)
+            await uow.orders.complete(reserved.number, bought, expires_at, inventory_id)
             await uow.commit()
-        order = await self.order(number)
+        order = reserved.completed(bought, expires_at, inventory_id)
         log.info("shop purchase", order_id=order.order_id, user_id=str(order.user_id),
                  proxy_id=order.proxy_id)
         return order
@@ -349,13 +377,6 @@ class ShopService:
         """Whether the refund window is still open (the proxy must also be offline then)."""
         return (order.refunded_at is None
                 and self._now() - order.created_at <= self._policy.refund_window)
-
-    async def order(self, number: int) -> Order:
-        async with self._db.reading() as uow:
-            found = await uow.orders.get(number)
-        if found is None:
-            raise OrderNotFound("Order not found.", {"order_id": f"ORD-{number}"})
-        return found
 
     async def orders(self, user_id: uuid.UUID) -> list[Order]:
         async with self._db.reading() as uow:

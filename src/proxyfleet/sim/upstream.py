@@ -108,7 +108,8 @@ class UpstreamSim:
 
     def __init__(self, products: int = 50, *, port: int = 0, token: str = DEFAULT_TOKEN,
                  balance_cents: int = 1_000_000, cost_cents: int = 100, seed: int = 2,
-                 churn_seconds: float | None = None, timeout_seconds: float = 120.0) -> None:
+                 churn_seconds: float | None = None, timeout_seconds: float = 120.0,
+                 online_fraction: float = 0.9) -> None:
         self.token = token
         self.balance_cents = balance_cents
         self.cost_cents = cost_cents
@@ -125,6 +126,7 @@ class UpstreamSim:
         self._window: tuple[int, int] = (0, 0)
         self._churn_seconds = churn_seconds
         self._timeout_seconds = timeout_seconds
+        self._online_fraction = online_fraction
         self._farm = Farm(FarmSpec(counts={}))
         self._runner: web.AppRunner | None = None
         self._churn: asyncio.Task[None] | None = None
@@ -144,7 +146,7 @@ class UpstreamSim:
                 country=country, country_code=code, city=self._random.choice(cities),
                 isp=self._random.choice(_ISPS), speed=self._random.randint(20, 900),
                 mobile=kind < 0.15, hosting=0.15 <= kind < 0.4,
-                status=1 if self._random.random() < 0.9 else 0)
+                status=1 if self._random.random() < self._online_fraction else 0)
             self._products[product.product_id] = product
             self._by_proxy[product.proxy_id] = product
             made.append(product)
@@ -422,10 +424,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 
-async def serve(port: int, products: int, token: str, churn_seconds: float | None) -> None:
+async def serve(port: int, products: int, token: str, churn_seconds: float | None,
+                online_fraction: float = 0.9) -> None:
     """Run until cancelled (the CLI's `proxyfleet sim upstream`)."""
-    async with UpstreamSim(products, port=port, token=token,
-                           churn_seconds=churn_seconds) as sim:
+    async with UpstreamSim(products, port=port, token=token, churn_seconds=churn_seconds,
+                           online_fraction=online_fraction) as sim:
         print(f"simulated upstream on {sim.url} (token {sim.token}); controls at "
               f"{sim.control_url}", flush=True)
         await asyncio.Event().wait()

@@ -42,6 +42,7 @@ SORT_COLUMNS = {
 PROXIES = cast(Table, ProxyRow.__table__)
 # Rows per statement when importing: well under SQLite's and asyncpg's parameter limits.
 UPSERT_BATCH = 1000
+_ADD_PRIVATE: dict[str, Any] = {}
 
 
 def address_of(row: ProxyRow | Row[Any]) -> ProxyAddress:
@@ -146,9 +147,12 @@ class ProxiesRepository:
                           at: datetime) -> uuid.UUID | None:
         """Add one proxy that belongs to someone (a shop order's): checked like any other,
         never handed out. None when its endpoint is already in the inventory."""
-        statement = (self._insert().on_conflict_do_nothing(
-            index_elements=[PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol])
-            .returning(PROXIES.c.id))
+        dialect = self._dialect()
+        statement = _ADD_PRIVATE.get(dialect)
+        if statement is None:  # built once per dialect: every shop purchase runs it
+            statement = _ADD_PRIVATE[dialect] = (self._insert().on_conflict_do_nothing(
+                index_elements=[PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol])
+                .returning(PROXIES.c.id))
         row = self._new_row(address, origin, None, at)
         found = (await self._session.execute(statement, row)).scalar_one_or_none()
         return cast(uuid.UUID | None, found)

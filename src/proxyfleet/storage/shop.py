@@ -192,6 +192,12 @@ def _order(row: Row[Any], box: SecretBox) -> Order:
         proxy_status=getattr(row, "proxy_status", None))
 
 
+# Every purchase runs these two: Core statements built once (see storage/accounts.py).
+_RESERVE = insert(ORDERS).returning(ORDERS.c.id)
+_COMPLETE = (update(ORDERS).where(ORDERS.c.id == bindparam("order_number"))
+             .values({column: bindparam(f"new_{column}") for column in (
+                 "state", "credentials_id", "ip", "port", "login", "password", "expires_at",
+                 "inventory_id")}))
 _ORDER_WITH_STATUS = (select(ORDERS, ProxyRow.status.label("proxy_status"))
                       .outerjoin(ProxyRow, ProxyRow.id == ORDERS.c.inventory_id))
 
@@ -208,23 +214,23 @@ class OrdersRepository:
         spoilt and must be rolled back."""
         product = item.product
         try:
-            number = await self._session.scalar(insert(ORDERS).values(
-                user_id=user_id, product_id=item.id, idempotency_key=idempotency_key,
-                provider=item.provider, proxy_id=product.proxy_id, country=product.country,
-                isp=product.isp, price_cents=price_cents, state=OrderState.PENDING.value,
-                created_at=at).returning(ORDERS.c.id))
+            number = await self._session.scalar(_RESERVE, {
+                "user_id": user_id, "product_id": item.id, "idempotency_key": idempotency_key,
+                "provider": item.provider, "proxy_id": product.proxy_id,
+                "country": product.country, "isp": product.isp, "price_cents": price_cents,
+                "state": OrderState.PENDING.value, "created_at": at})
         except IntegrityError:
             raise ProductTaken(item.id) from None
         return int(cast(int, number))
 
     async def complete(self, number: int, bought: UpstreamCredentials,
                        expires_at: datetime, inventory_id: uuid.UUID | None) -> None:
-        await self._session.execute(bulk_update(ShopOrderRow).where(
-            ShopOrderRow.id == number).values(
-            state=OrderState.COMPLETED.value, credentials_id=bought.credentials_id,
-            ip=bought.ip, port=bought.port, login=self._box.seal(bought.login),
-            password=self._box.seal(bought.password), expires_at=expires_at,
-            inventory_id=inventory_id))
+        await self._session.execute(_COMPLETE, {
+            "order_number": number, "new_state": OrderState.COMPLETED.value,
+            "new_credentials_id": bought.credentials_id, "new_ip": bought.ip,
+            "new_port": bought.port, "new_login": self._box.seal(bought.login),
+            "new_password": self._box.seal(bought.password), "new_expires_at": expires_at,
+            "new_inventory_id": inventory_id})
 
     async def drop_pending(self, number: int) -> bool:
         result = await self._session.execute(delete(ORDERS).where(
