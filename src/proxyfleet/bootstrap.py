@@ -122,9 +122,11 @@ class Container:
             self.background.start("scheduler:checks", every(tick, self.schedule_checks, "checks"))
         self.background.start("sweep:ipv6-instances", every(
             self.settings.instance_ttl_sweep_seconds, self.instances.expire_due, "instances"))
-        # Every process ticks; the claim in the database lets one run each interval's sync.
-        self.background.start("scheduler:shop-sync", every(tick, self.shop.sync_if_due, "shop"))
-        self.shop_scheduler_running = True
+        if self.settings.shop_upstream_token.get_secret_value():  # a shop is configured
+            # Every process ticks; the claim in the database lets one run each interval's sync.
+            self.background.start("scheduler:shop-sync",
+                                  every(tick, self.shop.sync_if_due, "shop"))
+            self.shop_scheduler_running = True
         self.start_consumer()
 
     def start_consumer(self) -> None:
