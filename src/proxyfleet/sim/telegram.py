@@ -112,6 +112,7 @@ class TelegramSim:
         self._port = port
         self._updates: list[dict[str, Any]] = []
         self._confirmed = 0  # update ids below this were confirmed by an offset
+        self._polls = 0  # getUpdates calls so far: the newest one is the one that waits
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -188,9 +189,18 @@ class TelegramSim:
         if offset:
             self._confirm(offset)
         async with self._arrived:
+            # As Telegram does: a newer getUpdates ends the one still waiting with 409, so
+            # two bot processes polling one token show up instead of sharing the updates.
+            self._polls += 1
+            mine = self._polls
+            self._arrived.notify_all()
             if not self._pending():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait_for(self._pending), wait)
+                    await asyncio.wait_for(self._arrived.wait_for(
+                        lambda: bool(self._pending()) or self._polls != mine), wait)
+            if self._polls != mine:
+                raise BotApiError(409, "Conflict: terminated by other getUpdates request; "
+                                       "make sure that only one bot instance is running")
         return self._pending()[:limit]
 
     def _confirm(self, offset: int) -> None:

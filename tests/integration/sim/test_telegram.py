@@ -85,3 +85,15 @@ async def test_updates_are_long_polled_and_confirmed_by_offset(telegram: Telegra
         missing = await http.post("/_sim/users/9/callbacks", json={"message_id": 999,
                                                                    "data": "x"})
         assert missing.status_code == 404
+
+
+async def test_a_second_poller_ends_the_first_with_a_conflict(telegram: TelegramSim) -> None:
+    async with httpx.AsyncClient(base_url=f"{telegram.url}/bot{TOKEN}", timeout=30) as api:
+        first = asyncio.ensure_future(api.post("/getUpdates", json={"timeout": 20}))
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(api.post("/getUpdates", json={"timeout": 20}))
+        ended = await first
+        assert (ended.status_code, ended.json()["error_code"]) == (409, 409)
+        assert "only one bot instance" in ended.json()["description"]
+        await telegram.user_says(3, "hi")
+        assert (await second).json()["result"][0]["message"]["text"] == "hi"
