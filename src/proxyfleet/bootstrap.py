@@ -18,6 +18,7 @@ import structlog
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.accounts.telegram import TelegramService
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.notifiers import DeliveryOutcome
 from proxyfleet.core.proxies import Anonymity, ProxyProtocol
@@ -47,6 +48,8 @@ from proxyfleet.pool.parsers import ParserRegistry
 from proxyfleet.pool.reach_bounds import ReachBounds
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.settings import Settings
+from proxyfleet.shop.providers import ProviderConfig, ProviderRegistry
+from proxyfleet.shop.service import ShopPolicy, ShopService
 from proxyfleet.storage import migrate
 from proxyfleet.storage.database import PoolSize
 from proxyfleet.storage.sealing import SecretBox
@@ -117,11 +120,16 @@ class Container:
     delivery: DeliveryWorker
     pool_watch: PoolWatchService
     metrics: Metrics
+    shop: ShopService
+    telegram: TelegramService
+    # Whether this process runs the shop's scheduled sync (`start_background` was called).
+    shop_scheduler_running: bool = False
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines, self.database.box)
         await self.queue.start()
         await self.instances.restore()
+        await self.shop.start()
 
     def start_background(self) -> None:
         """The jobs `proxyfleet serve` runs beside the API: the source schedule, the lease
@@ -138,6 +146,11 @@ class Container:
                 self.settings.notify_poll_seconds, self.delivery.run_once, "notify"))
         self.background.start("watch:pools", every(
             self.settings.pool_watch_seconds, self.pool_watch.check, "pool watch"))
+        if self.settings.shop_upstream_token.get_secret_value():  # a shop is configured
+            # Every process ticks; the claim in the database lets one run each interval's sync.
+            self.background.start("scheduler:shop-sync",
+                                  every(tick, self.shop.sync_if_due, "shop"))
+            self.shop_scheduler_running = True
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -164,6 +177,7 @@ class Container:
         self.stopping.set()
         await self.background.stop()
         await self.instances.close()
+        await self.shop.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -219,6 +233,7 @@ def build(settings: Settings) -> Container:
                                    redelivery_seconds=redelivery), sources, checking)
     notifiers = NotifiersService(database, NotifierRegistry.load(),
                                  NotifierEnvironment(settings.telegram_api_url))
+    telegram = TelegramService(database, accounts, registration_open=settings.registration_open)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database,
                                     credits_low_threshold=settings.credits_low_threshold,
@@ -229,7 +244,8 @@ def build(settings: Settings) -> Container:
                      delivery=DeliveryWorker(database, notifiers, delivery_policy(settings),
                                              observe=partial(_count_delivery, metrics)),
                      pool_watch=PoolWatchService(database, watched_pools(settings)),
-                     metrics=metrics)
+                     metrics=metrics, shop=build_shop(settings, database, checking),
+                     telegram=telegram)
 
 
 def _count_delivery(metrics: Metrics, outcome: DeliveryOutcome) -> None:
@@ -281,3 +297,24 @@ def build_instances(settings: Settings, database: Database,
     policy = InstancePolicy(settings.ipv6_prefixes, settings.instance_ports)
     return InstancesService(database, egress_for(settings.ipv6_mode),
                             resolver or SystemResolver(), policy)
+
+
+def build_shop(settings: Settings, database: Database, checking: CheckingService,
+               providers: ProviderRegistry | None = None) -> ShopService:
+    """The reseller shop over the configured upstream provider; its refunds' own checks run
+    through the checking pipeline."""
+    token = settings.shop_upstream_token.get_secret_value()
+    config = ProviderConfig(settings.shop_upstream_url, token,
+                            settings.shop_upstream_timeout_seconds)
+    provider = (providers or ProviderRegistry.load()).create(settings.shop_upstream_provider,
+                                                             config)
+    policy = ShopPolicy(
+        price_cents=settings.shop_price_cents,
+        sync_interval=timedelta(minutes=settings.shop_sync_interval_minutes),
+        sync_page_size=settings.shop_sync_page_size,
+        refund_window=timedelta(minutes=settings.shop_refund_window_minutes),
+        order_lifetime=timedelta(days=settings.shop_order_days),
+        own_check_seconds=settings.shop_own_check_timeout_seconds,
+        pending_wait_seconds=settings.shop_upstream_timeout_seconds * 2 + 5)
+    return ShopService(database, provider, policy, checking.probe,
+                       base_url=settings.shop_upstream_url, token=token)

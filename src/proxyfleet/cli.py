@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -270,6 +271,74 @@ def _print_summary(verdicts: list[LineVerdict], elapsed: float) -> None:
 def version() -> None:
     """Print the version."""
     print(__version__)
+
+
+@sim_app.command("upstream")
+def sim_upstream(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1.")] = 8090,
+    products: Annotated[int, typer.Option(min=0, help="Products it starts with.")] = 50,
+    token: Annotated[str, typer.Option(help="The API token it accepts (X-API-Key).")] = (
+        "sim-upstream-token"),
+    churn_seconds: Annotated[float | None, typer.Option(
+        min=0.1, help="Flip 5 % of the statuses this often (default: never).")] = None,
+    online_fraction: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of the products that start online.")] = 0.9,
+) -> None:
+    """A simulated upstream proxy provider for the shop (controls under /_sim/)."""
+    from proxyfleet.sim.upstream import serve as serve_upstream
+
+    configure("warning")
+    with contextlib.suppress(KeyboardInterrupt):
+        run_loop(serve_upstream(port, products, token, churn_seconds, online_fraction))
+
+
+@sim_app.command("telegram")
+def sim_telegram(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1.")] = 8091,
+    token: Annotated[list[str] | None, typer.Option(
+        help="A bot token it accepts (repeatable; default: any).")] = None,
+) -> None:
+    """A simulated Telegram Bot API (controls under /_sim/: inject messages and taps, read
+    what the bot sent)."""
+    from proxyfleet.sim.telegram import serve as serve_telegram
+
+    configure("warning")
+    with contextlib.suppress(KeyboardInterrupt):
+        run_loop(serve_telegram(port, token or []))
+
+
+@app.command()
+def bot() -> None:
+    """Run the Telegram bot: a client of this platform's API [PROXYFLEET_TELEGRAM_*]."""
+    from proxyfleet.bot.app import run_bot
+
+    settings = Settings()
+    configure(settings.log_level)
+    token = settings.telegram_bot_token.get_secret_value()
+    key = settings.telegram_platform_key.get_secret_value()
+    if not token or not key:
+        console.print("[red]error:[/red] set PROXYFLEET_TELEGRAM_BOT_TOKEN and "
+                      "PROXYFLEET_TELEGRAM_PLATFORM_KEY (`proxyfleet admin bot-key`)")
+        raise typer.Exit(2)
+    console.print(f"bot polling {settings.telegram_api_url}, platform "
+                  f"{settings.telegram_platform_url}")
+    with contextlib.suppress(KeyboardInterrupt):
+        run_loop(run_bot(token, settings.telegram_api_url, settings.telegram_platform_url, key))
+
+
+@admin_app.command("bot-key")
+def admin_bot_key(
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "telegram bot",
+) -> None:
+    """Issue a key for a Telegram bot and print it (shown this once)."""
+    settings = Settings()
+
+    async def issue(container: bootstrap.Container) -> str:
+        return await container.telegram.issue_bot_key(label)
+
+    raw = _with_container(settings, issue)
+    console.print("bot key (shown once; set it as PROXYFLEET_TELEGRAM_PLATFORM_KEY):")
+    print(raw)
 
 
 def main() -> None:

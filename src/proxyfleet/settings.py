@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -102,6 +103,44 @@ class Settings(BaseSettings):
     instance_ttl_sweep_seconds: float = Field(
         10.0, gt=0, description="How often expired temp IPv6 instances are removed.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+    # --- the reseller shop (seed 002) and its Telegram bot ---
+    shop_upstream_provider: str = Field(
+        "socks-api", description="Name of the UpstreamProvider plugin the shop buys from.")
+    shop_upstream_url: str = Field(
+        "http://127.0.0.1:8090/api/v1/authorized", description="Base URL of the upstream "
+        "provider's API (point it at `proxyfleet sim upstream` for demos and tests).")
+    shop_upstream_token: SecretStr = Field(
+        SecretStr(""), description="The shop's API token at the upstream provider; stored "
+        "sealed, never logged.")
+    shop_upstream_timeout_seconds: float = Field(
+        30.0, gt=0, description="Time limit of one request to the upstream provider.")
+    shop_price: Decimal = Field(
+        Decimal("2.00"), gt=0, max_digits=10, decimal_places=2,
+        description="Fixed price of any shop product, in USD (charged in cents).")
+    shop_sync_interval_minutes: float = Field(
+        5.0, gt=0, description="How often the catalogue is synced with the upstream "
+        "provider (one run per interval however many processes serve).")
+    shop_sync_page_size: int = Field(
+        100, ge=1, le=1000, description="Products asked per page during a sync.")
+    shop_refund_window_minutes: float = Field(
+        60.0, gt=0, description="How long after a purchase an offline proxy may be refunded.")
+    shop_order_days: float = Field(
+        30.0, gt=0, description="How long a bought proxy is the buyer's (its expires_at), "
+        "unless the provider says otherwise.")
+    shop_own_check_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time limit of each of proxyfleet's own checks of a bought "
+        "proxy that a refund asks for.")
+    telegram_bot_token: SecretStr = Field(
+        SecretStr(""), description="The Telegram bot's token from @BotFather (`proxyfleet bot`).")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Telegram Bot API server the bot and the "
+        "telegram notifier talk to; point it at `proxyfleet sim telegram` for demos and tests.")
+    telegram_platform_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL of the proxyfleet API the bot is a "
+        "client of.")
+    telegram_platform_key: SecretStr = Field(
+        SecretStr(""), description="The bot's own key (`proxyfleet admin bot-key`), with "
+        "which it logs Telegram users in.")
 
     # Hardening (issue 13): bounds on what one user can make the pool do.
     reach_fetches_per_minute: int = Field(
@@ -139,9 +178,6 @@ class Settings(BaseSettings):
     notify_keep_days: float = Field(
         7.0, gt=0, description="How long an event stays in the outbox once every delivery "
                                "of it is done (delivered or given up).")
-    telegram_api_url: str = Field(
-        "https://api.telegram.org", description="Base URL of the Telegram Bot API the "
-        "telegram notifier calls (point it at `proxyfleet sim telegram` for demos).")
     source_failure_limit: int = Field(
         5, ge=1, description="Scrapes in a row a source may fail before it pauses itself "
                              "(is_active false) and `source.disabled` is sent.")
@@ -167,6 +203,10 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/judge"
+
+    @property
+    def shop_price_cents(self) -> int:
+        return int(self.shop_price * 100)
 
     @property
     def effective_database_url(self) -> str:

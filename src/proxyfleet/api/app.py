@@ -27,6 +27,8 @@ from proxyfleet.api.pool import (
     system,
 )
 from proxyfleet.api.pool.envelope import POOL
+from proxyfleet.api.shop import routes as shop_routes
+from proxyfleet.api.shop import telegram as telegram_routes
 from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.errors import DomainError
@@ -65,6 +67,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         app.include_router(router)
     app.include_router(ipv6_instances.router)
     dashboard.mount(app)
+    app.include_router(shop_routes.router)
+    app.include_router(telegram_routes.router)
     _install_fallback_handlers(app)
     return app
 

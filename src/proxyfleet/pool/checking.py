@@ -101,6 +101,19 @@ class CheckingService:
             self._own_ip = (time.monotonic() + OWN_IP_TTL_SECONDS, address)
         return self._own_ip[1]
 
+    async def probe(self, address: ProxyAddress, seconds: float) -> tuple[bool | None, str]:
+        """One check of one proxy now, outside any round (a shop refund's evidence): whether
+        it passed every stage, with the last check's detail; None when the judge itself does
+        not answer, so nothing can be said of the proxy."""
+        try:
+            own_ip = await self.own_ip()
+        except (OSError, TimeoutError, ValueError) as error:
+            return None, f"judge unreachable: {error!r}"
+        ctx = CheckContext(judge_url=self._judge_url, own_ip=own_ip, timeout=seconds)
+        async for result in self._pipeline.check_many([address], ctx, 1):
+            return result.alive, result.detail
+        return None, "not checked"
+
     async def reachability(self, url: str, wanted: ProxyFilter, count: int, seconds: float, *,
                            user_id: uuid.UUID, privileged: bool) -> list[tuple[Proxy, Reach]]:
         """Try `url` through the `count` best active proxies matching `wanted`, at once,

@@ -253,17 +253,24 @@ class Farm:
         if kind[1] is Behaviour.DEAD:
             return build_proxy(self.spec, index, kind, DEAD_PORT)
         proxy = build_proxy(self.spec, index, kind, 0)
+        await self.listen(proxy)
+        return proxy
+
+    async def listen(self, proxy: FarmProxy) -> asyncio.Server:
+        """Serve one proxy on its address (port 0: the kernel chooses, and `proxy.address`
+        then carries the port). Closing the returned server takes the proxy offline (the
+        simulated upstream does, for products it sold); the farm closes it at its end."""
         # A connection's lifetime is bounded by the farm's one sweep (io_timeout), its
         # handshake read by the first phase of its protocol.
         first = functools.partial(_FIRST_PHASES[proxy.address.protocol], proxy)
         # A partial, not a lambda: one Python frame fewer per accepted connection.
         server = await asyncio.get_running_loop().create_server(
-            functools.partial(Connection, self._deadlines, first), proxy.address.host, 0
-        )
+            functools.partial(Connection, self._deadlines, first), proxy.address.host,
+            proxy.address.port)
         self._servers.append(server)
         # Port 0 let the kernel choose; the listing must carry the port it chose.
         proxy.address = replace(proxy.address, port=server.sockets[0].getsockname()[1])
-        return proxy
+        return server
 
     def _stop(self) -> None:
         for server in self._servers:

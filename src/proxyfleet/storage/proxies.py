@@ -43,6 +43,7 @@ SORT_COLUMNS = {
 PROXIES = cast(Table, ProxyRow.__table__)
 # Rows per statement when importing: well under SQLite's and asyncpg's parameter limits.
 UPSERT_BATCH = 1000
+_ADD_PRIVATE: dict[str, Any] = {}
 
 
 def address_of(row: ProxyRow | Row[Any], box: SecretBox) -> ProxyAddress:
@@ -74,7 +75,8 @@ def filter_clauses(wanted: ProxyFilter, *,
     country: ColumnElement[Any] = PROXIES.c.country
     if walk_sort_index:
         status, country = status.concat(""), country.concat("")
-    clauses: list[ColumnElement[bool]] = []
+    # A proxy bought in the shop belongs to its buyer: no query of the shared pool sees it.
+    clauses: list[ColumnElement[bool]] = [PROXIES.c.origin != ProxyOrigin.PROVIDER.value]
     if wanted.status is not None:
         clauses.append(status == wanted.status.value)
     if wanted.protocol is not None:
@@ -143,6 +145,20 @@ class ProxiesRepository:
         seen = (await connection.execute(statement, rows)).scalars().all()
         new = sum(1 for first_seen in seen if first_seen == at)
         return UpsertCounts(new=new, updated=len(seen) - new)
+
+    async def add_private(self, address: ProxyAddress, origin: ProxyOrigin,
+                          at: datetime) -> uuid.UUID | None:
+        """Add one proxy that belongs to someone (a shop order's): checked like any other,
+        never handed out. None when its endpoint is already in the inventory."""
+        dialect = self._dialect()
+        statement = _ADD_PRIVATE.get(dialect)
+        if statement is None:  # built once per dialect: every shop purchase runs it
+            statement = _ADD_PRIVATE[dialect] = (self._insert().on_conflict_do_nothing(
+                index_elements=[PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol])
+                .returning(PROXIES.c.id))
+        row = self._new_row(address, origin, None, at, self._box)
+        found = (await self._session.execute(statement, row)).scalar_one_or_none()
+        return cast(uuid.UUID | None, found)
 
     @staticmethod
     def _new_row(address: ProxyAddress, origin: ProxyOrigin, source_id: uuid.UUID | None,

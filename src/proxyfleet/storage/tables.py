@@ -343,3 +343,123 @@ class PoolWatchRow(Base):
     is_low: Mapped[bool] = mapped_column(Boolean)
     active: Mapped[int] = mapped_column(Integer)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+# --- the reseller shop (seed 002) and its Telegram bot ---------------------------------------
+
+_SERIAL = BigInteger().with_variant(Integer, "sqlite")
+
+
+class ShopProviderRow(Base):
+    """An upstream provider the shop buys from: its sealed token and its sync schedule. The
+    conditional update of `next_sync_at` is how one process claims each scheduled sync."""
+
+    __tablename__ = "shop_providers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    base_url: Mapped[str] = mapped_column(String(2000))
+    token: Mapped[str] = mapped_column(String(2000))  # sealed
+    next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ShopProductRow(Base):
+    """The shop's own catalogue, never part of the shared pool: no credentials live here.
+    `id` is the public `product_id`; products are matched by the provider's own id."""
+
+    __tablename__ = "shop_products"
+
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    upstream_product_id: Mapped[int] = mapped_column(BigInteger)
+    proxy_id: Mapped[int] = mapped_column(BigInteger)
+    ip: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(100))
+    country_code: Mapped[str] = mapped_column(String(8))
+    city: Mapped[str] = mapped_column(String(100))
+    isp: Mapped[str] = mapped_column(String(200))
+    speed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mobile: Mapped[bool] = mapped_column(Boolean)
+    hosting: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int] = mapped_column(Integer)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "upstream_product_id", name="uq_shop_products_upstream"),
+        Index("ix_shop_products_country_code", "country_code", "id"),
+    )
+
+
+class ShopOrderRow(Base):
+    """A purchase. `id` is the order number (`ORD-<id>`). The unique product makes a product
+    sold at most once; the unique (user, Idempotency-Key) makes a retried purchase find the
+    first one. A pending order holds the buyer's money while the provider is asked."""
+
+    __tablename__ = "shop_orders"
+
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("shop_products.id"), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    proxy_id: Mapped[int] = mapped_column(BigInteger)
+    country: Mapped[str] = mapped_column(String(100))
+    isp: Mapped[str] = mapped_column(String(200))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    credentials_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    login: Mapped[str | None] = mapped_column(String(1000), nullable=True)  # sealed
+    password: Mapped[str | None] = mapped_column(String(1000), nullable=True)  # sealed
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The bought proxy's row in the one inventory, which the checker checks.
+    inventory_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("proxies.id", ondelete="SET NULL"), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_shop_orders_idempotency"),
+        Index("ix_shop_orders_user_id", "user_id", "id"),
+    )
+
+
+class ShopRefundRow(Base):
+    """A refund: its primary key is the order, so an order is refunded at most once whatever
+    races it. `evidence` keeps what the provider and our own checks said."""
+
+    __tablename__ = "shop_refunds"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("shop_orders.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TelegramLinkRow(Base):
+    """A Telegram user linked to an account (one each way)."""
+
+    __tablename__ = "telegram_links"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                               unique=True)
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TelegramBotKeyRow(Base):
+    """A key an admin issued to a Telegram bot: it may log in the Telegram users linked to
+    accounts, nothing else. Stored as a keyed hash, like API keys."""
+
+    __tablename__ = "telegram_bot_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

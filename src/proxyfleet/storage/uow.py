@@ -24,7 +24,9 @@ from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
 from proxyfleet.storage.sealing import SecretBox
+from proxyfleet.storage.shop import CatalogueRepository, OrdersRepository, ProvidersRepository
 from proxyfleet.storage.sources import SourcesRepository
+from proxyfleet.storage.telegram import TelegramRepository
 
 
 class UnitOfWork:
@@ -40,6 +42,10 @@ class UnitOfWork:
     outbox: OutboxRepository
     pool_watches: PoolWatchRepository
     gauges: GaugesRepository
+    catalogue: CatalogueRepository
+    orders: OrdersRepository
+    providers: ProvidersRepository
+    telegram: TelegramRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -60,6 +66,10 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self._session, self.box)
         self.pool_watches = PoolWatchRepository(self._session)
         self.gauges = GaugesRepository(self._session)
+        self.catalogue = CatalogueRepository(self._session)
+        self.orders = OrdersRepository(self._session, self.box)
+        self.providers = ProvidersRepository(self._session, self.box)
+        self.telegram = TelegramRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from proxyfleet import bootstrap
 from proxyfleet.api.app import create_app
@@ -22,6 +23,20 @@ def bound_socket() -> socket.socket:
 
 
 @asynccontextmanager
+async def served(app: ASGIApp, sock: socket.socket) -> AsyncIterator[None]:
+    """Serve `app` with uvicorn on `sock` while the block runs."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # uvicorn offers no event to wait on
+            await asyncio.sleep(0.01)
+        yield
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@asynccontextmanager
 async def live_container(settings: Settings) -> AsyncIterator[bootstrap.Container]:
     """A started container whose app (and so its /judge) answers on a real port."""
     sock = bound_socket()
@@ -29,15 +44,9 @@ async def live_container(settings: Settings) -> AsyncIterator[bootstrap.Containe
     settings = settings.model_copy(update={"port": port, "judge_url": None})
     container = bootstrap.build(settings)
     await container.start()
-    server = uvicorn.Server(uvicorn.Config(create_app(container), log_level="warning",
-                                           lifespan="off"))
-    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
-        while not server.started:  # uvicorn offers no event to wait on
-            await asyncio.sleep(0.01)
-        yield container
+        async with served(create_app(container), sock):
+            yield container
     finally:
-        server.should_exit = True
-        await serving
         await container.close()
         sock.close()

@@ -1,0 +1,1 @@
+"""The Telegram bot (`proxyfleet bot`): a client of the HTTP API."""
