@@ -57,6 +57,7 @@ async def test_import_cli_adds_then_refreshes(client: httpx.AsyncClient, contain
                            check=False)
     assert first.returncode == 0, first.stderr
     assert "discovered 4, new 4, updated 0" in first.stderr
+    assert "4/4" in first.stderr  # the bar counts proxies, not the file's lines
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
                            check=False)
     assert "discovered 4, new 0, updated 4" in again.stderr

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from proxyfleet.accounts.rules import normalise_email
 from proxyfleet.core.accounts import ApiKey, Currency, IssuedKey, LedgerEntry, Role, User
+from proxyfleet.core.errors import InvalidInput
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _well_formed_email(text: str) -> str:
+    try:
+        return normalise_email(text)
+    except InvalidInput as error:  # as a field error, in the 422's details.fields
+        raise ValueError(error.message.removeprefix("Not a valid email address: ")) from None
+
+
+EmailAddress = Annotated[str, Field(max_length=320, examples=["you@example.com"]),
+                         AfterValidator(_well_formed_email)]
+
+
 class RegisterIn(Strict):
-    email: EmailStr
+    email: EmailAddress
     display_name: str | None = Field(None, min_length=1, max_length=200)
 
 
