@@ -124,7 +124,8 @@ class SourceRow(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
-    __table_args__ = (Index("ix_sources_active_next_run", "is_active", "next_run_at"),)
+    __table_args__ = (Index("ix_sources_active_next_run", "is_active", "next_run_at"),
+                      Index("ux_sources_url", "url", unique=True))
 
 
 class ProxyRow(Base):

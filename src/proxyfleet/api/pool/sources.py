@@ -1,4 +1,5 @@
-"""Sources endpoints of the pool API (admins only)."""
+"""Sources endpoints of the pool API: any key reads them (credentials and tokens in their
+URLs hidden from non-admins); only admins change them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Response
 
-from proxyfleet.api.auth import Admin, container
+from proxyfleet.api.auth import Admin, Caller, container
 from proxyfleet.api.pagination import decode_cursor, encode_cursor
 from proxyfleet.api.pool.envelope import pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     ScrapeOut,
+    SourceCreatedOut,
     SourceIn,
     SourceOut,
     SourcePage,
@@ -34,7 +36,7 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 @router.get("/sources", response_model=SourcePage)
-async def list_sources(_: Admin, found: Services, is_active: bool | None = None,
+async def list_sources(caller: Caller, found: Services, is_active: bool | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        cursor: Annotated[str | None, Query(max_length=500)] = None) -> SourcePage:
     after = _position(cursor) if cursor else None
@@ -42,20 +44,27 @@ async def list_sources(_: Admin, found: Services, is_active: bool | None = None,
     next_cursor = None
     if len(items) == limit:
         next_cursor = encode_cursor([items[-1].created_at.isoformat(), str(items[-1].id)])
-    return SourcePage(items=[SourceOut.of(s) for s in items], next_cursor=next_cursor,
+    return SourcePage(items=[SourceOut.of(s, reveal=caller.is_admin) for s in items],
+                      next_cursor=next_cursor,
                       total_count=total)
 
 
-@router.post("/sources", status_code=201, response_model=SourceOut)
-async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceOut:
+@router.post("/sources", status_code=201, response_model=SourceCreatedOut)
+async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceCreatedOut:
+    """Add a source; an active one is scraped at once, in the background (`scrape_queued`),
+    then on its `cron_schedule`. 409 SOURCE_EXISTS for a URL already added; 502
+    UPSTREAM_FAILED when the list cannot be fetched to detect its format."""
     source = await found.sources.create(str(body.url), body.parser_name, body.cron_schedule,
                                         body.default_protocol, body.is_active)
-    return SourceOut.of(source)
+    if source.is_active:
+        await found.queue.enqueue_scrape(source.id)
+    return SourceCreatedOut(**SourceOut.of(source).model_dump(),
+                            scrape_queued=source.is_active)
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut)
-async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceOut:
-    return SourceOut.of(await found.sources.get(source_id))
+async def get_source(source_id: uuid.UUID, caller: Caller, found: Services) -> SourceOut:
+    return SourceOut.of(await found.sources.get(source_id), reveal=caller.is_admin)
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut)
