@@ -317,6 +317,54 @@ def _print_summary(verdicts: list[LineVerdict], elapsed: float) -> None:
 
 
 @app.command()
+def demo(
+    key: Annotated[str, typer.Option(envvar="ADMIN_KEY", show_envvar=False,
+                                     help="An admin's API key (default: $ADMIN_KEY).")],
+    api: Annotated[str, typer.Option(help="The proxyfleet to add the source to.")
+                   ] = "http://127.0.0.1:8000",
+    size: Annotated[int, typer.Option(min=1, max=5000, help="Simulated proxies.")] = 60,
+) -> None:
+    """Bring a simulated world up on loopback (a proxy farm of every kind and a list server
+    listing it) and add the list as a source, so a checked pool shows within a minute; runs
+    until stopped (Ctrl-C)."""
+    from proxyfleet.logconfig import configure
+
+    configure("warning")
+    run_loop(_demo(api.rstrip("/"), key, size))
+
+
+async def _demo(api: str, key: str, size: int) -> None:
+    import httpx
+
+    from proxyfleet.sim.farm import Farm, FarmSpec
+    from proxyfleet.sim.lists import Body, ListServer
+
+    async with Farm(FarmSpec.spread(size)) as farm:
+        listing = "".join(address.url(with_credentials=True) + "\n"
+                          for address, _ in farm.proxies)
+        async with ListServer({"/farm.txt": Body(listing)}) as lists:
+            async with httpx.AsyncClient(timeout=30) as http:
+                try:
+                    added = await http.post(f"{api}/sources", json={"url": lists.url(
+                        "/farm.txt"), "parser_name": "plaintext"},
+                        headers={"Authorization": f"Bearer {key}"})
+                except httpx.HTTPError as error:
+                    fail(f"cannot reach proxyfleet at {api}: {error}")
+            if added.status_code != 201:
+                fail(f"adding the source failed: {added.status_code} {added.text}")
+            source = added.json()
+            console.print(f"demo: {size} simulated proxies on loopback, listed at "
+                          f"{lists.url('/farm.txt')}; source {source['id']} added and being "
+                          "scraped; they are checked as they come in. Ctrl-C stops the demo.")
+            print(source["id"], flush=True)
+            stopping = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signal in (SIGINT, SIGTERM):
+                loop.add_signal_handler(signal, stopping.set)
+            await stopping.wait()
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     print(__version__)
