@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api.ipv6 import instances as ipv6_instances
@@ -43,14 +49,53 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
             if own_container:
                 await container.close()
 
-    app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.state.container = container
+    _install_docs(app)
     for router in (system.router, judge.router, accounts.router, sources.router,
                    proxies.router, stats.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
     _install_fallback_handlers(app)
     return app
+
+
+BEARER = "bearerAuth"
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) from assets shipped in a package, so it works offline, and an
+    OpenAPI document that declares the Bearer scheme on every route that needs a key, so
+    the page's Authorize button and Try-it-out work."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="proxyfleet API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": True})
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {BEARER: {
+                "type": "http", "scheme": "bearer", "bearerFormat": "pp_ API key",
+                "description": "An API key: `Authorization: Bearer pp_…`."}}
+            for path, operations in schema["paths"].items():
+                if path in PUBLIC_PATHS:
+                    continue
+                for operation in operations.values():
+                    operation["security"] = [{BEARER: []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_environment() -> FastAPI:

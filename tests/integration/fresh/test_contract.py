@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -82,3 +83,20 @@ async def test_any_key_reads_sources_with_secrets_hidden(client: httpx.AsyncClie
     changed = await client.patch(f"/sources/{added['id']}", json={"is_active": True},
                                  headers=member.headers)
     assert changed.status_code == 403
+
+
+async def test_the_api_reference_declares_bearer_and_serves_its_page_offline(
+        client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert schema["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "pp_ API key",
+        "description": "An API key: `Authorization: Bearer pp_…`."}
+    assert schema["paths"]["/account"]["get"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in schema["paths"]["/auth/register"]["post"]
+    page = (await client.get("/docs")).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+    for asset in assets:  # nothing from a CDN: every asset is served here
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 500
