@@ -172,7 +172,7 @@ def build(settings: Settings) -> Container:
     sources = SourcesService(database, inventory, parsers, fetcher)
     checkers = CheckerRegistry.load()
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
-                               checking_policy(settings))
+                               checking_policy(settings), on_write=inventory.forget_counts)
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
                       checking)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,

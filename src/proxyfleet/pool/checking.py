@@ -59,8 +59,10 @@ class RoundSummary:
 
 class CheckingService:
     def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
-                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow) -> None:
+                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow,
+                 on_write: Callable[[], None] | None = None) -> None:
         self._db = database
+        self._on_write = on_write  # told after each stored round (statuses changed)
         self._pipeline = pipeline
         self._judge_url = judge_url
         self._policy = policy
@@ -144,6 +146,8 @@ class CheckingService:
             await uow.checks.record(records, self._policy.history_per_proxy)
             await uow.checks.forget(gone)
             await uow.commit()
+        if self._on_write is not None:
+            self._on_write()
         alive = sum(1 for r in records if r.status is ProxyStatus.ACTIVE)
         log.info("check round stored", checked=len(records), alive=alive, forgotten=len(gone))
         return RoundSummary(len(records), alive, len(gone))

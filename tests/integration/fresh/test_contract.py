@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from proxyfleet.bootstrap import Container
+from proxyfleet.core.clock import utcnow
 from proxyfleet.sim.lists import Body, ListServer
 from tests.conftest import Member
+from tests.integration.pool.seeding import addresses, seed, set_fields
 
 
 @pytest.mark.parametrize("email", ["ops@corp.internal", "lab@office.local", "me@localhost"])
@@ -43,11 +47,11 @@ async def test_a_new_active_source_is_scraped_at_once(client: httpx.AsyncClient,
                               headers=admin.headers)
     assert added.status_code == 201, added.text
     assert added.json()["scrape_queued"] is True
-    for _ in range(200):  # no call to /scrape: the background scrape fills the pool
+    for _ in range(300):  # no call to /scrape: the background scrape fills the pool
         pool = (await client.get("/proxies", headers=member.headers)).json()
-        if pool["total_count"] == 2:
+        if len(pool["items"]) == 2:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     assert {p["ip"] for p in pool["items"]} == {"10.9.0.1", "10.9.0.2"}
     quiet = await client.post("/sources", json={"url": lists.url("/plain.txt") + "?v=2",
                                                 "is_active": False}, headers=admin.headers)
@@ -100,3 +104,55 @@ async def test_the_api_reference_declares_bearer_and_serves_its_page_offline(
         served = await client.get(asset)
         assert served.status_code == 200, asset
         assert len(served.content) > 500
+
+
+async def test_pool_stats_carry_every_bucket_with_zeros(client: httpx.AsyncClient,
+                                                        container: Container,
+                                                        member: Member) -> None:
+    empty = (await client.get("/stats/pool", headers=member.headers)).json()
+    assert empty["by_status"] == {"unchecked": 0, "active": 0, "dead": 0}
+    assert empty["by_protocol"] == {"http": 0, "https": 0, "socks4": 0, "socks5": 0}
+    assert empty["by_anonymity"] == {"transparent": 0, "anonymous": 0, "elite": 0}
+    await seed(container, addresses(2, net=41), status="active", anonymity="elite")
+    some = (await client.get("/stats/pool", headers=member.headers)).json()
+    assert some["by_status"] == {"unchecked": 0, "active": 2, "dead": 0}
+    assert some["by_anonymity"] == {"transparent": 0, "anonymous": 0, "elite": 2}
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("sort", ["score", "latency", "uptime", "last_checked"])
+async def test_unmeasured_proxies_sort_last_in_either_order(
+        client: httpx.AsyncClient, container: Container, member: Member, sort: str,
+        order: str) -> None:
+    measured = addresses(3, net=42)
+    await seed(container, measured, status="active", avg_latency_ms=100.0, uptime_pct=90.0,
+               score=0.5)
+    for n, proxy in enumerate(measured):  # distinct values, so the order is checked too
+        await set_fields(container, proxy.host, avg_latency_ms=100.0 + n, uptime_pct=90.0 + n,
+                         score=0.5 + n / 10,
+                         last_checked_at=utcnow() - timedelta(minutes=5 - n))
+    await seed(container, addresses(4, net=43))  # never checked: nothing measured
+    hosts: list[str] = []
+    cursor = None
+    while True:  # two at a time, so a page boundary falls inside each part
+        params = {"sort": sort, "order": order, "limit": 2} | ({"cursor": cursor} if cursor
+                                                                else {})
+        page = (await client.get("/proxies", params=params, headers=member.headers)).json()
+        hosts += [p["ip"] for p in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    ranked = [m.host for m in measured]
+    assert hosts[:3] == (ranked if order == "asc" else ranked[::-1])
+    assert sorted(hosts[3:]) == sorted(p.host for p in addresses(4, net=43))
+    assert len(hosts) == len(set(hosts)) == 7
+
+
+async def test_a_write_shows_in_this_process_total_at_once(client: httpx.AsyncClient,
+                                                          admin: Member) -> None:
+    # The count cache (5 s by default) must not hide this process's own writes.
+    assert (await client.get("/proxies", headers=admin.headers)).json()["total_count"] == 0
+    added = await client.post("/proxies", headers=admin.headers, json={"proxies": [
+        {"ip": "10.44.0.1", "port": 8080, "protocol": "http"},
+        {"ip": "10.44.0.2", "port": 8080, "protocol": "http"}]})
+    assert added.status_code in (200, 201), added.text
+    assert (await client.get("/proxies", headers=admin.headers)).json()["total_count"] == 2

@@ -29,8 +29,8 @@ async def test_pool_stats_count_what_is_there(client: httpx.AsyncClient, contain
 
     assert stats["total_proxies"] == 6
     assert stats["by_status"] == {"active": 3, "dead": 2, "unchecked": 1}
-    assert stats["by_protocol"] == {"http": 4, "socks5": 2}
-    assert stats["by_anonymity"] == {"elite": 3}
+    assert stats["by_protocol"] == {"http": 4, "https": 0, "socks4": 0, "socks5": 2}
+    assert stats["by_anonymity"] == {"transparent": 0, "anonymous": 0, "elite": 3}
     assert abs(stats["avg_score"] - 0.36) < 1e-9
     assert abs(stats["avg_latency_ms"] - 180.0) < 1e-9
     assert (stats["sources_active"], stats["sources_total"]) == (1, 1)

@@ -55,7 +55,9 @@ def _position(cursor: str, sort: SortField,
             raise ValueError("bad total")
         if kind != sort.value or direction != ("desc" if descending else "asc"):
             raise ValueError("cursor from another ordering")
-        if sort is SortField.LAST_CHECKED:
+        if value is None:  # past the measured rows: the unmeasured ones, by id
+            pass
+        elif sort is SortField.LAST_CHECKED:
             value = datetime.fromisoformat(value)
         elif not isinstance(value, int | float):
             raise ValueError("bad value")
