@@ -14,7 +14,7 @@ from proxyfleet.bootstrap import Container
 from proxyfleet.core.clock import utcnow
 from proxyfleet.sim.lists import Body, ListServer
 from tests.conftest import Member
-from tests.integration.pool.seeding import addresses, seed, set_fields
+from tests.integration.pool.seeding import addresses, funded, seed, set_fields
 
 
 @pytest.mark.parametrize("email", ["ops@corp.internal", "lab@office.local", "me@localhost"])
@@ -42,7 +42,9 @@ async def lists() -> AsyncIterator[ListServer]:
 
 async def test_a_new_active_source_is_scraped_at_once(client: httpx.AsyncClient,
                                                       admin: Member, member: Member,
-                                                      lists: ListServer) -> None:
+                                                      lists: ListServer,
+                                                      container: Container) -> None:
+    container.start_consumer()  # with Redis, as serve does: this process consumes the stream
     added = await client.post("/sources", json={"url": lists.url("/plain.txt")},
                               headers=admin.headers)
     assert added.status_code == 201, added.text
@@ -156,3 +158,39 @@ async def test_a_write_shows_in_this_process_total_at_once(client: httpx.AsyncCl
         {"ip": "10.44.0.2", "port": 8080, "protocol": "http"}]})
     assert added.status_code in (200, 201), added.text
     assert (await client.get("/proxies", headers=admin.headers)).json()["total_count"] == 2
+
+
+async def walk(client: httpx.AsyncClient, path: str, member: Member) -> tuple[list[str], set[int]]:
+    """Every item's id over pages of 2, and the total_count each page said."""
+    ids: list[str] = []
+    totals: set[int] = set()
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = await client.get(path, params=params, headers=member.headers)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert set(body) == {"items", "next_cursor", "total_count"}
+        ids += [item.get("id") or item["lease_id"] for item in body["items"]]
+        totals.add(body["total_count"])
+        if not (cursor := body["next_cursor"]):
+            return ids, totals
+
+
+async def test_keys_and_leases_are_paginated(client: httpx.AsyncClient, container: Container,
+                                             admin: Member) -> None:
+    member = await funded(client, admin, 10)
+    for _ in range(4):
+        assert (await client.post("/auth/keys", headers=member.headers)).status_code == 201
+    keys, totals = await walk(client, "/auth/keys", member)
+    assert len(keys) == len(set(keys)) == 5
+    assert totals == {5}
+    await seed(container, addresses(3, net=45), status="active", score=0.5)
+    for _ in range(3):
+        leased = await client.post("/proxies/acquire", json={}, headers=member.headers)
+        assert leased.status_code == 200, leased.text
+    leases, totals = await walk(client, "/account/leases", member)
+    assert len(leases) == len(set(leases)) == 3
+    assert totals == {3}
+    bad = await client.get("/auth/keys", params={"cursor": "nope"}, headers=member.headers)
+    assert bad.status_code == 422

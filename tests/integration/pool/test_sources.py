@@ -117,8 +117,8 @@ async def test_scrape_now_reports_what_it_found(client: httpx.AsyncClient, admin
 async def test_failed_scrapes_are_recorded_not_fatal(client: httpx.AsyncClient, admin: Member,
                                                      lists: ListServer) -> None:
     for path in ["/broken", "/cut", "/garbage"]:
-        source = (await _add(client, admin, url=lists.url(path),
-                             parser_name="plaintext")).json()
+        source = (await _add(client, admin, url=lists.url(path), parser_name="plaintext",
+                             is_active=False)).json()  # scraped by hand only
         response = await client.post(f"/sources/{source['id']}/scrape", headers=admin.headers)
         state = (await client.get(f"/sources/{source['id']}", headers=admin.headers)).json()
         if path == "/garbage":  # fetched fine, nothing usable in it
@@ -222,8 +222,8 @@ async def test_a_slow_source_times_out_and_is_recorded(
         update={"source_fetch_timeout_seconds": 0.5}))
     transport = httpx.ASGITransport(app=create_app(impatient))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        source = (await _add(client, admin, url=lists.url("/slow"),
-                             parser_name="plaintext")).json()
+        source = (await _add(client, admin, url=lists.url("/slow"), parser_name="plaintext",
+                             is_active=False)).json()
         response = await client.post(f"/sources/{source['id']}/scrape", headers=admin.headers)
     await impatient.close()
     assert response.status_code == 502
@@ -242,8 +242,8 @@ async def test_worker_processes_consume_the_shared_queue(
         assert refused.returncode == 2
         assert "PROXYFLEET_REDIS_URL" in refused.stderr
         return
-    source = (await _add(client, admin, url=lists.url("/plain.txt"),
-                         parser_name="plaintext")).json()
+    source = (await _add(client, admin, url=lists.url("/plain.txt"), parser_name="plaintext",
+                         is_active=False)).json()  # so the one scrape is the one sent below
     worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:

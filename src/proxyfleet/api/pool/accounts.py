@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, Response
 
 from proxyfleet.api.auth import Accounts, Admin, Caller, Registration
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
+from proxyfleet.api.pagination import (
+    created_position,
+    encode_cursor,
+    page_in_created_order,
+)
 from proxyfleet.api.pool.envelope import pool_router
 from proxyfleet.api.pool.schemas import (
     AccountOut,
@@ -28,7 +31,6 @@ from proxyfleet.api.pool.schemas import (
     UserPage,
 )
 from proxyfleet.core.accounts import Currency
-from proxyfleet.core.errors import InvalidInput
 
 router = pool_router()
 
@@ -46,8 +48,13 @@ async def create_key(caller: Caller, accounts: Accounts, body: KeyIn | None = No
 
 
 @router.get("/auth/keys", response_model=KeyListOut, tags=["auth"])
-async def list_keys(caller: Caller, accounts: Accounts) -> KeyListOut:
-    return KeyListOut(items=[KeyOut.of(k) for k in await accounts.keys(caller.user.id)])
+async def list_keys(caller: Caller, accounts: Accounts,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                    cursor: Annotated[str | None, Query(max_length=500)] = None) -> KeyListOut:
+    page = page_in_created_order(await accounts.keys(caller.user.id),
+                                 lambda key: (key.created_at, key.id), limit, cursor)
+    return KeyListOut(items=[KeyOut.of(k) for k in page.items], next_cursor=page.next_cursor,
+                      total_count=page.total_count)
 
 
 @router.delete("/auth/keys/{key_id}", status_code=204, tags=["auth"])
@@ -86,7 +93,7 @@ async def grant(user_id: uuid.UUID, body: GrantIn, admin: Admin,
 async def list_users(admin: Admin, accounts: Accounts,
                      limit: Annotated[int, Query(ge=1, le=200)] = 50,
                      cursor: str | None = None) -> UserPage:
-    after = _user_position(cursor) if cursor else None
+    after = created_position(cursor) if cursor else None
     users, total = await accounts.users(limit, after)
     next_cursor = None
     if len(users) == limit:
@@ -94,12 +101,3 @@ async def list_users(admin: Admin, accounts: Accounts,
         next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
     return UserPage(items=[UserAdminOut.of(u) for u in users], next_cursor=next_cursor,
                     total_count=total)
-
-
-def _user_position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    position = decode_cursor(cursor)
-    try:
-        created_at, user_id = position
-        return datetime.fromisoformat(created_at), uuid.UUID(user_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("The cursor is not valid.", {"cursor": cursor}) from None

@@ -230,6 +230,8 @@ class ReleaseOut(BaseModel):
 
 class LeaseListOut(BaseModel):
     items: list[LeaseOut]
+    next_cursor: str | None
+    total_count: int
 
 
 class PoolStatsOut(BaseModel):

@@ -9,7 +9,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 
 from proxyfleet.api.auth import Admin, Caller, container
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
+from proxyfleet.api.pagination import (
+    decode_cursor,
+    encode_cursor,
+    page_in_created_order,
+)
 from proxyfleet.api.pool.envelope import pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     AcquireIn,
@@ -163,6 +167,10 @@ async def release(lease_id: uuid.UUID, caller: Caller, found: Services) -> Relea
 
 
 @router.get("/account/leases", response_model=LeaseListOut, tags=["leases"])
-async def my_leases(caller: Caller, found: Services) -> LeaseListOut:
-    return LeaseListOut(items=[LeaseOut.of(lease)
-                               for lease in await found.leasing.live(caller.user.id)])
+async def my_leases(caller: Caller, found: Services,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                    cursor: Annotated[str | None, Query(max_length=500)] = None) -> LeaseListOut:
+    page = page_in_created_order(await found.leasing.live(caller.user.id),
+                                 lambda lease: (lease.created_at, lease.id), limit, cursor)
+    return LeaseListOut(items=[LeaseOut.of(lease) for lease in page.items],
+                        next_cursor=page.next_cursor, total_count=page.total_count)

@@ -97,6 +97,8 @@ class RegisterOut(BaseModel):
 
 class KeyListOut(BaseModel):
     items: list[KeyOut]
+    next_cursor: str | None
+    total_count: int
 
 
 class AccountOut(UserAdminOut):

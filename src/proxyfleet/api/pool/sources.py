@@ -4,13 +4,12 @@ URLs hidden from non-admins); only admins change them."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Response
 
 from proxyfleet.api.auth import Admin, Caller, container
-from proxyfleet.api.pagination import decode_cursor, encode_cursor
+from proxyfleet.api.pagination import created_position, encode_cursor
 from proxyfleet.api.pool.envelope import pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     ScrapeOut,
@@ -27,19 +26,11 @@ router = pool_router(tags=["sources"])
 Services = Annotated[Container, Depends(container)]
 
 
-def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, source_id = decode_cursor(cursor)
-        return datetime.fromisoformat(created_at), uuid.UUID(source_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("The cursor is not valid.", {"cursor": cursor}) from None
-
-
 @router.get("/sources", response_model=SourcePage)
 async def list_sources(caller: Caller, found: Services, is_active: bool | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        cursor: Annotated[str | None, Query(max_length=500)] = None) -> SourcePage:
-    after = _position(cursor) if cursor else None
+    after = created_position(cursor) if cursor else None
     items, total = await found.sources.page(is_active, limit, after)
     next_cursor = None
     if len(items) == limit:
