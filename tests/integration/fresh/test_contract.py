@@ -10,8 +10,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from proxyfleet import bootstrap
+from proxyfleet.api.app import create_app
+from proxyfleet.api.ipv6.schemas import InstanceDetailOut
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.clock import utcnow
+from proxyfleet.settings import Settings
 from proxyfleet.sim.lists import Body, ListServer
 from tests.conftest import Member
 from tests.integration.pool.seeding import addresses, funded, seed, set_fields
@@ -194,3 +198,47 @@ async def test_keys_and_leases_are_paginated(client: httpx.AsyncClient, containe
     assert totals == {3}
     bad = await client.get("/auth/keys", params={"cursor": "nope"}, headers=member.headers)
     assert bad.status_code == 422
+
+
+async def test_seed_004_routes_answer_one_shape_even_for_keys(client: httpx.AsyncClient,
+                                                              member: Member) -> None:
+    for headers, status in (({}, 401), ({"Authorization": "Bearer pp_wrong"}, 401),
+                            (member.headers, 403)):
+        response = await client.get("/api/list_proxies", headers=headers)
+        assert response.status_code == status
+        body = response.json()
+        assert isinstance(body["error"], str) and body["error"], body  # seed 004's flat shape
+        assert body["code"] in {"UNAUTHORIZED", "FORBIDDEN"}
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "192.0.2.5"])
+async def test_keyless_loopback_calls_when_the_setting_allows(
+        settings: Settings, peer: str, member: Member) -> None:
+    allowed = bootstrap.build(settings.model_copy(update={"ipv6_api_keyless_loopback": True}))
+    await allowed.start()
+    try:
+        transport = httpx.ASGITransport(app=create_app(allowed), client=(peer, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as local:
+            keyless = await local.get("/api/stats")
+            assert keyless.status_code == (200 if peer == "127.0.0.1" else 401), keyless.text
+            # a key sent is checked as ever, from loopback too
+            keyed = await local.get("/api/stats", headers=member.headers)
+            assert keyed.status_code == 403
+            assert (await local.get("/account")).status_code == 401  # 004's routes only
+    finally:
+        await allowed.close()
+
+
+async def test_keyless_calls_are_refused_by_default(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/stats")).status_code == 401  # ASGI peer is 127.0.0.1
+
+
+def test_instance_stats_always_carry_last_activity() -> None:
+    detail = InstanceDetailOut.model_validate({
+        "instance_id": "i", "ipv6_address": "2001:db8::1", "interface": "eth0",
+        "type": "http", "created_at": 1.0, "status": "running",
+        "stats": {"connections": 0, "bytes_sent": 0, "bytes_received": 0,
+                  "last_activity_ts": None, "uptime": 1.0}})
+    shown = detail.model_dump(mode="json", exclude_none=True)  # as the routes answer
+    assert shown["stats"]["last_activity_ts"] is None
+    assert "expires_at" not in shown

@@ -1,8 +1,6 @@
-"""The 004 surface's error shape: `{"error": "message"}`, as the seed's Flask API answered,
-with 400 for bad input (Flask's status, not 422).
-
-Authentication is proxyfleet's addition (the seed had none), so 401 and 403 keep the shape
-every other surface uses for them: a client handles a rejected key the same way everywhere.
+"""The 004 surface's error shape: `{"error": "message", "code": …}`, as the seed's Flask API
+answered, with 400 for bad input (Flask's status, not 422), on every answer of its routes:
+401 and 403 (authentication is proxyfleet's addition) too, so a 004 client reads one shape.
 """
 
 from __future__ import annotations
@@ -13,18 +11,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
 from proxyfleet.core.errors import DomainError, ErrorKind
-
-_AUTH_STATUSES = frozenset({401, 403})
 
 
 class Ipv6Surface:
     def render(self, status: int, code: str, message: str,
                details: Mapping[str, Any]) -> Response:
-        if status in _AUTH_STATUSES:
-            return POOL.render(status, code, message, details)
         if status == 422:  # validation failures: Flask answered them 400
             status, message = 400, _first_field_error(message, details)
         return JSONResponse({"error": message, "code": code, **_extra(details)},
