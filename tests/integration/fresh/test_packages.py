@@ -96,18 +96,24 @@ def test_a_user_is_told_in_one_line_and_nothing_runs(tmp_path: Path, apt_log: Pa
     assert not apt_log.exists()
 
 
+def planned(target: str) -> str:
+    """What `make -n -B TARGET` would run (as a fresh, top-level make: this test itself may
+    run under `make test`)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
+    return subprocess.run(["make", "--no-print-directory", "-n", "-B", target], cwd=ROOT,
+                          env=env, capture_output=True, text=True, check=True).stdout
+
+
 def test_make_test_checks_packages_before_anything_else() -> None:
-    planned = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.splitlines()
-    assert "tests/ensure_packages.py tests/debian-packages.txt" in planned[0]
+    first = planned("test").splitlines()[0]
+    assert "tests/ensure_packages.py tests/debian-packages.txt" in first
 
 
 def test_make_run_installs_no_test_tools() -> None:
-    planned = subprocess.run(["make", "-n", "-B", "run"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout
-    assert "-e ." in planned
-    assert "[test]" not in planned
-    assert "ensure_packages" not in planned
+    run = planned("run")
+    assert "-e ." in run
+    assert "[test]" not in run
+    assert "ensure_packages" not in run
 
 
 def test_ci_installs_nothing_itself() -> None:
