@@ -1,27 +1,37 @@
-# The two commands a user needs: `make run` and `make test`. Both install into ./.venv.
+# The two commands a user needs: `make run` and `make test`. Both install into ./.venv:
+# `run` only what serving needs, `test` adds the test tools and the Debian packages the
+# tests drive (tests/debian-packages.txt; installed when root, else named and stopped).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint unit bench clean dashboard dashboard-test
+.PHONY: run test lint packages unit bench clean dashboard dashboard-test
 
-$(STAMP): pyproject.toml constraints.txt
+$(RUN_STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "proxyfleet needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $(RUN_STAMP)
 
-run: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(TEST_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/proxyfleet serve
 
-lint: $(STAMP)
+packages:
+	@$(PYTHON) tests/ensure_packages.py tests/debian-packages.txt
+
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint dashboard-test
+test: packages lint dashboard-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The dashboard (frontend/, Vue + Pinia + Vite): its Vitest suite, and a rebuild compared with

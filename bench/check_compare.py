@@ -3,6 +3,12 @@ proxy-scraper-cli's checker library (`proxyscraper.checker.Checker`), in one run
 
     .venv/bin/python -m bench.check_compare
     .venv/bin/python -m bench.check_compare --size 1000 --concurrency 200 --rounds 5 --loop uvloop
+    .venv/bin/python -m bench.check_compare --whole-process --rounds 5
+
+`--whole-process` measures as a user feels it: each turn is a whole command, from start to
+exit (interpreter, imports, judge set-up, checks, JSON out): `proxyfleet check LIST --judge
+URL --json OUT` against `bench.scraper_check` (proxyscraper's checker driven as below, in a
+process that imports nothing else). Without it, each tool's imports and set-up are untimed.
 
 For each tool: proxies checked, wall seconds, checks per second, checker CPU ms per check, how
 busy the farm process was (its CPU seconds over the turn's wall seconds: near 100 % means the
@@ -36,17 +42,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
+import json
 import multiprocessing
+import os
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench.check_farm import run_loop
+from bench.scraper_check import (
+    CONFIRM_PATH,
+    IP_PATH,
+    loopback_only,
+    make_checker,
+    require_loopback,
+)
+from bench.scraper_check import verdict as scraper_verdict
 from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol
 from proxyfleet.pool.checkers import CheckContext, CheckerRegistry, Pipeline, own_public_ip
 from proxyfleet.pool.judge import judge_report
@@ -55,8 +74,7 @@ from proxyfleet.sim.farm import Farm, FarmSpec, ProxyTruth
 from proxyfleet.sim.judge import Judge, report_json, response
 
 CHECK_TIMEOUT = 5.0
-SCRAPER_IP_PATH = "/ip"  # plain text, like checkip.amazonaws.com
-SCRAPER_CONFIRM_PATH = "/get"  # httpbin's, which proxyscraper asks for by that path
+SCRAPER_IP_PATH, SCRAPER_CONFIRM_PATH = IP_PATH, CONFIRM_PATH
 World = tuple[str, tuple[str, int], list[tuple[ProxyAddress, ProxyTruth]]]
 
 
@@ -218,16 +236,9 @@ class Proxyscraper(Tool):
     queue, each proxy a basic check, then a confirmation for those that pass."""
 
     async def prepare(self, world: World) -> None:
-        from proxyscraper.checker import Checker  # type: ignore[import-untyped]
-        from proxyscraper.judges import Judge as ScraperTarget  # type: ignore[import-untyped]
-
-        sys.addaudithook(_loopback_only)
+        sys.addaudithook(loopback_only)
         host, port = world[1]
-        own_ip = await own_public_ip(world[0])
-        self.checker = Checker(host, [own_ip], CHECK_TIMEOUT, CHECK_TIMEOUT, confirm_ip=host,
-                               https_test=False, judge=ScraperTarget(host, SCRAPER_IP_PATH, port),
-                               confirm_host=host, confirm_port=port)
-        self.checker.reserved_exit_ips_ok = True  # the farm's exits are loopback addresses
+        self.checker = make_checker(host, port, await own_public_ip(world[0]), CHECK_TIMEOUT)
         self.keyed = [(_scraper_key(proxy), truth) for proxy, truth in world[2]]
 
     async def verdicts(self, concurrency: int) -> AsyncIterator[tuple[Verdict, ProxyTruth]]:
@@ -242,18 +253,12 @@ class Proxyscraper(Tool):
     async def _work(self, jobs: Iterable[tuple[str, ProxyTruth]],
                     done: asyncio.Queue[tuple[Verdict, ProxyTruth]]) -> None:
         for key, truth in jobs:
-            done.put_nowait((await self._verdict(key), truth))
+            done.put_nowait((_as_verdict(await scraper_verdict(self.checker, key)), truth))
 
-    async def _verdict(self, key: str) -> Verdict:
-        result, basic = await self.checker.check_detailed(key)
-        if result is None:
-            if basic.reason == "own_ip_exposed":  # it works, and shows the judge our address
-                return Verdict(True, str(basic.data.get("exit_ip")), Anonymity.TRANSPARENT)
-            return DEAD
-        if not await self.checker.confirm(result):
-            return DEAD
-        anonymity = Anonymity(result.anonymity) if result.anonymity else None
-        return Verdict(True, result.exit_ip, anonymity)
+
+def _as_verdict(said: Sequence[Any]) -> Verdict:
+    alive, exit_ip, anonymity = said
+    return Verdict(bool(alive), exit_ip, Anonymity(anonymity) if anonymity else None)
 
 
 def _scraper_key(proxy: ProxyAddress) -> str:
@@ -264,46 +269,35 @@ def _scraper_key(proxy: ProxyAddress) -> str:
     return f"{ptype} {auth + '@' if auth else ''}{proxy.host}:{proxy.port}"
 
 
-def _loopback_only(event: str, args: tuple[Any, ...]) -> None:
-    """An audit hook: no socket of this process may reach past loopback."""
-    if event == "socket.connect" and isinstance(args[1], tuple):
-        _require_loopback(str(args[1][0]))
-    elif event == "socket.getaddrinfo":
-        _require_loopback(str(args[0]))
-
-
-def _require_loopback(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise PermissionError(f"the benchmark stays on loopback; refused {host!r}")
-
-
 TOOLS: dict[str, type[Tool]] = {"proxyfleet": Proxyfleet, "proxyscraper": Proxyscraper}
 
 
 # --- the driver --------------------------------------------------------------------------------
 
-def compare(size: int, rounds: int, judge_host: str, knobs: tuple[int, float, str]
-            ) -> list[Turn]:
+def compare(size: int, rounds: int, judge_host: str, knobs: tuple[int, float, str],
+            whole_process: bool = False) -> list[Turn]:
+    """`rounds` turns per tool, alternating, against one farm process. In process: each turn
+    a forked process whose set-up is untimed; whole process: each turn a command, timed from
+    start to exit."""
     context = multiprocessing.get_context("fork")
     farm_end, farm = context.Pipe()
     server = context.Process(target=farm_process, args=(size, judge_host, farm_end, knobs[2]),
-                                 daemon=True)
+                             daemon=True)
     server.start()
     world: World = farm.recv()
     turns = []
     try:
-        for _ in range(rounds):
-            for tool in TOOLS:
-                farm.send("fresh")
-                farm_cpu = farm.recv()
-                turns.append(_take_turn(context, tool, world, knobs))
-                farm.send("cpu")
-                turns[-1].farm_cpu_s = farm.recv() - farm_cpu
-                print(_line(turns[-1].row()), flush=True)
+        with tempfile.TemporaryDirectory(prefix="check-compare-") as folder:
+            commands = _whole_commands(world, Path(folder), knobs[0]) if whole_process else {}
+            for _ in range(rounds):
+                for tool in TOOLS:
+                    farm.send("fresh")
+                    farm_cpu = farm.recv()
+                    turns.append(_whole_turn(tool, commands[tool], world, knobs[1])
+                                 if whole_process else _take_turn(context, tool, world, knobs))
+                    farm.send("cpu")
+                    turns[-1].farm_cpu_s = farm.recv() - farm_cpu
+                    print(_line(turns[-1].row()), flush=True)
     finally:
         farm.send("stop")
         server.join(10)
@@ -316,6 +310,50 @@ def _take_turn(context: Any, tool: str, world: World, knobs: tuple[int, float, s
     checker.start()
     turn: Turn = ours.recv()
     checker.join(10)
+    return turn
+
+
+# --- whole process: each turn is a command, from start to exit -----------------------------
+
+def _whole_commands(world: World, folder: Path, concurrency: int
+                    ) -> dict[str, tuple[list[str], Path]]:
+    """Each tool's command line over the farm's proxies, and the JSON file it writes."""
+    judge_url, (host, port), proxies = world
+    ours, theirs = folder / "proxyfleet.txt", folder / "proxyscraper.txt"
+    ours.write_text("".join(proxy.url(with_credentials=True) + "\n" for proxy, _ in proxies))
+    theirs.write_text("".join(_scraper_key(proxy) + "\n" for proxy, _ in proxies))
+    own_ip = asyncio.run(own_public_ip(judge_url))
+    proxyfleet = str(Path(sys.executable).with_name("proxyfleet"))
+    return {
+        "proxyfleet": ([proxyfleet, "check", str(ours), "--judge", judge_url,
+                        "--concurrency", str(concurrency), "--timeout", str(CHECK_TIMEOUT),
+                        "--json", str(folder / "proxyfleet.json")], folder / "proxyfleet.json"),
+        "proxyscraper": ([sys.executable, "-m", "bench.scraper_check", str(theirs), host,
+                          str(port), own_ip, str(concurrency), str(CHECK_TIMEOUT),
+                          str(folder / "proxyscraper.json")], folder / "proxyscraper.json"),
+    }
+
+
+def _whole_turn(tool: str, command: tuple[list[str], Path], world: World,
+                limit_s: float) -> Turn:
+    argv, out = command
+    out.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, timeout=limit_s, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1],
+                   env={**os.environ, "COLUMNS": "80"})
+    turn = Turn(tool, wall_s=time.perf_counter() - started)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    turn.cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    said = json.loads(out.read_text())
+    for answer, (_, truth) in zip(said, world[2], strict=True):
+        verdict = (Verdict(answer["alive"], answer["exit_ip"],
+                           Anonymity(answer["anonymity"]) if answer["anonymity"] else None)
+                   if tool == "proxyfleet" else _as_verdict(answer))
+        turn.checks += 1
+        turn.wrong += [f"{truth.protocol}/{truth.behaviour}: {w}"
+                       for w in wrong_labels(verdict, truth)]
     return turn
 
 
@@ -360,14 +398,18 @@ def main() -> None:
     parser.add_argument("--judge-host", default="127.0.0.3")
     parser.add_argument("--turn-timeout", type=float, default=120.0)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
-                        help="the event loop of the farm and of both tools")
+                        help="the event loop of the farm and of both tools (in-process turns; "
+                             "whole-process turns use each tool's own, uvloop for both)")
+    parser.add_argument("--whole-process", action="store_true",
+                        help="time each tool as a whole command, start to exit")
     args = parser.parse_args()
-    _require_loopback(args.judge_host)
+    require_loopback(args.judge_host)
     print(f"farm: FarmSpec.spread({args.size}); concurrency {args.concurrency}; "
-          f"check timeout {CHECK_TIMEOUT:g} s; judges on {args.judge_host}; loop {args.loop}")
+          f"check timeout {CHECK_TIMEOUT:g} s; judges on {args.judge_host}; loop {args.loop}; "
+          + ("whole process (start to exit)" if args.whole_process else "in process"))
     print(_line(HEADER), flush=True)
     turns = compare(args.size, args.rounds, args.judge_host,
-                    (args.concurrency, args.turn_timeout, args.loop))
+                    (args.concurrency, args.turn_timeout, args.loop), args.whole_process)
     print("\n".join(summary(turns)))
 
 

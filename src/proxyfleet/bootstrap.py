@@ -227,7 +227,8 @@ def build(settings: Settings) -> Container:
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
                                checking_policy(settings), reach_bounds=ReachBounds(
                                    settings.reach_fetches_per_minute,
-                                   settings.reach_concurrent_tests), metrics=metrics)
+                                   settings.reach_concurrent_tests), metrics=metrics,
+                               on_write=inventory.forget_counts)
     redelivery = checking_policy(settings).claim_hold.total_seconds()
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks",
                                    redelivery_seconds=redelivery), sources, checking)

@@ -1,4 +1,9 @@
-"""The `proxyfleet` command."""
+"""The `proxyfleet` command.
+
+Each command imports what it uses inside its own body: `--help`, `version` and `check` must
+start without loading the web framework, the ORM or the task queue (a test checks
+`sys.modules`). Only the standard library, typer, rich and `core` are imported up here.
+"""
 
 from __future__ import annotations
 
@@ -12,26 +17,20 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from signal import SIGINT, SIGTERM
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-import uvicorn
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import MofNCompleteColumn, Progress
 
-from proxyfleet import __version__, bootstrap, metrics
-from proxyfleet.api.app import create_app
-from proxyfleet.core.accounts import Role
-from proxyfleet.core.errors import DomainError, InvalidInput
-from proxyfleet.core.proxies import ProxyOrigin, ProxyProtocol, UpsertCounts
-from proxyfleet.logconfig import configure
-from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
-from proxyfleet.pool.listcheck import LineVerdict, check_lines, proxy_lines
+from proxyfleet import __version__
+from proxyfleet.core.proxies import ProxyProtocol
 from proxyfleet.runtime import tune_collector
-from proxyfleet.settings import Settings
-from proxyfleet.sim.judge import Judge
+
+if TYPE_CHECKING:
+    from proxyfleet import bootstrap
+    from proxyfleet.pool.listcheck import LineVerdict
+    from proxyfleet.settings import Settings
 
 app = typer.Typer(help="proxyfleet: gather, check, score and hand out proxies.",
                   no_args_is_help=True)
@@ -51,6 +50,43 @@ T = TypeVar("T")
 WORKER_START_SECONDS = 60
 
 
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on standard error, then exit with `code`."""
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and `overrides`); a malformed one ends the command
+    with one line naming its variable."""
+    from proxyfleet.settings import Settings
+
+    return Settings(**overrides)
+
+
+def settings_error_line(error: BaseException) -> str | None:
+    """One line naming the variable, for an error reading the settings; None for any other
+    error."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(error, ValidationError) and error.title == "Settings":
+        first = error.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        message = str(first["msg"])
+        count = error.error_count()
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        return f"PROXYFLEET_{name.upper()}: {message}{more}" if name else message + more
+    if isinstance(error, SettingsError):
+        import re
+
+        named = re.search(r'field "(\w+)"', str(error))
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        return (f"PROXYFLEET_{named.group(1).upper()} cannot be read{cause}" if named
+                else str(error))
+    return None
+
+
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run on uvloop when it is installed (it comes with uvicorn[standard]): about a third
     less CPU per check than the default loop; with the collector tuned for a busy process."""
@@ -63,6 +99,8 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
 
 def _with_container(settings: Settings, use: Callable[[bootstrap.Container], Awaitable[T]]) -> T:
+    from proxyfleet import bootstrap
+
     async def run() -> T:
         container = bootstrap.build(settings)
         try:
@@ -82,13 +120,15 @@ def serve(
         help="API processes sharing the port [PROXYFLEET_WORKERS].")] = None,
 ) -> None:
     """Run proxyfleet: migrations, then the API (in one process, or in --workers)."""
+    import uvicorn
+
+    from proxyfleet import bootstrap, metrics
+    from proxyfleet.api.app import create_app
+    from proxyfleet.logconfig import configure
+
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port,
                                                    "workers": workers}.items() if v is not None}
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}")
-        raise typer.Exit(2) from None
+    settings = load_settings(**overrides)
     configure(settings.log_level)
     container = bootstrap.build(settings)
     console.print(f"proxyfleet {__version__} on http://{settings.host}:{settings.port} "
@@ -120,12 +160,13 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run queued tasks (scrapes) from the shared Redis stream until stopped."""
-    settings = Settings()
+    from proxyfleet.logconfig import configure
+
+    settings = load_settings()
     configure(settings.log_level)
     if settings.redis_url is None:
-        console.print("[red]error:[/red] a worker needs PROXYFLEET_REDIS_URL; without Redis, "
-                      "`proxyfleet serve` runs every task itself")
-        raise typer.Exit(2)
+        fail("a worker needs PROXYFLEET_REDIS_URL; without Redis, `proxyfleet serve` runs "
+             "every task itself", 2)
 
     async def consume(container: bootstrap.Container) -> None:
         loop = asyncio.get_running_loop()
@@ -140,7 +181,7 @@ def worker() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    settings = Settings()
+    settings = load_settings()
 
     async def done(_: bootstrap.Container) -> None:
         return None
@@ -151,21 +192,26 @@ def db_upgrade() -> None:
 
 @admin_app.command("create")
 def admin_create(
-    email: str,
+    email: Annotated[str, typer.Argument(help="The admin's email address (any well-formed "
+                                              "address; no mail is sent).")],
     display_name: Annotated[str | None, typer.Option(help="Name shown in the UI.")] = None,
 ) -> None:
     """Create an admin account and print its API key (shown this once)."""
-    settings = Settings()
+    from proxyfleet.accounts.rules import normalise_email
+    from proxyfleet.core.accounts import Role
+    from proxyfleet.core.errors import DomainError
+
+    settings = load_settings()
 
     async def create(container: bootstrap.Container) -> str:
         _, issued = await container.accounts.register(email, display_name, Role.ADMIN)
         return issued.raw
 
     try:
+        normalise_email(email)  # before the database is opened: as the API checks it
         raw = _with_container(settings, create)
     except DomainError as error:
-        console.print(f"[red]error:[/red] {error.message}")
-        raise typer.Exit(1) from None
+        fail(error.message)
     console.print(f"admin {email} created; API key (shown once):")
     print(raw)
 
@@ -180,7 +226,13 @@ def import_proxies(
         help="Parser to use (default: detected from the content).")] = None,
 ) -> None:
     """Add proxies from a file; known ones are refreshed, never duplicated."""
-    settings = Settings()
+    from rich.progress import MofNCompleteColumn, Progress
+
+    from proxyfleet.core.errors import DomainError, InvalidInput
+    from proxyfleet.core.proxies import ProxyOrigin, UpsertCounts
+    from proxyfleet.logconfig import configure
+
+    settings = load_settings()
     configure("warning")
     content = file.read_text(encoding="utf-8", errors="replace")
 
@@ -189,21 +241,18 @@ def import_proxies(
             content, None)
         if chosen is None:
             raise InvalidInput("No parser recognises this file; pass --parser.")
+        # Parsed first, so the bar counts proxies (not lines: a JSON or CSV file has more).
+        proxies = list(chosen.parse(content, protocol))
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
                       console=console) as progress:
-            task = progress.add_task(f"importing ({chosen.name})",
-                                     total=content.count("\n") + 1)
-            counts = await container.inventory.add(
-                chosen.parse(content, protocol), ProxyOrigin.MANUAL,
-                progress=lambda n: progress.advance(task, n))
-            progress.update(task, completed=progress.tasks[0].total)
-        return counts
+            task = progress.add_task(f"importing ({chosen.name})", total=len(proxies))
+            return await container.inventory.add(
+                proxies, ProxyOrigin.MANUAL, progress=lambda n: progress.advance(task, n))
 
     try:
         counts = _with_container(settings, run)
     except (DomainError, KeyError) as error:
-        console.print(f"[red]error:[/red] {getattr(error, 'message', error)}")
-        raise typer.Exit(1) from None
+        fail(str(getattr(error, "message", error)))
     console.print(f"discovered {counts.discovered}, new {counts.new}, "
                   f"updated {counts.updated}")
 
@@ -215,12 +264,16 @@ def check(
         help="Protocol for lines that do not name one.")] = ProxyProtocol.HTTP,
     judge: Annotated[str | None, typer.Option(
         help="Judge URL (default: one served here on loopback).")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=20000)] = 500,
+    concurrency: Annotated[int, typer.Option(
+        min=1, max=20000, help="Proxies checked at once.")] = 500,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per proxy.")] = 10.0,
     json_out: Annotated[Path | None, typer.Option(
         "--json", help="Write a JSON array, one object per input proxy.")] = None,
 ) -> None:
     """Check a list of proxies now, with no server running; print a summary."""
+    from proxyfleet.logconfig import configure
+    from proxyfleet.pool.listcheck import proxy_lines
+
     configure("warning")
     text = sys.stdin.read() if source == "-" else _read_list(Path(source))
     lines = proxy_lines(text)
@@ -236,12 +289,17 @@ def _read_list(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError as error:
-        console.print(f"[red]error:[/red] cannot read {path}: {error.strerror}")
-        raise typer.Exit(2) from None
+        fail(f"cannot read {path}: {error.strerror}", 2)
 
 
 async def _check_list(lines: list[str], protocol: ProxyProtocol, judge_url: str | None,
                       concurrency: int, seconds: float) -> list[LineVerdict]:
+    from rich.progress import MofNCompleteColumn, Progress
+
+    from proxyfleet.pool.checkers import CheckerRegistry, Pipeline
+    from proxyfleet.pool.listcheck import check_lines
+    from proxyfleet.sim.judge import Judge
+
     pipeline = Pipeline(CheckerRegistry.load())
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
                   console=console) as progress:
@@ -268,6 +326,54 @@ def _print_summary(verdicts: list[LineVerdict], elapsed: float) -> None:
 
 
 @app.command()
+def demo(
+    key: Annotated[str, typer.Option(envvar="ADMIN_KEY", show_envvar=False,
+                                     help="An admin's API key (default: $ADMIN_KEY).")],
+    api: Annotated[str, typer.Option(help="The proxyfleet to add the source to.")
+                   ] = "http://127.0.0.1:8000",
+    size: Annotated[int, typer.Option(min=1, max=5000, help="Simulated proxies.")] = 60,
+) -> None:
+    """Bring a simulated world up on loopback (a proxy farm of every kind and a list server
+    listing it) and add the list as a source, so a checked pool shows within a minute; runs
+    until stopped (Ctrl-C)."""
+    from proxyfleet.logconfig import configure
+
+    configure("warning")
+    run_loop(_demo(api.rstrip("/"), key, size))
+
+
+async def _demo(api: str, key: str, size: int) -> None:
+    import httpx
+
+    from proxyfleet.sim.farm import Farm, FarmSpec
+    from proxyfleet.sim.lists import Body, ListServer
+
+    async with Farm(FarmSpec.spread(size)) as farm:
+        listing = "".join(address.url(with_credentials=True) + "\n"
+                          for address, _ in farm.proxies)
+        async with ListServer({"/farm.txt": Body(listing)}) as lists:
+            async with httpx.AsyncClient(timeout=30) as http:
+                try:
+                    added = await http.post(f"{api}/sources", json={"url": lists.url(
+                        "/farm.txt"), "parser_name": "plaintext"},
+                        headers={"Authorization": f"Bearer {key}"})
+                except httpx.HTTPError as error:
+                    fail(f"cannot reach proxyfleet at {api}: {error}")
+            if added.status_code != 201:
+                fail(f"adding the source failed: {added.status_code} {added.text}")
+            source = added.json()
+            console.print(f"demo: {size} simulated proxies on loopback, listed at "
+                          f"{lists.url('/farm.txt')}; source {source['id']} added and being "
+                          "scraped; they are checked as they come in. Ctrl-C stops the demo.")
+            print(source["id"], flush=True)
+            stopping = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signal in (SIGINT, SIGTERM):
+                loop.add_signal_handler(signal, stopping.set)
+            await stopping.wait()
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     print(__version__)
@@ -285,6 +391,7 @@ def sim_upstream(
         min=0.0, max=1.0, help="Share of the products that start online.")] = 0.9,
 ) -> None:
     """A simulated upstream proxy provider for the shop (controls under /_sim/)."""
+    from proxyfleet.logconfig import configure
     from proxyfleet.sim.upstream import serve as serve_upstream
 
     configure("warning")
@@ -300,6 +407,7 @@ def sim_telegram(
 ) -> None:
     """A simulated Telegram Bot API (controls under /_sim/: inject messages and taps, read
     what the bot sent)."""
+    from proxyfleet.logconfig import configure
     from proxyfleet.sim.telegram import serve as serve_telegram
 
     configure("warning")
@@ -311,15 +419,15 @@ def sim_telegram(
 def bot() -> None:
     """Run the Telegram bot: a client of this platform's API [PROXYFLEET_TELEGRAM_*]."""
     from proxyfleet.bot.app import run_bot
+    from proxyfleet.logconfig import configure
 
-    settings = Settings()
+    settings = load_settings()
     configure(settings.log_level)
     token = settings.telegram_bot_token.get_secret_value()
     key = settings.telegram_platform_key.get_secret_value()
     if not token or not key:
-        console.print("[red]error:[/red] set PROXYFLEET_TELEGRAM_BOT_TOKEN and "
-                      "PROXYFLEET_TELEGRAM_PLATFORM_KEY (`proxyfleet admin bot-key`)")
-        raise typer.Exit(2)
+        fail("set PROXYFLEET_TELEGRAM_BOT_TOKEN and PROXYFLEET_TELEGRAM_PLATFORM_KEY "
+             "(`proxyfleet admin bot-key`)", 2)
     console.print(f"bot polling {settings.telegram_api_url}, platform "
                   f"{settings.telegram_platform_url}")
     with contextlib.suppress(KeyboardInterrupt):
@@ -331,7 +439,7 @@ def admin_bot_key(
     label: Annotated[str, typer.Option(help="What the key is for.")] = "telegram bot",
 ) -> None:
     """Issue a key for a Telegram bot and print it (shown this once)."""
-    settings = Settings()
+    settings = load_settings()
 
     async def issue(container: bootstrap.Container) -> str:
         return await container.telegram.issue_bot_key(label)
@@ -341,5 +449,25 @@ def admin_bot_key(
     print(raw)
 
 
+def _without_flag_types(command: Any) -> None:
+    """Flags take no value: their help shows no type (typer would print `<bool>`)."""
+    context = typer.Context(command)
+    command.get_help_option(context)
+    for param in command.get_params(context):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _without_flag_types(sub)
+
+
 def main() -> None:
-    app()
+    command = typer.main.get_command(app)
+    _without_flag_types(command)
+    try:
+        command(prog_name="proxyfleet")
+    except Exception as error:
+        line = settings_error_line(error)
+        if line is None:
+            raise
+        console.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
+        sys.exit(2)

@@ -196,6 +196,12 @@ class Settings(BaseSettings):
         None, description="A bearer token for GET /metrics besides an admin API key; unset, "
                           "only admin keys may read it.")
 
+    # --- the first hour of a new user (issue 12) ---
+    ipv6_api_keyless_loopback: bool = Field(
+        False, description="Let calls to seed 004's /api/* routes that carry no API key, from "
+        "a loopback address, act as an admin: seed 004's own clients send no key (its API "
+        "bound to 127.0.0.1). Off by default; a call that does send a key is checked as ever.")
+
     @property
     def effective_judge_url(self) -> str:
         if self.judge_url:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
@@ -62,6 +64,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None)
     app.state.container = container
+    _install_openapi(app)
     for router in (system.router, judge.router, accounts.router, sources.router,
                    proxies.router, stats.router, notifiers.router, metrics.router):
         app.include_router(router)
@@ -71,6 +74,31 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(telegram_routes.router)
     _install_fallback_handlers(app)
     return app
+
+
+BEARER = "bearerAuth"
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """An OpenAPI document that declares the Bearer scheme on every route that needs a key,
+    so the docs page's (the dashboard's, `api/dashboard`) Authorize button and Try-it-out
+    work."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {BEARER: {
+                "type": "http", "scheme": "bearer", "bearerFormat": "pp_ API key",
+                "description": "An API key: `Authorization: Bearer pp_…`."}}
+            for path, operations in schema["paths"].items():
+                if path in PUBLIC_PATHS:
+                    continue
+                for operation in operations.values():
+                    operation["security"] = [{BEARER: []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_environment() -> FastAPI:

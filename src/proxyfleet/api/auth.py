@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.bootstrap import Container
-from proxyfleet.core.accounts import Principal
+from proxyfleet.core.accounts import Principal, Role, User
 from proxyfleet.core.errors import Forbidden, Unauthenticated
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread
@@ -58,7 +61,29 @@ async def registration_open(request: Request) -> None:
         raise RegistrationClosed("Registration is closed; ask an admin for an account.")
 
 
+# Who a keyless loopback call to seed 004's routes acts as, when the setting allows it.
+LOOPBACK_ADMIN = Principal(User(uuid.UUID(int=0), "loopback@localhost", "loopback", Role.ADMIN,
+                                datetime(1970, 1, 1, tzinfo=UTC)), uuid.UUID(int=0))
+
+
+async def local_admin(request: Request) -> Principal:
+    """An admin's key, or (with `ipv6_api_keyless_loopback`) no key at all from loopback."""
+    keyless = not request.headers.get("authorization")
+    if keyless and container_of(request).settings.ipv6_api_keyless_loopback \
+            and _is_loopback(request.client.host if request.client else ""):
+        return LOOPBACK_ADMIN
+    return await current_admin(await current_principal(request))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 Registration = Annotated[None, Depends(registration_open)]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(current_admin)]
+LocalAdmin = Annotated[Principal, Depends(local_admin)]
 Accounts = Annotated[AccountsService, Depends(accounts_service)]

@@ -10,8 +10,9 @@ import binascii
 import hmac
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 from fastapi import Depends, Request
 
@@ -76,3 +77,29 @@ def created_position(cursors: CursorCodec, cursor: str) -> tuple[datetime, uuid.
 
 def created_cursor(cursors: CursorCodec, created_at: datetime, row_id: uuid.UUID) -> str:
     return cursors.encode([created_at.isoformat(), str(row_id)])
+
+
+T = TypeVar("T")
+
+
+class Page(NamedTuple):
+    items: list[Any]
+    next_cursor: str | None
+    total_count: int
+
+
+def page_in_created_order(cursors: CursorCodec, items: Sequence[T],
+                          position: Callable[[T], tuple[datetime, uuid.UUID]],
+                          limit: int, cursor: str | None) -> Page:
+    """One page of a caller's own short list (their keys, their live leases), oldest first,
+    in seed 001's shape: the list is read whole, so the page is cut here."""
+    ordered = sorted(items, key=position)
+    if cursor is not None:
+        after = created_position(cursors, cursor)
+        ordered = [item for item in ordered if position(item) > after]
+    page = ordered[:limit]
+    next_cursor = None
+    if len(ordered) > limit:
+        created_at, item_id = position(page[-1])
+        next_cursor = created_cursor(cursors, created_at, item_id)
+    return Page(page, next_cursor, len(items))

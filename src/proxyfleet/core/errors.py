@@ -66,6 +66,10 @@ class EmailTaken(Conflict):
     code = "EMAIL_TAKEN"
 
 
+class SourceExists(Conflict):
+    code = "SOURCE_EXISTS"
+
+
 class InsufficientFunds(DomainError):
     kind = ErrorKind.PAYMENT_REQUIRED
     code = "INSUFFICIENT_CREDITS"

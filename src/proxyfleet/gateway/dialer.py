@@ -21,6 +21,7 @@ from proxyfleet.wire.target import Target
 
 class DialFailure(enum.Enum):
     UNRESOLVED = "name does not resolve"
+    NO_IPV6 = "no IPv6 address (this egress is IPv6-only)"
     REFUSED = "connection refused"
     NETWORK_UNREACHABLE = "network unreachable"
     HOST_UNREACHABLE = "host unreachable"

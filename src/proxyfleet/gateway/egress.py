@@ -245,8 +245,9 @@ def _native_ipv6(address: str) -> bool:
 
 class Ipv6Dialer:
     """Leaves from `source` and reaches IPv6 targets only: IPv4 literals are refused, names
-    resolve through AAAA records alone (none → `DialFailure.UNRESOLVED`: HTTP 502, SOCKS5
-    host unreachable). With `freebind` the source need not be configured on the host."""
+    resolve through AAAA records alone (none → `DialFailure.NO_IPV6`: HTTP "502 Bad Gateway -
+    IPv6 Only", as seed 004 answers; SOCKS5 host unreachable). With `freebind` the source
+    need not be configured on the host."""
 
     def __init__(self, source: str, resolver: Resolver, *, freebind: bool = False) -> None:
         self.source = source
@@ -254,7 +255,7 @@ class Ipv6Dialer:
         self._freebind = freebind
 
     async def dial(self, target: Target, make_leg: Callable[[], Leg]) -> Leg:
-        error: OSError = DialError(DialFailure.UNRESOLVED, target)
+        error: OSError = DialError(DialFailure.NO_IPV6, target)
         for address in await self.resolve(target):
             try:
                 return await self._connect(address, target.port, make_leg)
@@ -270,7 +271,7 @@ class Ipv6Dialer:
         try:
             found = await self._resolver.addresses(target.host, socket.AF_INET6)
         except (OSError, UnicodeError) as exc:  # gaierror and TimeoutError are OSErrors
-            raise DialError(DialFailure.UNRESOLVED, target) from exc
+            raise DialError(DialFailure.NO_IPV6, target) from exc
         return [address for address in found if _native_ipv6(address)]
 
     async def _connect(self, address: str, port: int, make_leg: Callable[[], Leg]) -> Leg:

@@ -35,6 +35,8 @@ from proxyfleet.wire.target import Target
 
 
 def dial_answer(failure: DialFailure) -> bytes:
+    if failure is DialFailure.NO_IPV6:  # seed 004's words for an IPv6-only egress
+        return bad_gateway("Bad Gateway - IPv6 Only")
     return gateway_timeout() if failure is DialFailure.TIMED_OUT else bad_gateway()
 
 

@@ -17,6 +17,7 @@ from proxyfleet.wire.target import Target
 
 REPLY_FOR = {
     DialFailure.UNRESOLVED: Socks5Reply.HOST_UNREACHABLE,
+    DialFailure.NO_IPV6: Socks5Reply.HOST_UNREACHABLE,
     DialFailure.REFUSED: Socks5Reply.CONNECTION_REFUSED,
     DialFailure.NETWORK_UNREACHABLE: Socks5Reply.NETWORK_UNREACHABLE,
     DialFailure.HOST_UNREACHABLE: Socks5Reply.HOST_UNREACHABLE,

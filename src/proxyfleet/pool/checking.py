@@ -84,10 +84,12 @@ async def _resolved(host: str, port: int) -> list[str]:
 class CheckingService:
     def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
                  policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow,
-                 reach_bounds: ReachBounds | None = None, metrics: Metrics | None = None) -> None:
+                 reach_bounds: ReachBounds | None = None, metrics: Metrics | None = None,
+                 on_write: Callable[[], None] | None = None) -> None:
         self._db = database
         self._reach_bounds = reach_bounds or ReachBounds(fetches_per_minute=100, concurrent=2)
         self._metrics = metrics
+        self._on_write = on_write  # told after each stored round (statuses changed)
         self._pipeline = pipeline
         self._judge_url = judge_url
         self._policy = policy
@@ -213,6 +215,8 @@ class CheckingService:
             await uow.commit()
         if self._metrics is not None:
             self._count(self._metrics, records)
+        if self._on_write is not None:
+            self._on_write()
         alive = sum(1 for r in records if r.status is ProxyStatus.ACTIVE)
         log.info("check round stored", checked=len(records), alive=alive, forgotten=len(gone))
         return RoundSummary(len(records), alive, len(gone))

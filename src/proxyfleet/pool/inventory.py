@@ -14,11 +14,14 @@ from typing import Any
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.errors import NotFound
 from proxyfleet.core.proxies import (
+    Anonymity,
     Proxy,
     ProxyAddress,
     ProxyCheck,
     ProxyFilter,
     ProxyOrigin,
+    ProxyProtocol,
+    ProxyStatus,
     SortField,
     UpsertCounts,
 )
@@ -64,6 +67,9 @@ class CountCache:
             return None
         return found[1]
 
+    def clear(self) -> None:
+        self._totals.clear()
+
     def put(self, wanted: ProxyFilter, total: int) -> None:
         if len(self._totals) >= self._capacity:
             self._totals.clear()
@@ -85,9 +91,15 @@ class InventoryService:
             async with self._db.writing() as uow:
                 counts += await uow.proxies.upsert(chunk, origin, source_id, self._now())
                 await uow.commit()
+            self.forget_counts()
             if progress is not None:
                 progress(len(chunk))
         return counts
+
+    def forget_counts(self) -> None:
+        """After a write to the pool: this process's next totals are counted afresh (other
+        processes' caches expire within count_cache_seconds)."""
+        self._counts.clear()
 
     async def query(self, wanted: ProxyFilter, sort: SortField, descending: bool, limit: int,
                     after: tuple[Any, uuid.UUID] | None,
@@ -126,8 +138,13 @@ class InventoryService:
             return ProxyDetail(proxy, await uow.proxies.recent_checks(proxy_id, RECENT_CHECKS))
 
     async def stats(self) -> dict[str, Any]:
+        """Pool health; every status, protocol and anonymity is there, with 0 when none."""
         async with self._db.reading() as uow:
-            return await uow.proxies.stats()
+            found = await uow.proxies.stats()
+        for key, kinds in (("by_status", ProxyStatus), ("by_protocol", ProxyProtocol),
+                           ("by_anonymity", Anonymity)):
+            found[key] = {kind.value: found[key].get(kind.value, 0) for kind in kinds}
+        return found
 
     def verified_since(self, minutes: int) -> datetime:
         # Whole seconds, so the same query a moment later has the same filter (and total).

@@ -62,6 +62,10 @@ async def check_lines(pipeline: Pipeline, lines: Sequence[str],
     verdicts: list[LineVerdict | None] = [
         None if address else _not_a_proxy(line) for line, address in zip(lines, parsed,
                                                                           strict=True)]
+    if on_verdict is not None:  # every line counts, so a progress bar reaches its end
+        for verdict in verdicts:
+            if verdict is not None:
+                on_verdict(verdict)
     ctx = CheckContext(judge_url=judge_url, own_ip=await own_public_ip(judge_url, seconds),
                        timeout=seconds)
     async for result in pipeline.check_many(positions, ctx, concurrency):

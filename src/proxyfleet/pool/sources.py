@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import structlog
 
 from proxyfleet.core.clock import utcnow
-from proxyfleet.core.errors import DomainError, InvalidInput, NotFound
+from proxyfleet.core.errors import DomainError, InvalidInput, NotFound, SourceExists
 from proxyfleet.core.events import Event, EventName
 from proxyfleet.core.proxies import (
     ProxyAddress,
@@ -71,11 +71,9 @@ class SourcesService:
         return self._parsers.get(name)
 
     async def _detect(self, url: str) -> str:
-        try:
-            fetched = await self._fetcher.fetch(url)
-        except DomainError as error:
-            raise NoMatchingParser("Could not fetch the source to detect its format: "
-                                   f"{error.message}", {"url": url}) from None
+        # A list that cannot be fetched is the upstream's failure (502 UPSTREAM_FAILED), not
+        # a format no parser reads.
+        fetched = await self._fetcher.fetch(url)
         parser = self._parsers.detect(fetched.text, fetched.content_type)
         if parser is None:
             raise NoMatchingParser("No parser supports this source's content; "
@@ -86,6 +84,9 @@ class SourcesService:
     async def create(self, url: str, parser_name: str | None, cron_schedule: str,
                      default_protocol: ProxyProtocol, is_active: bool = True) -> Source:
         cron = validate_cron(cron_schedule)
+        async with self._db.reading() as uow:
+            if await uow.sources.with_url(url):  # before fetching it; the index settles races
+                raise SourceExists("A source with this URL already exists.", {"url": url})
         name = self._parser(parser_name).name if parser_name else await self._detect(url)
         now = self._now()
         source = Source(uuid.uuid4(), url, name, cron, default_protocol, is_active, now, None,

@@ -96,8 +96,31 @@ def filter_clauses(wanted: ProxyFilter, *,
     return clauses
 
 
+# Rows with something measured for a sort, and those with nothing (their sentinel): the
+# unmeasured come after every measured row, in either order (a proxy never checked has no
+# score worth ranking either). Ranges, so each part is one range of the sort's index.
+MEASURED: dict[SortField, ColumnElement[bool]] = {
+    SortField.SCORE: ProxyRow.last_checked_at > NEVER,
+    SortField.LATENCY: ProxyRow.avg_latency_ms < NO_LATENCY_MS,
+    SortField.UPTIME: ProxyRow.uptime_pct > NO_UPTIME_PCT,
+    SortField.LAST_CHECKED: ProxyRow.last_checked_at > NEVER,
+}
+UNMEASURED: dict[SortField, ColumnElement[bool]] = {
+    SortField.SCORE: ProxyRow.last_checked_at <= NEVER,
+    SortField.LATENCY: ProxyRow.avg_latency_ms >= NO_LATENCY_MS,
+    SortField.UPTIME: ProxyRow.uptime_pct <= NO_UPTIME_PCT,
+    SortField.LAST_CHECKED: ProxyRow.last_checked_at <= NEVER,
+}
+
+
 def sort_value(proxy_row: ProxyRow, sort: SortField) -> Any:
-    return getattr(proxy_row, SORT_COLUMNS[sort].key)
+    """The row's value for the cursor; None when nothing is measured (the cursor then walks
+    the unmeasured rows, by id)."""
+    unmeasured = {SortField.SCORE: proxy_row.last_checked_at <= NEVER,
+                  SortField.LATENCY: proxy_row.avg_latency_ms >= NO_LATENCY_MS,
+                  SortField.UPTIME: proxy_row.uptime_pct <= NO_UPTIME_PCT,
+                  SortField.LAST_CHECKED: proxy_row.last_checked_at <= NEVER}[sort]
+    return None if unmeasured else getattr(proxy_row, SORT_COLUMNS[sort].key)
 
 
 class ProxiesRepository:
@@ -177,20 +200,30 @@ class ProxiesRepository:
 
     async def page(self, wanted: ProxyFilter, sort: SortField, descending: bool, limit: int,
                    after: tuple[Any, uuid.UUID] | None) -> list[tuple[Proxy, Any]]:
-        """A page in keyset order, each proxy with its raw sort value (for the next cursor)."""
+        """A page in keyset order, each proxy with its sort value (for the next cursor): the
+        measured rows in the asked order, then the unmeasured ones by id, in either order.
+        Each part is one range of the `(column, id)` index."""
         column = SORT_COLUMNS[sort]
         # Score pages keep (status, score, id); PostgreSQL plans well with its statistics.
         walk = sort is not SortField.SCORE and self._dialect() == "sqlite"
         query: Select[ProxyRow] = select(ProxyRow).where(
             *filter_clauses(wanted, walk_sort_index=walk))
-        if after is not None:
-            position = tuple_(column, ProxyRow.id)
-            bound = tuple_(*after)
-            query = query.where(position < bound if descending else position > bound)
-        order = (column.desc(), ProxyRow.id.desc()) if descending else (column, ProxyRow.id)
-
-        rows = await self._session.scalars(query.order_by(*order).limit(limit))
-        return [(proxy_of(row, self._box), sort_value(row, sort)) for row in rows]
+        found: list[ProxyRow] = []
+        if after is None or after[0] is not None:
+            measured = query.where(MEASURED[sort])
+            if after is not None:
+                position = tuple_(column, ProxyRow.id)
+                bound = tuple_(*after)
+                measured = measured.where(position < bound if descending else position > bound)
+            order = (column.desc(), ProxyRow.id.desc()) if descending else (column, ProxyRow.id)
+            found = list(await self._session.scalars(measured.order_by(*order).limit(limit)))
+        if len(found) < limit:
+            rest = query.where(UNMEASURED[sort])
+            if after is not None and after[0] is None:
+                rest = rest.where(ProxyRow.id < after[1] if descending else ProxyRow.id > after[1])
+            by_id = ProxyRow.id.desc() if descending else ProxyRow.id
+            found += await self._session.scalars(rest.order_by(by_id).limit(limit - len(found)))
+        return [(proxy_of(row, self._box), sort_value(row, sort)) for row in found]
 
     async def count(self, wanted: ProxyFilter) -> int:
         query = select(func.count()).select_from(ProxyRow).where(*filter_clauses(wanted))

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proxyfleet.core.errors import SourceExists
 from proxyfleet.core.proxies import ProxyProtocol, ProxyStatus, Source
 from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import ProxyRow, SourceRow
@@ -31,7 +33,15 @@ class SourcesRepository:
             cron_schedule=source.cron_schedule, default_protocol=source.default_protocol.value,
             is_active=source.is_active, created_at=source.created_at,
             next_run_at=source.next_run_at, consecutive_failures=0))
-        await self._session.flush()
+        try:
+            await self._session.flush()
+        except IntegrityError:  # the unique URL: added twice, or by a concurrent request
+            raise SourceExists("A source with this URL already exists.",
+                               {"url": source.url}) from None
+
+    async def with_url(self, url: str) -> bool:
+        found = await self._session.scalar(select(SourceRow.id).where(SourceRow.url == url))
+        return found is not None
 
     async def get(self, source_id: uuid.UUID) -> Source | None:
         row = await self._session.get(SourceRow, source_id)

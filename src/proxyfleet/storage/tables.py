@@ -130,7 +130,8 @@ class SourceRow(Base):
     # cleared when an admin turns it on again.
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_sources_active_next_run", "is_active", "next_run_at"),)
+    __table_args__ = (Index("ix_sources_active_next_run", "is_active", "next_run_at"),
+                      Index("ux_sources_url", "url", unique=True))
 
 
 class ProxyRow(Base):

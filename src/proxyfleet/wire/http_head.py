@@ -34,12 +34,14 @@ class HeadTooLarge(HttpError):
                          f"message head over {limit} bytes")
 
 
-def error_response(status: HTTPStatus, extra: Iterable[tuple[str, str]] = ()) -> bytes:
-    """A complete, closing response with a one-line text body naming the status."""
-    body = f"{status.value} {status.phrase}\n".encode()
+def error_response(status: HTTPStatus, extra: Iterable[tuple[str, str]] = (),
+                   reason: str | None = None) -> bytes:
+    """A complete, closing response with a one-line text body naming the status (and
+    `reason`, when given, in place of the standard phrase)."""
+    body = f"{status.value} {reason or status.phrase}\n".encode("latin-1")
     fields = [*extra, ("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
               ("Connection", "close")]
-    return status_line(status) + Headers(fields).encode() + b"\r\n" + body
+    return status_line(status, reason) + Headers(fields).encode() + b"\r\n" + body
 
 
 def status_line(status: HTTPStatus, reason: str | None = None) -> bytes:

@@ -268,8 +268,8 @@ def proxy_auth_required(realm: str = "proxyfleet") -> bytes:
     return error_response(HTTPStatus.PROXY_AUTHENTICATION_REQUIRED, [challenge])
 
 
-def bad_gateway() -> bytes:
-    return error_response(HTTPStatus.BAD_GATEWAY)
+def bad_gateway(reason: str | None = None) -> bytes:
+    return error_response(HTTPStatus.BAD_GATEWAY, reason=reason)
 
 
 def gateway_timeout() -> bytes:

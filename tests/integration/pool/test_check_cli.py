@@ -50,6 +50,7 @@ async def test_check_labels_every_line_of_a_file(tmp_path: Path) -> None:
     assert verdicts[-1]["error"] == "not a proxy address"
     alive = sum(t.alive for t in truths)
     assert f"checked {len(lines) + 1} in" in summary
+    assert f"{len(lines) + 1}/{len(lines) + 1}" in summary  # the bar ends full
     assert f"{alive} alive" in summary
 
 

@@ -51,6 +51,16 @@ async def _add(client: httpx.AsyncClient, admin: Member, **body: object) -> http
     return await client.post("/sources", json=body, headers=admin.headers)
 
 
+async def _add_unscraped(client: httpx.AsyncClient, admin: Member, **body: object) -> Any:
+    """An active source the schedule alone scrapes: added inactive (POST scrapes an active
+    one at once), then switched on."""
+    added = (await _add(client, admin, is_active=False, **body)).json()
+    switched = await client.patch(f"/sources/{added['id']}", json={"is_active": True},
+                                  headers=admin.headers)
+    assert switched.status_code == 200, switched.text
+    return switched.json()
+
+
 async def test_auto_detection_picks_the_right_parser(client: httpx.AsyncClient, admin: Member,
                                                      lists: ListServer) -> None:
     for path, parser in [("/plain.txt", "plaintext"), ("/list.json", "json"),
@@ -58,10 +68,13 @@ async def test_auto_detection_picks_the_right_parser(client: httpx.AsyncClient, 
         response = await _add(client, admin, url=lists.url(path))
         assert response.status_code == 201, response.text
         assert response.json()["parser_name"] == parser
-    for path in ["/garbage", "/html", "/broken"]:
+    for path in ["/garbage", "/html"]:
         response = await _add(client, admin, url=lists.url(path))
         assert response.status_code == 422, path
         assert response.json()["error"]["code"] == "NO_MATCHING_PARSER"
+    unfetchable = await _add(client, admin, url=lists.url("/broken"))
+    assert unfetchable.status_code == 502
+    assert unfetchable.json()["error"]["code"] == "UPSTREAM_FAILED"
     listed = (await client.get("/sources", headers=admin.headers)).json()
     assert listed["total_count"] == 3
 
@@ -83,8 +96,9 @@ async def test_source_validation(client: httpx.AsyncClient, admin: Member,
 
 async def test_scrape_now_reports_what_it_found(client: httpx.AsyncClient, admin: Member,
                                                 lists: ListServer) -> None:
+    # Inactive: an active one would be scraped at once in the background as well.
     source = (await _add(client, admin, url=lists.url("/plain.txt"), parser_name="plaintext",
-                         default_protocol="http")).json()
+                         default_protocol="http", is_active=False)).json()
     first = await client.post(f"/sources/{source['id']}/scrape", headers=admin.headers)
     assert first.status_code == 200, first.text
     body = first.json()
@@ -103,8 +117,8 @@ async def test_scrape_now_reports_what_it_found(client: httpx.AsyncClient, admin
 async def test_failed_scrapes_are_recorded_not_fatal(client: httpx.AsyncClient, admin: Member,
                                                      lists: ListServer) -> None:
     for path in ["/broken", "/cut", "/garbage"]:
-        source = (await _add(client, admin, url=lists.url(path),
-                             parser_name="plaintext")).json()
+        source = (await _add(client, admin, url=lists.url(path), parser_name="plaintext",
+                             is_active=False)).json()  # scraped by hand only
         response = await client.post(f"/sources/{source['id']}/scrape", headers=admin.headers)
         state = (await client.get(f"/sources/{source['id']}", headers=admin.headers)).json()
         if path == "/garbage":  # fetched fine, nothing usable in it
@@ -152,10 +166,10 @@ async def _make_due(container: Container, source_id: str) -> None:
 async def test_the_schedule_scrapes_due_sources_once_and_survives_failures(
         client: httpx.AsyncClient, admin: Member, container: Container,
         lists: ListServer) -> None:
-    good = (await _add(client, admin, url=lists.url("/big"), parser_name="plaintext")).json()
-    bad = (await _add(client, admin, url=lists.url("/broken"), parser_name="plaintext")).json()
-    idle = (await _add(client, admin, url=lists.url("/plain.txt"),
-                       parser_name="plaintext")).json()
+    good = await _add_unscraped(client, admin, url=lists.url("/big"), parser_name="plaintext")
+    bad = await _add_unscraped(client, admin, url=lists.url("/broken"), parser_name="plaintext")
+    idle = await _add_unscraped(client, admin, url=lists.url("/plain.txt"),
+                                parser_name="plaintext")
     for source in (good, bad):
         await _make_due(container, source["id"])
 
@@ -208,8 +222,8 @@ async def test_a_slow_source_times_out_and_is_recorded(
         update={"source_fetch_timeout_seconds": 0.5}))
     transport = httpx.ASGITransport(app=create_app(impatient))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        source = (await _add(client, admin, url=lists.url("/slow"),
-                             parser_name="plaintext")).json()
+        source = (await _add(client, admin, url=lists.url("/slow"), parser_name="plaintext",
+                             is_active=False)).json()
         response = await client.post(f"/sources/{source['id']}/scrape", headers=admin.headers)
     await impatient.close()
     assert response.status_code == 502
@@ -228,8 +242,8 @@ async def test_worker_processes_consume_the_shared_queue(
         assert refused.returncode == 2
         assert "PROXYFLEET_REDIS_URL" in refused.stderr
         return
-    source = (await _add(client, admin, url=lists.url("/plain.txt"),
-                         parser_name="plaintext")).json()
+    source = (await _add(client, admin, url=lists.url("/plain.txt"), parser_name="plaintext",
+                         is_active=False)).json()  # so the one scrape is the one sent below
     worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:

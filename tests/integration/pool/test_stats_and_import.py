@@ -29,8 +29,8 @@ async def test_pool_stats_count_what_is_there(client: httpx.AsyncClient, contain
 
     assert stats["total_proxies"] == 6
     assert stats["by_status"] == {"active": 3, "dead": 2, "unchecked": 1}
-    assert stats["by_protocol"] == {"http": 4, "socks5": 2}
-    assert stats["by_anonymity"] == {"elite": 3}
+    assert stats["by_protocol"] == {"http": 4, "https": 0, "socks4": 0, "socks5": 2}
+    assert stats["by_anonymity"] == {"transparent": 0, "anonymous": 0, "elite": 3}
     assert abs(stats["avg_score"] - 0.36) < 1e-9
     assert abs(stats["avg_latency_ms"] - 180.0) < 1e-9
     assert (stats["sources_active"], stats["sources_total"]) == (1, 1)
@@ -57,6 +57,7 @@ async def test_import_cli_adds_then_refreshes(client: httpx.AsyncClient, contain
                            check=False)
     assert first.returncode == 0, first.stderr
     assert "discovered 4, new 4, updated 0" in first.stderr
+    assert "4/4" in first.stderr  # the bar counts proxies, not the file's lines
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
                            check=False)
     assert "discovered 4, new 0, updated 4" in again.stderr

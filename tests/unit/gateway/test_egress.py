@@ -125,7 +125,7 @@ async def test_names_resolve_through_aaaa_only_and_mapped_answers_are_dropped() 
 
 
 @pytest.mark.parametrize(("host", "failure"), [
-    ("v4only.test", DialFailure.UNRESOLVED),
+    ("v4only.test", DialFailure.NO_IPV6),
     ("192.0.2.1", DialFailure.NETWORK_UNREACHABLE),
 ])
 async def test_targets_without_ipv6_fail_before_any_connection(
@@ -134,3 +134,12 @@ async def test_targets_without_ipv6_fail_before_any_connection(
     with pytest.raises(DialError) as raised:
         await dialer.dial(Target.of(host, 80), lambda: pytest.fail("no leg expected"))
     assert raised.value.failure is failure
+
+
+def test_an_ipv6_only_refusal_says_so_over_http() -> None:
+    from proxyfleet.gateway.http_session import dial_answer
+
+    answer = dial_answer(DialFailure.NO_IPV6)
+    assert answer.startswith(b"HTTP/1.1 502 Bad Gateway - IPv6 Only\r\n")
+    assert answer.endswith(b"\r\n\r\n502 Bad Gateway - IPv6 Only\n")
+    assert dial_answer(DialFailure.REFUSED).startswith(b"HTTP/1.1 502 Bad Gateway\r\n")

@@ -25,10 +25,9 @@ def test_validation_failures_are_400_naming_the_field() -> None:
     assert json.loads(bytes(response.body))["error"] == "type: bad"
 
 
-def test_auth_failures_keep_the_platform_envelope() -> None:
+def test_auth_failures_use_the_seeds_flat_shape_too() -> None:
     body = _body(401, "UNAUTHORIZED", "Missing API key", {})
-    assert body == {"error": {"code": "UNAUTHORIZED", "message": "Missing API key",
-                              "details": {}}}
+    assert body == {"error": "Missing API key", "code": "UNAUTHORIZED"}
 
 
 def test_statuses() -> None:

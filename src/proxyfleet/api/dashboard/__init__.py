@@ -53,7 +53,7 @@ def mount(app: FastAPI) -> None:
             openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
             swagger_js_url=swagger["js"], swagger_css_url=swagger["css"],
             swagger_favicon_url="/favicon.svg", oauth2_redirect_url=DOCS_REDIRECT_PATH,
-            swagger_ui_parameters={"validatorUrl": None})
+            swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True})
 
     async def docs_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()

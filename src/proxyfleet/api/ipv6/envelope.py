@@ -1,8 +1,6 @@
-"""The 004 surface's error shape: `{"error": "message"}`, as the seed's Flask API answered,
-with 400 for bad input (Flask's status, not 422).
-
-Authentication is proxyfleet's addition (the seed had none), so 401 and 403 keep the shape
-every other surface uses for them: a client handles a rejected key the same way everywhere.
+"""The 004 surface's error shape: `{"error": "message", "code": …}`, as the seed's Flask API
+answered, with 400 for bad input (Flask's status, not 422), on every answer of its routes:
+401 and 403 (authentication is proxyfleet's addition) too, so a 004 client reads one shape.
 """
 
 from __future__ import annotations
@@ -14,18 +12,13 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from proxyfleet.api.pool.envelope import POOL, ErrorOut
 from proxyfleet.api.surface import STATUS_BY_KIND, documented, surface_router
 from proxyfleet.core.errors import DomainError, ErrorKind
-
-_AUTH_STATUSES = frozenset({401, 403})
 
 
 class Ipv6Surface:
     def render(self, status: int, code: str, message: str,
                details: Mapping[str, Any]) -> Response:
-        if status in _AUTH_STATUSES:
-            return POOL.render(status, code, message, details)
         if status == 422:  # validation failures: Flask answered them 400
             status, message = 400, _first_field_error(message, details)
         return JSONResponse({"error": message, "code": code, **_extra(details)},
@@ -63,9 +56,9 @@ class Ipv6ErrorOut(BaseModel):
 
 
 def ipv6_errors(*statuses: int) -> dict[int | str, Any]:
-    """`responses=` for a 004 route: 401 and 403 in the platform's shape, the rest in 004's.
+    """`responses=` for a 004 route: every error in 004's shape, 401 and 403 too.
     Validation failures are 400 here, never 422: the "4XX" entry keeps FastAPI from
     documenting a 422 this surface does not give."""
-    listed = documented(Ipv6ErrorOut, statuses, {401: ErrorOut, 403: ErrorOut})
+    listed = documented(Ipv6ErrorOut, statuses, {})
     return listed | {"4XX": {"model": Ipv6ErrorOut,
                              "description": "Any other client error, in seed 004's shape."}}

@@ -1,5 +1,6 @@
 """The 004 endpoints: create (permanent or temp), list, detail, delete, bulk delete, cleanup,
-stats and health. Admins only, except health. Handlers call `InstancesService` and map."""
+stats and health. Admins only (or keyless loopback calls, when
+`ipv6_api_keyless_loopback` is on), except health. Handlers call `InstancesService` and map."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from proxyfleet.api.auth import Admin, container
+from proxyfleet.api.auth import LocalAdmin, container
 from proxyfleet.api.ipv6.envelope import ipv6_errors, ipv6_router
 from proxyfleet.api.ipv6.schemas import (
     BulkDeleteIn,
@@ -76,7 +77,7 @@ def _instance_id(text: str) -> uuid.UUID:
 
 @router.post("/api/create_proxy", responses=ipv6_errors(400, 401, 403, 409, 500, 503),
              response_model=InstanceOut, response_model_exclude_none=True)
-async def create_proxy(_: Admin, found: Services, body: CreateIn) -> InstanceOut:
+async def create_proxy(_: LocalAdmin, found: Services, body: CreateIn) -> InstanceOut:
     if body.interface is None or not body.interface.strip():
         raise InvalidInput(INTERFACE_REQUIRED)
     return _created(await found.instances.create(body.type, body.interface))
@@ -85,13 +86,13 @@ async def create_proxy(_: Admin, found: Services, body: CreateIn) -> InstanceOut
 @router.post("/api/proxy/create_temp", responses=ipv6_errors(400, 401, 403, 409, 500, 503),
              response_model=InstanceOut,
              response_model_exclude_none=True)
-async def create_temp_proxy(_: Admin, found: Services, body: CreateTempIn) -> InstanceOut:
+async def create_temp_proxy(_: LocalAdmin, found: Services, body: CreateTempIn) -> InstanceOut:
     return _created(await found.instances.create(body.type, body.interface, body.ttl))
 
 
 @router.get("/api/list_proxies", responses=ipv6_errors(400, 401, 403),
             response_model=ListOut, response_model_exclude_none=True)
-async def list_proxies(_: Admin, found: Services) -> ListOut:
+async def list_proxies(_: LocalAdmin, found: Services) -> ListOut:
     views = await found.instances.list_instances()
     return ListOut(proxies=[_detail(view) for view in views], total=len(views))
 
@@ -99,20 +100,20 @@ async def list_proxies(_: Admin, found: Services) -> ListOut:
 @router.get("/api/proxy/{instance_id}", responses=ipv6_errors(400, 401, 403, 404),
             response_model=InstanceDetailOut,
             response_model_exclude_none=True)
-async def get_proxy(_: Admin, found: Services, instance_id: str) -> InstanceDetailOut:
+async def get_proxy(_: LocalAdmin, found: Services, instance_id: str) -> InstanceDetailOut:
     return _detail(await found.instances.get(_instance_id(instance_id)))
 
 
 @router.delete("/api/proxy/{instance_id}", responses=ipv6_errors(400, 401, 403, 404),
                response_model=DeleteOut)
-async def delete_proxy(_: Admin, found: Services, instance_id: str) -> DeleteOut:
+async def delete_proxy(_: LocalAdmin, found: Services, instance_id: str) -> DeleteOut:
     await found.instances.delete(_instance_id(instance_id))
     return DeleteOut(message=f"Proxy {instance_id} deleted", instance_id=instance_id)
 
 
 @router.post("/api/proxy/bulk_delete", responses=ipv6_errors(400, 401, 403),
              response_model=BulkDeleteOut)
-async def bulk_delete(_: Admin, found: Services, body: BulkDeleteIn) -> BulkDeleteOut:
+async def bulk_delete(_: LocalAdmin, found: Services, body: BulkDeleteIn) -> BulkDeleteOut:
     if body.delete_all:
         deleted = await found.instances.delete_all()
     elif body.instance_ids:
@@ -124,14 +125,14 @@ async def bulk_delete(_: Admin, found: Services, body: BulkDeleteIn) -> BulkDele
 
 
 @router.post("/api/cleanup", responses=ipv6_errors(400, 401, 403), response_model=CleanupOut)
-async def api_cleanup(_: Admin, found: Services) -> CleanupOut:
+async def api_cleanup(_: LocalAdmin, found: Services) -> CleanupOut:
     cleaned = [str(instance_id) for instance_id in await found.instances.expire_due()]
     return CleanupOut(message=f"Cleaned up {len(cleaned)} expired proxies",
                       cleaned_instances=cleaned, cleaned_count=len(cleaned))
 
 
 @router.get("/api/stats", responses=ipv6_errors(400, 401, 403), response_model=TotalsOut)
-async def api_stats(_: Admin, found: Services) -> TotalsOut:
+async def api_stats(_: LocalAdmin, found: Services) -> TotalsOut:
     totals = await found.instances.totals()
     interfaces = [InterfaceOut(name=name, prefix=totals.prefixes.get(name), proxies=count)
                   for name, count in sorted(totals.instances_by_interface.items())]

@@ -4,8 +4,9 @@ seconds since the epoch, as the seed's `time.time()` gave them)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from proxyfleet.api.request_models import NumbersNotBooleans
 from proxyfleet.storage.instances import InstanceType
@@ -39,6 +40,14 @@ class StatsOut(BaseModel):
     bytes_received: int
     last_activity_ts: float | None
     uptime: float
+
+    @model_serializer(mode="wrap")
+    def _always_last_activity(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # null until the first connection, and present then too: the routes drop absent
+        # optional fields (response_model_exclude_none), this one is part of every stats.
+        shown: dict[str, Any] = handler(self)
+        shown.setdefault("last_activity_ts", self.last_activity_ts)
+        return shown
 
 
 class Endpoints(BaseModel):

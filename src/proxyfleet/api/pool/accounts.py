@@ -8,7 +8,12 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from proxyfleet.api.auth import Accounts, Admin, Caller, Registration
-from proxyfleet.api.pagination import Cursors, created_cursor, created_position
+from proxyfleet.api.pagination import (
+    Cursors,
+    created_cursor,
+    created_position,
+    page_in_created_order,
+)
 from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.schemas import (
     AccountOut,
@@ -46,8 +51,13 @@ async def create_key(caller: Caller, accounts: Accounts, body: KeyIn | None = No
 
 
 @router.get("/auth/keys", responses=errors(401, 422), response_model=KeyListOut, tags=["auth"])
-async def list_keys(caller: Caller, accounts: Accounts) -> KeyListOut:
-    return KeyListOut(items=[KeyOut.of(k) for k in await accounts.keys(caller.user.id)])
+async def list_keys(caller: Caller, accounts: Accounts, cursors: Cursors,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                    cursor: Annotated[str | None, Query(max_length=500)] = None) -> KeyListOut:
+    page = page_in_created_order(cursors, await accounts.keys(caller.user.id),
+                                 lambda key: (key.created_at, key.id), limit, cursor)
+    return KeyListOut(items=[KeyOut.of(k) for k in page.items], next_cursor=page.next_cursor,
+                      total_count=page.total_count)
 
 
 @router.delete("/auth/keys/{key_id}", responses=errors(401, 404, 422),

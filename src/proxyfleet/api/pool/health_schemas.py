@@ -41,8 +41,8 @@ class SourceDetailOut(SourceOut):
     health: SourceHealthOut
 
     @classmethod
-    def of_health(cls, health: SourceHealth) -> SourceDetailOut:
-        return cls(**SourceOut.of(health.source).model_dump(),
+    def of_health(cls, health: SourceHealth, *, reveal: bool = True) -> SourceDetailOut:
+        return cls(**SourceOut.of(health.source, reveal=reveal).model_dump(),
                    health=SourceHealthOut.of(health))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -61,13 +62,35 @@ class SourceOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, source: Source) -> SourceOut:
-        return cls(id=source.id, url=source.url, parser_name=source.parser_name,
+    def of(cls, source: Source, *, reveal: bool = True) -> SourceOut:
+        """`reveal` False (a non-admin reads it): credentials and query values in the URL
+        are hidden."""
+        return cls(id=source.id, url=source.url if reveal else hide_secrets(source.url),
+                   parser_name=source.parser_name,
                    cron_schedule=source.cron_schedule, default_protocol=source.default_protocol,
                    is_active=source.is_active, last_scraped_at=source.last_scraped_at,
                    next_run_at=source.next_run_at, last_error=source.last_error,
                    consecutive_failures=source.consecutive_failures,
                    created_at=source.created_at)
+
+
+class SourceCreatedOut(SourceOut):
+    scrape_queued: bool = Field(description="True when the new source (active) is being "
+                                            "scraped now, in the background; its proxies "
+                                            "then appear in GET /proxies as they are checked.")
+
+
+def hide_secrets(url: str) -> str:
+    """The URL with its user and password and every query value replaced by `***`: list
+    URLs often carry a token."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = urlencode([(name, "***") for name, _ in parse_qsl(parts.query,
+                                                              keep_blank_values=True)],
+                      safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class SourcePage(BaseModel):
@@ -212,6 +235,8 @@ class ReleaseOut(BaseModel):
 
 class LeaseListOut(BaseModel):
     items: list[LeaseOut]
+    next_cursor: str | None
+    total_count: int
 
 
 class PoolStatsOut(BaseModel):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query
 
 from proxyfleet.api.auth import Admin, Caller, container
-from proxyfleet.api.pagination import CursorCodec, Cursors
+from proxyfleet.api.pagination import CursorCodec, Cursors, page_in_created_order
 from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.inventory_schemas import (
     AcquireIn,
@@ -61,7 +61,9 @@ def _position(cursors: CursorCodec, cursor: str, sort: SortField,
             raise ValueError("bad total")
         if kind != sort.value or direction != ("desc" if descending else "asc"):
             raise ValueError("cursor from another ordering")
-        return (_sort_value(sort, value), uuid.UUID(proxy_id)), total
+        # None: past the measured rows, into the unmeasured ones (by id).
+        after = None if value is None else _sort_value(sort, value)
+        return (after, uuid.UUID(proxy_id)), total
     except (ValueError, TypeError, AttributeError, OverflowError):
         raise InvalidInput("The cursor is not valid for this query.",
                            {"cursor": cursor[:100]}) from None
@@ -193,6 +195,10 @@ async def release(lease_id: uuid.UUID, caller: Caller, found: Services) -> Relea
 
 @router.get("/account/leases", responses=errors(401, 422),
             response_model=LeaseListOut, tags=["leases"])
-async def my_leases(caller: Caller, found: Services) -> LeaseListOut:
-    return LeaseListOut(items=[LeaseOut.of(lease)
-                               for lease in await found.leasing.live(caller.user.id)])
+async def my_leases(caller: Caller, found: Services, cursors: Cursors,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                    cursor: Annotated[str | None, Query(max_length=500)] = None) -> LeaseListOut:
+    page = page_in_created_order(cursors, await found.leasing.live(caller.user.id),
+                                 lambda lease: (lease.created_at, lease.id), limit, cursor)
+    return LeaseListOut(items=[LeaseOut.of(lease) for lease in page.items],
+                        next_cursor=page.next_cursor, total_count=page.total_count)

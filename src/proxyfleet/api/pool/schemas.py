@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from proxyfleet.accounts.rules import normalise_email
 from proxyfleet.api.request_models import RequestModel
 from proxyfleet.core.accounts import ApiKey, Currency, IssuedKey, LedgerEntry, Role, User
+from proxyfleet.core.errors import InvalidInput
 
 Strict = RequestModel
 
 
+def _well_formed_email(text: str) -> str:
+    try:
+        return normalise_email(text)
+    except InvalidInput as error:  # as a field error, in the 422's details.fields
+        raise ValueError(error.message.removeprefix("Not a valid email address: ")) from None
+
+
+EmailAddress = Annotated[str, Field(max_length=320, examples=["you@example.com"]),
+                         AfterValidator(_well_formed_email)]
+
+
 class RegisterIn(Strict):
-    email: EmailStr
+    email: EmailAddress
     display_name: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -83,6 +96,8 @@ class RegisterOut(BaseModel):
 
 class KeyListOut(BaseModel):
     items: list[KeyOut]
+    next_cursor: str | None
+    total_count: int
 
 
 class AccountOut(UserAdminOut):

@@ -1,4 +1,5 @@
-"""Sources endpoints of the pool API (admins only)."""
+"""Sources endpoints of the pool API: any key reads them (credentials and tokens in their
+URLs hidden from non-admins); only admins change them."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Response
 
-from proxyfleet.api.auth import Admin, container
+from proxyfleet.api.auth import Admin, Caller, container
 from proxyfleet.api.pagination import Cursors, created_cursor, created_position
 from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.health_schemas import SourceDetailOut
 from proxyfleet.api.pool.inventory_schemas import (
     ScrapeOut,
+    SourceCreatedOut,
     SourceIn,
     SourceOut,
     SourcePage,
@@ -25,8 +27,8 @@ router = pool_router(tags=["sources"])
 Services = Annotated[Container, Depends(container)]
 
 
-@router.get("/sources", responses=errors(401, 403, 422), response_model=SourcePage)
-async def list_sources(_: Admin, found: Services, cursors: Cursors,
+@router.get("/sources", responses=errors(401, 422), response_model=SourcePage)
+async def list_sources(caller: Caller, found: Services, cursors: Cursors,
                        is_active: bool | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        cursor: Annotated[str | None, Query(max_length=500)] = None) -> SourcePage:
@@ -35,22 +37,29 @@ async def list_sources(_: Admin, found: Services, cursors: Cursors,
     next_cursor = None
     if len(items) == limit:
         next_cursor = created_cursor(cursors, items[-1].created_at, items[-1].id)
-    return SourcePage(items=[SourceOut.of(s) for s in items], next_cursor=next_cursor,
-                      total_count=total)
+    return SourcePage(items=[SourceOut.of(s, reveal=caller.is_admin) for s in items],
+                      next_cursor=next_cursor, total_count=total)
 
 
-@router.post("/sources", responses=errors(401, 403, 422, 502),
-             status_code=201, response_model=SourceOut)
-async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceOut:
+@router.post("/sources", responses=errors(401, 403, 409, 422, 502),
+             status_code=201, response_model=SourceCreatedOut)
+async def add_source(body: SourceIn, _: Admin, found: Services) -> SourceCreatedOut:
+    """Add a source; an active one is scraped at once, in the background (`scrape_queued`),
+    then on its `cron_schedule`. 409 SOURCE_EXISTS for a URL already added; 502
+    UPSTREAM_FAILED when the list cannot be fetched to detect its format."""
     source = await found.sources.create(str(body.url), body.parser_name, body.cron_schedule,
                                         body.default_protocol, body.is_active)
-    return SourceOut.of(source)
+    if source.is_active:
+        await found.queue.enqueue_scrape(source.id)
+    return SourceCreatedOut(**SourceOut.of(source).model_dump(),
+                            scrape_queued=source.is_active)
 
 
-@router.get("/sources/{source_id}", responses=errors(401, 403, 404, 422),
+@router.get("/sources/{source_id}", responses=errors(401, 404, 422),
             response_model=SourceDetailOut)
-async def get_source(source_id: uuid.UUID, _: Admin, found: Services) -> SourceDetailOut:
-    return SourceDetailOut.of_health(await found.sources.health(source_id))
+async def get_source(source_id: uuid.UUID, caller: Caller, found: Services) -> SourceDetailOut:
+    return SourceDetailOut.of_health(await found.sources.health(source_id),
+                                     reveal=caller.is_admin)
 
 
 @router.patch("/sources/{source_id}", responses=errors(401, 403, 404, 422, 502),

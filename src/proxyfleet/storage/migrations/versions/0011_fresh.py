@@ -4,11 +4,12 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-05 08:30:00
 
-Reserved for the fresh work; it changes nothing until that work fills it in, so the
-migration chain stays linear whichever branch lands first.
+A source URL is unique: the same list added twice is a 409, settled by the database.
 """
 
 from collections.abc import Sequence
+
+from alembic import op
 
 revision: str = '0011'
 down_revision: str | None = '0010'
@@ -17,8 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_index("ux_sources_url", "sources", ["url"], unique=True)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ux_sources_url", table_name="sources")
