@@ -157,6 +157,7 @@ class Container:
         self.stopping.set()
         await self.background.stop()
         await self.instances.close()
+        await self.notifiers.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -206,7 +207,7 @@ def build(settings: Settings) -> Container:
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
                       checking)
     notifiers = NotifiersService(database, NotifierRegistry.load(),
-                                 NotifierEnvironment(settings.telegram_api_url))
+                                 NotifierEnvironment.create(settings.telegram_api_url))
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database,
                                     credits_low_threshold=settings.credits_low_threshold,
