@@ -56,12 +56,13 @@ async def run(backend: str, events: int, notifiers: int, batch: int) -> list[str
             started = time.perf_counter()
             await container.delivery.run_once()
             delivered = time.perf_counter() - started
-            assert len(received) == events * notifiers, len(received)
+            # Sends that failed wait for their retry: report what arrived in the one pass.
+            arrived = len(received)
         finally:
             await runner.cleanup()
             await container.close()
     return [backend, str(events), str(notifiers), f"{events / emitted:,.0f}",
-            f"{events * notifiers / delivered:,.0f}"]
+            f"{arrived}/{events * notifiers}", f"{arrived / delivered:,.0f}"]
 
 
 async def main() -> None:
@@ -71,7 +72,7 @@ async def main() -> None:
     parser.add_argument("--notifiers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=50, help="deliveries claimed at a time")
     args = parser.parse_args()
-    rows = [["backend", "events", "notifiers", "emitted/s", "delivered/s"]]
+    rows = [["backend", "events", "notifiers", "emitted/s", "arrived", "delivered/s"]]
     for backend in args.backend or ["sqlite", "postgresql"]:
         rows.append(await run(backend, args.events, args.notifiers, args.batch))
     print(table(rows))

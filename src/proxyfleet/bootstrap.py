@@ -178,6 +178,7 @@ class Container:
         await self.background.stop()
         await self.instances.close()
         await self.shop.close()
+        await self.notifiers.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -233,7 +234,7 @@ def build(settings: Settings) -> Container:
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks",
                                    redelivery_seconds=redelivery), sources, checking)
     notifiers = NotifiersService(database, NotifierRegistry.load(),
-                                 NotifierEnvironment(settings.telegram_api_url))
+                                 NotifierEnvironment.create(settings.telegram_api_url))
     telegram = TelegramService(database, accounts, registration_open=settings.registration_open)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database,

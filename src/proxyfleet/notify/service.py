@@ -159,6 +159,9 @@ class NotifiersService:
                                      {"notifier_id": str(record.id), "error": error})
         return event
 
+    async def close(self) -> None:
+        await self._environment.close()
+
     async def describe(self) -> list[NotifierDescription]:
         """What GET /stats/plugins lists: each configured notifier's plugin, health and
         subscriptions."""

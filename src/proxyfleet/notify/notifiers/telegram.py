@@ -43,15 +43,15 @@ class TelegramNotifier(NotifierPlugin):
     def __init__(self, config: TelegramConfig, environment: NotifierEnvironment) -> None:
         self._config = config
         self._base = environment.telegram_api_url.rstrip("/")
+        self._http = environment.http
 
     async def send(self, event: Event) -> None:
         url = f"{self._base}/bot{self._config.bot_token.get_secret_value()}/sendMessage"
         try:
-            async with httpx.AsyncClient(timeout=self._config.timeout_seconds,
-                                         trust_env=False) as http:
-                response = await http.post(url, json={"chat_id": self._config.chat_id,
-                                                      "text": event_text(event)})
-                answer = response.json()
+            response = await self._http.post(url, json={"chat_id": self._config.chat_id,
+                                                         "text": event_text(event)},
+                                             timeout=self._config.timeout_seconds)
+            answer = response.json()
         except (httpx.HTTPError, ValueError) as error:
             # The URL holds the token: name the error's type, never the request.
             raise DeliveryFailed(f"Telegram: {type(error).__name__}") from None

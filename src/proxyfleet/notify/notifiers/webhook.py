@@ -47,6 +47,7 @@ class WebhookNotifier(NotifierPlugin):
 
     def __init__(self, config: WebhookConfig, environment: NotifierEnvironment) -> None:
         self._config = config
+        self._http = environment.http
 
     async def send(self, event: Event) -> None:
         body = json.dumps(event_document(event), separators=(",", ":")).encode()
@@ -57,11 +58,9 @@ class WebhookNotifier(NotifierPlugin):
             headers[SIGNATURE_HEADER] = signature(self._config.secret.get_secret_value(),
                                                   timestamp, body)
         try:
-            # trust_env=False: a proxy from the environment must not see our events.
-            async with httpx.AsyncClient(timeout=self._config.timeout_seconds,
-                                         trust_env=False) as http:
-                response = await http.post(str(self._config.url), content=body,
-                                           headers=headers)
+            response = await self._http.post(str(self._config.url), content=body,
+                                             headers=headers,
+                                             timeout=self._config.timeout_seconds)
         except httpx.HTTPError as error:
             raise DeliveryFailed(f"{type(error).__name__}: {error}") from None
         if not response.is_success:
