@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from proxyfleet.core.clock import utcnow
-from proxyfleet.core.errors import Conflict, NotFound, Unavailable
+from proxyfleet.core.errors import Conflict, NotFound
 from proxyfleet.core.manager import ManagedProxy
 from proxyfleet.core.proxies import ProxyAddress
 from proxyfleet.core.rotation import Pick, Want
 from proxyfleet.pool.rotation import RotationService
-from proxyfleet.storage.managed import EndpointTaken, NumberRace
+from proxyfleet.storage.managed import EndpointTaken
 from proxyfleet.storage.sessions import SessionCookieTaken
 from proxyfleet.storage.uow import Database
 
-# Two admins adding proxies at the same moment may reach for the same id; the loser retries.
-ADD_ATTEMPTS = 5
+# Seed-000 ids whose proxy's UUID a process remembers for reports.
+NUMBERS_KEPT = 100_000
 
 
 class DuplicateProxy(Conflict):
@@ -68,6 +68,7 @@ class ManagerService:
         self._db = database
         self._rotation = rotation
         self._now = clock
+        self._ids: dict[int, uuid.UUID] = {}
 
     async def listing(self) -> list[ManagedProxy]:
         async with self._db.reading() as uow:
@@ -82,24 +83,20 @@ class ManagerService:
 
     async def add(self, new: NewProxy) -> ManagedProxy:
         """The proxy and its session, both or neither."""
-        for _ in range(ADD_ATTEMPTS):
-            now = self._now()
-            async with self._db.writing() as uow:
-                try:
-                    proxy_id = await uow.managed.add(new.address, new.shared, now)
-                    await uow.sessions.add(proxy_id, new.session, now, owner_id=new.owner_id)
-                except EndpointTaken:
-                    raise _duplicate_proxy(new.address) from None
-                except SessionCookieTaken:
-                    raise DuplicateSession("This session cookie is already bound to a proxy.",
-                                           {"field": "session"}) from None
-                except NumberRace:
-                    continue
-                added = await uow.managed.get_by_id(proxy_id, now, with_sessions=True)
-                await uow.commit()
-            assert added is not None
-            return added
-        raise Unavailable("Could not give the proxy an id; try again.")
+        now = self._now()
+        async with self._db.writing() as uow:
+            try:
+                proxy_id = await uow.managed.add(new.address, new.shared, now)
+                await uow.sessions.add(proxy_id, new.session, now, owner_id=new.owner_id)
+            except EndpointTaken:
+                raise _duplicate_proxy(new.address) from None
+            except SessionCookieTaken:
+                raise DuplicateSession("This session cookie is already bound to a proxy.",
+                                       {"field": "session"}) from None
+            added = await uow.managed.get_by_id(proxy_id, now, with_sessions=True)
+            await uow.commit()
+        assert added is not None
+        return added
 
     async def remove(self, number: int) -> None:
         async with self._db.writing() as uow:
@@ -120,16 +117,28 @@ class ManagerService:
 
     async def report(self, number: int, ok: bool) -> ManagedProxy:
         """A client's outcome of one request through the proxy, stored before it returns."""
-        async with self._db.reading() as uow:
-            found = await uow.managed.get(number, self._now())
-        if found is None:
-            raise _missing(number)
-        await self._rotation.record_durably(found.proxy_id, ok)
+        proxy_id = self._ids.get(number)
+        if proxy_id is None:
+            async with self._db.reading() as uow:
+                found = await uow.managed.get(number, self._now())
+            if found is None:
+                raise _missing(number)
+            proxy_id = self._remember(number, found.proxy_id)
+        await self._rotation.record_durably(proxy_id, ok)
         async with self._db.reading() as uow:
             reported = await uow.managed.get(number, self._now())
-        if reported is None:
+        if reported is None or reported.proxy_id != proxy_id:  # removed meanwhile
+            self._ids.pop(number, None)
             raise _missing(number)
         return reported
+
+    def _remember(self, number: int, proxy_id: uuid.UUID) -> uuid.UUID:
+        # A number never moves to another proxy, so the pair can be kept; a report for a
+        # removed proxy counts nothing (its row is gone) and is answered not_found.
+        if len(self._ids) >= NUMBERS_KEPT:
+            self._ids.clear()
+        self._ids[number] = proxy_id
+        return proxy_id
 
     async def next_proxy(self, want: Want) -> tuple[Pick, ManagedProxy]:
         """The rotation's next proxy for `want`, with its seed-000 id (given if it had none)."""

@@ -31,7 +31,6 @@ from typing import Any, Protocol
 import structlog
 
 from proxyfleet.core.clock import utcnow
-from proxyfleet.core.errors import Unavailable
 from proxyfleet.core.proxies import ProxyFilter
 from proxyfleet.core.rotation import (
     Candidate,
@@ -53,13 +52,10 @@ from proxyfleet.pool.rotation_rules import (
     score,
 )
 from proxyfleet.storage.database import is_database_failure
-from proxyfleet.storage.rotation import NumberTaken
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
 
-# Seed-000 ids given at the same moment by two processes collide; the loser tries again.
-NUMBER_ATTEMPTS = 5
 # Filter groups kept per snapshot (a filter with `verified_since` is new every time).
 GROUPS = 256
 REDIS_HOUR_TTL_SECONDS = 7200
@@ -165,15 +161,10 @@ class RotationService:
 
     async def number_of(self, proxy_id: uuid.UUID) -> int | None:
         """The proxy's seed-000 id, given now if it had none (None: no such proxy)."""
-        for _ in range(NUMBER_ATTEMPTS):
-            async with self._db.writing() as uow:
-                try:
-                    number = await uow.rotation.number_of(proxy_id)
-                except NumberTaken:
-                    continue
-                await uow.commit()
-                return number
-        raise Unavailable("Could not give the proxy an id; try again.")
+        async with self._db.writing() as uow:
+            number = await uow.rotation.number_of(proxy_id)
+            await uow.commit()
+        return number
 
     # -- the background ----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import heapq
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ from proxyfleet.core.rotation import Candidate, RotationSettings, Strategy, Want
 # A weighted draw that lands on a proxy it may not hand out draws again this many times
 # before it weighs the admissible ones alone.
 WEIGHTED_REDRAWS = 8
+# Unusable proxies the least-used queue looks past before it scans the whole group.
+LEAST_USED_SKIPS = 64
 # Sticky keys remembered at most; the oldest are forgotten first.
 STICKY_KEYS = 100_000
 # Round-robin cursors remembered at most (one per filter, or per session's own proxy set).
@@ -112,11 +115,14 @@ def availability(candidate: Candidate, live: Live, settings: RotationSettings,
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """The candidates one filter admits (ordered by id), with their cumulative weights."""
+    """The candidates one filter admits (ordered by id), with their cumulative weights and
+    the least-used queue (a heap of (requests this hour, requests in all, index), kept
+    lazily: an entry whose count has grown since is re-filed when it reaches the top)."""
 
     members: tuple[Candidate, ...]
     ids: tuple[uuid.UUID, ...]
     cumulative: tuple[float, ...]
+    queue: list[tuple[int, int, int]] = field(default_factory=list, compare=False)
 
     @classmethod
     def of(cls, members: Sequence[Candidate], weight: Callable[[Candidate], float]) -> Group:
@@ -198,7 +204,34 @@ class Chooser:
     @staticmethod
     def least_used(group: Group, usable: Usable,
                    usage: Callable[[Candidate], int]) -> Candidate | None:
-        """The usable proxy with the fewest requests this hour (then fewest in all)."""
+        """The usable proxy with the fewest requests this hour (then fewest in all). Counts
+        only grow between snapshots (a pick adds one), so a heap re-filing stale entries
+        finds it in O(log n); past LEAST_USED_SKIPS unusable ones it scans them all."""
+        queue = group.queue
+        if not queue and group.members:
+            queue[:] = [(usage(c), c.total_requests, i) for i, c in enumerate(group.members)]
+            heapq.heapify(queue)
+        aside: list[tuple[int, int, int]] = []
+        chosen: Candidate | None = None
+        while queue and len(aside) < LEAST_USED_SKIPS:
+            used, total, index = queue[0]
+            candidate = group.members[index]
+            if usage(candidate) != used:
+                heapq.heapreplace(queue, (usage(candidate), total, index))
+            elif usable(candidate):
+                chosen = candidate
+                break
+            else:
+                aside.append(heapq.heappop(queue))
+        for entry in aside:
+            heapq.heappush(queue, entry)
+        if chosen is None and len(aside) >= LEAST_USED_SKIPS:
+            return Chooser._least_used_scan(group, usable, usage)
+        return chosen
+
+    @staticmethod
+    def _least_used_scan(group: Group, usable: Usable,
+                         usage: Callable[[Candidate], int]) -> Candidate | None:
         best: Candidate | None = None
         best_key: tuple[int, int] = (0, 0)
         for candidate in group.members:

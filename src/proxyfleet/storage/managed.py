@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from proxyfleet.core.manager import ManagedProxy
 from proxyfleet.core.proxies import ProxyAddress, ProxyOrigin
 from proxyfleet.core.rotation import hour_of
 from proxyfleet.core.sessions import AccountSession
+from proxyfleet.storage.numbers import next_number
 from proxyfleet.storage.proxies import PROXIES, ProxiesRepository, address_of
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.sessions import SessionsRepository
@@ -26,15 +27,10 @@ _COLUMNS = (PROXIES.c.number, PROXIES.c.id, PROXIES.c.host, PROXIES.c.port,
             PROXIES.c.is_active, PROXIES.c.total_requests, PROXIES.c.failed_requests,
             PROXIES.c.requests_this_hour, PROXIES.c.requests_hour, PROXIES.c.error_count,
             PROXIES.c.first_seen_at, PROXIES.c.updated_at)
-_NEXT_NUMBER = select(func.coalesce(func.max(PROXIES.c.number), 0) + 1).scalar_subquery()
 
 
 class EndpointTaken(Exception):
     """A proxy with this host and port is in the inventory already."""
-
-
-class NumberRace(Exception):
-    """A concurrent insert took the same number; nothing was written, try again."""
 
 
 class ManagedRepository:
@@ -94,16 +90,17 @@ class ManagedRepository:
         return found is not None
 
     async def add(self, address: ProxyAddress, shared: bool, at: datetime) -> uuid.UUID:
-        """Insert a proxy with the next free number. Raises EndpointTaken or NumberRace."""
+        """Insert a proxy with the next number. Raises EndpointTaken."""
         if await self.endpoint_taken(address.host, address.port):
             raise EndpointTaken(address.netloc)
         # The inventory's own defaults for a new row, so a manager proxy is checked like any.
         row = ProxiesRepository._new_row(address, ProxyOrigin.MANUAL, None, at)
-        row |= {"number": _NEXT_NUMBER, "shared": shared, "is_active": True, "updated_at": at}
+        row |= {"number": await next_number(self._session), "shared": shared,
+                "is_active": True, "updated_at": at}
         try:
             await self._session.execute(insert(PROXIES).values(**row))
-        except IntegrityError:
-            raise NumberRace(address.netloc) from None
+        except IntegrityError:  # the same endpoint, inserted meanwhile
+            raise EndpointTaken(address.netloc) from None
         return uuid.UUID(str(row["id"]))
 
     async def remove(self, number: int) -> bool:

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, Table, bindparam, case, func, select, update
+from sqlalchemy import Boolean, Integer, Table, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.proxies import Anonymity, ProxyStatus
 from proxyfleet.core.rotation import Candidate, Outcomes, RotationSettings, Strategy
+from proxyfleet.storage.numbers import next_number
 from proxyfleet.storage.proxies import PROXIES, address_of
 from proxyfleet.storage.tables import NEVER, NO_LATENCY_MS, NO_UPTIME_PCT, RotationSettingsRow
 
@@ -80,10 +80,6 @@ def candidate_of(row: Row[Any] | Any) -> Candidate:
         error_count=row.error_count, cooling_until=row.cooling_until)
 
 
-class NumberTaken(Exception):
-    """Another transaction gave the same seed-000 id at the same time; try again."""
-
-
 class RotationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -133,22 +129,15 @@ class RotationRepository:
             .on_conflict_do_update(index_elements=[SETTINGS.c.id], set_=values))
 
     async def number_of(self, proxy_id: uuid.UUID) -> int | None:
-        """The proxy's seed-000 id, given now if it had none (None: no such proxy). Raises
-        NumberTaken when a concurrent transaction took the same number."""
-        current = await self._session.execute(
-            select(PROXIES.c.number).where(PROXIES.c.id == proxy_id))
-        found = current.first()
-        if found is None:
-            return None
-        if found.number is not None:
-            return int(found.number)
-        highest = select(func.coalesce(func.max(PROXIES.c.number), 0) + 1).scalar_subquery()
-        try:
-            await self._session.execute(
-                update(PROXIES).where(PROXIES.c.id == proxy_id, PROXIES.c.number.is_(None))
-                .values(number=highest))
-        except IntegrityError:
-            raise NumberTaken(str(proxy_id)) from None
+        """The proxy's seed-000 id, given now if it had none (None: no such proxy)."""
+        current = (await self._session.execute(
+            select(PROXIES.c.number).where(PROXIES.c.id == proxy_id))).first()
+        if current is None or current.number is not None:
+            return None if current is None else int(current.number)
+        await self._session.execute(
+            update(PROXIES).where(PROXIES.c.id == proxy_id, PROXIES.c.number.is_(None))
+            .values(number=await next_number(self._session)))
+        # Another transaction may have numbered it first (its number stands).
         number = await self._session.scalar(
             select(PROXIES.c.number).where(PROXIES.c.id == proxy_id))
         return int(number) if number is not None else None

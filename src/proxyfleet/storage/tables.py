@@ -306,3 +306,13 @@ class RotationSettingsRow(Base):
     cooloff_seconds: Mapped[float] = mapped_column(Float)
     strategy: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdSequenceRow(Base):
+    """Counters that hand out integer ids never given before (seed 000's proxy ids): one
+    conditional UPDATE … RETURNING per id, atomic on both backends."""
+
+    __tablename__ = "id_sequences"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

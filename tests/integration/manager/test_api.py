@@ -158,8 +158,9 @@ async def test_admins_only_in_this_shape(client: httpx.AsyncClient, admin: Membe
         response = await client.request(method, path, headers=member.headers, json=_proxy())
         assert response.status_code == 403, path
         assert response.json()["error"] == "forbidden" and "message" in response.json()
-    anonymous = await client.get("/api/proxies")
-    assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
+    anonymous = await client.get("/api/proxies")  # the 401 every surface answers alike
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "UNAUTHORIZED"
 
 
 async def test_reports_move_the_counters(client: httpx.AsyncClient, admin: Member) -> None:
@@ -224,3 +225,10 @@ async def test_rotation_settings_read_and_change(client: httpx.AsyncClient,
     bad = await client.put("/api/proxies/rotation", json={"strategy": "random"},
                            headers=admin.headers)
     assert bad.status_code == 422 and "strategy" in bad.json()["details"]["fields"]
+
+
+async def test_an_id_is_never_given_twice(client: httpx.AsyncClient, admin: Member) -> None:
+    first = await _create(client, admin)
+    await client.delete(f"/api/proxies/{first['id']}", headers=admin.headers)
+    second = await _create(client, admin, session="another")
+    assert second["id"] == 2

@@ -212,3 +212,26 @@ def test_outcomes_fold_like_counting_one_by_one(outcomes: list[bool], split: int
     for ok in outcomes:
         errors = 0 if ok else errors + 1
     assert whole.tail == errors
+
+
+@given(st.integers(1, 30), st.lists(st.sets(st.integers(0, 29), max_size=5), max_size=60))
+@settings(max_examples=60)
+def test_least_used_queue_agrees_with_a_full_scan(size: int,
+                                                  unusable_each_pick: list[set[int]]) -> None:
+    proxies = [candidate(i) for i in range(size)]
+    group = Group.of(proxies, lambda c: 1.0)
+    used = {p.proxy_id: 0 for p in proxies}
+    for unusable in unusable_each_pick:
+        blocked = frozenset(proxies[i].proxy_id for i in unusable if i < size)
+
+        def usable(c: Candidate, gone: frozenset[uuid.UUID] = blocked) -> bool:
+            return c.proxy_id not in gone
+
+        picked = Chooser.least_used(group, usable, lambda c: used[c.proxy_id])
+        usable_counts = [used[p.proxy_id] for p in proxies if usable(p)]
+        if not usable_counts:
+            assert picked is None
+            continue
+        assert picked is not None and usable(picked)
+        assert used[picked.proxy_id] == min(usable_counts)
+        used[picked.proxy_id] += 1

@@ -1,9 +1,9 @@
 """Seed 000's error shape: a flat `{"error": type, "message", "details"}` with six types:
 validation_error (422, the bad fields named in `details`), invalid_request (400: a body that
 is not JSON, not an object, or not sent as JSON), duplicate_proxy and duplicate_session
-(409), not_found (404), database_error (503: the database unreachable or failing). A rejected
-key (401) and a caller who is not an admin (403) keep this shape, as `unauthorized` and
-`forbidden`.
+(409), not_found (404), database_error (503: the database unreachable or failing). A caller
+who is not an admin gets 403 in this shape (`forbidden`); a missing or rejected key gets the
+401 every surface answers alike (the platform's shape), so a client handles it one way.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import structlog
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
 from proxyfleet.core.errors import DomainError, Unavailable
 from proxyfleet.storage.database import is_database_failure
@@ -28,7 +29,7 @@ TYPE_BY_CODE: Mapping[str, str] = {
     "INVALID_REQUEST": "invalid_request",
 }
 TYPE_BY_STATUS: Mapping[int, str] = {
-    400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    400: "invalid_request", 403: "forbidden", 404: "not_found",
     405: "invalid_request", 409: "conflict", 413: "invalid_request", 415: "invalid_request",
     422: "validation_error", 503: "database_error",
 }
@@ -44,6 +45,8 @@ class DatabaseFailure(Unavailable):
 class ManagerSurface:
     def render(self, status: int, code: str, message: str,
                details: Mapping[str, Any]) -> JSONResponse:
+        if status == 401:
+            return POOL.render(status, code, message, details)
         fields = details.get("fields")
         if status == 422 and isinstance(fields, list):
             return self._validation(fields)

@@ -1,5 +1,5 @@
 """manager: seed 000's integer ids, private/disabled proxies and real-traffic counters on the
-one inventory; the one table of account sessions; the rotation settings row.
+one inventory; the one table of account sessions; the rotation settings row; id sequences.
 
 Revision ID: 0005
 Revises: 0004
@@ -62,9 +62,15 @@ def upgrade() -> None:
     sa.Column('updated_at', proxyfleet.storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rotation_settings'))
     )
+    op.create_table('id_sequences',
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.Column('value', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_id_sequences'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('id_sequences')
     op.drop_table('rotation_settings')
     with op.batch_alter_table('account_sessions', schema=None) as batch_op:
         batch_op.drop_index('ix_account_sessions_owner_id')
