@@ -132,6 +132,8 @@ class Candidate:
     requests_hour: int
     error_count: int
     cooling_until: datetime | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -146,7 +146,11 @@ class ManagerService:
         if pick is None:
             raise NoProxyAvailable("No proxy may be handed out for these filters now.")
         number = pick.number
-        if number is None:
+        if number is not None:
+            known = self._rotation.counters(pick.proxy_id)
+            if known is not None:  # the usual case: no database round trip
+                return pick, known
+        else:
             number = await self._rotation.number_of(pick.proxy_id)
         async with self._db.reading() as uow:
             found = await uow.managed.get(number, self._now()) if number else None

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import structlog
 
 from proxyfleet.core.clock import utcnow
+from proxyfleet.core.manager import ManagedProxy
 from proxyfleet.core.proxies import ProxyFilter
 from proxyfleet.core.rotation import (
     Candidate,
@@ -317,6 +318,24 @@ class RotationService:
                 self._opened.clear()
             plain = self._opened[token] = self._db.box.open(token)
         return plain
+
+    def counters(self, proxy_id: uuid.UUID) -> ManagedProxy | None:
+        """A handed-out proxy as seed 000 shows it, from the snapshot and what this process
+        counted since (no database round trip); None if it is not in the snapshot or has no
+        seed-000 id yet."""
+        candidate = self._candidates.get(proxy_id)
+        if candidate is None or candidate.number is None or candidate.created_at is None:
+            return None
+        now = self._now()
+        hour = hour_of(now)
+        live = self._live_of(candidate, hour)
+        this_hour = candidate.requests_this_hour if candidate.requests_hour == hour else 0
+        return ManagedProxy(
+            number=candidate.number, proxy_id=proxy_id, address=candidate.address,
+            shared=candidate.shared, is_active=True, total_requests=candidate.total_requests,
+            failed_requests=candidate.failed_requests, requests_this_hour=this_hour,
+            error_count=live.errors, created_at=candidate.created_at,
+            updated_at=candidate.updated_at or candidate.created_at)
 
     def strategy_for(self, want: Want) -> Strategy:
         return want.effective_strategy or self._settings.strategy

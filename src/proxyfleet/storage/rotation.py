@@ -33,7 +33,8 @@ _SNAPSHOT = (
            PROXIES.c.country, PROXIES.c.score, PROXIES.c.avg_latency_ms, PROXIES.c.uptime_pct,
            PROXIES.c.last_checked_at, PROXIES.c.health_window, PROXIES.c.hourly_budget,
            PROXIES.c.total_requests, PROXIES.c.failed_requests, PROXIES.c.requests_this_hour,
-           PROXIES.c.requests_hour, PROXIES.c.error_count, PROXIES.c.cooling_until)
+           PROXIES.c.requests_hour, PROXIES.c.error_count, PROXIES.c.cooling_until,
+           PROXIES.c.first_seen_at, PROXIES.c.updated_at)
     .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True)))
 
 
@@ -77,7 +78,8 @@ def candidate_of(row: Row[Any] | Any) -> Candidate:
         health_window=row.health_window or "", hourly_budget=row.hourly_budget,
         total_requests=row.total_requests, failed_requests=row.failed_requests,
         requests_this_hour=row.requests_this_hour, requests_hour=row.requests_hour,
-        error_count=row.error_count, cooling_until=row.cooling_until)
+        error_count=row.error_count, cooling_until=row.cooling_until,
+        created_at=row.first_seen_at, updated_at=row.updated_at or row.first_seen_at)
 
 
 class RotationRepository:
