@@ -44,8 +44,10 @@ from proxyfleet.pool.fetch import ListFetcher
 from proxyfleet.pool.health import Schedule
 from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.leasing import LeasingService
+from proxyfleet.pool.manager import ManagerService
 from proxyfleet.pool.parsers import ParserRegistry
 from proxyfleet.pool.reach_bounds import ReachBounds
+from proxyfleet.pool.rotation import RotationService
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.settings import Settings
 from proxyfleet.shop.providers import ProviderConfig, ProviderRegistry
@@ -53,6 +55,7 @@ from proxyfleet.shop.service import ShopPolicy, ShopService
 from proxyfleet.storage import migrate
 from proxyfleet.storage.database import PoolSize
 from proxyfleet.storage.sealing import SecretBox
+from proxyfleet.storage.shared_counts import RedisHourCounter
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
@@ -122,6 +125,8 @@ class Container:
     metrics: Metrics
     shop: ShopService
     telegram: TelegramService
+    rotation: RotationService
+    manager: ManagerService
     # Whether this process runs the shop's scheduled sync (`start_background` was called).
     shop_scheduler_running: bool = False
 
@@ -130,6 +135,17 @@ class Container:
         await self.queue.start()
         await self.instances.restore()
         await self.shop.start()
+        await self.start_rotation()
+
+    async def start_rotation(self) -> None:
+        """Every process that hands out proxies keeps the rotation's snapshot fresh and
+        flushes its counters."""
+        await self.rotation.refresh()
+        rotation, settings = self.rotation, self.settings
+        self.background.start("rotation:refresh", every(
+            settings.rotation_refresh_seconds, rotation.refresh_quietly, "rotation-refresh"))
+        self.background.start("rotation:flush", every(
+            settings.rotation_flush_seconds, rotation.flush_quietly, "rotation-flush"))
 
     def start_background(self) -> None:
         """The jobs `proxyfleet serve` runs beside the API: the source schedule, the lease
@@ -176,6 +192,7 @@ class Container:
     async def close(self) -> None:
         self.stopping.set()
         await self.background.stop()
+        await self._last_flush()
         await self.instances.close()
         await self.shop.close()
         await self.notifiers.close()
@@ -183,6 +200,13 @@ class Container:
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()
+
+    async def _last_flush(self) -> None:
+        try:
+            await self.rotation.flush()
+        # Whatever the driver raises, closing goes on; the outcomes are lost and logged.
+        except Exception as exc:
+            log.warning("rotation counters not stored at close", error=str(exc))
 
     async def dependencies(self) -> DependencyStatus:
         return DependencyStatus(await self._ping_database(), await self._ping_redis())
@@ -225,11 +249,12 @@ def build(settings: Settings) -> Container:
     sources = SourcesService(database, inventory, parsers, fetcher,
                              failure_limit=settings.source_failure_limit, metrics=metrics)
     checkers = CheckerRegistry.load()
+    rotation = build_rotation(settings, database, redis)
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
                                checking_policy(settings), reach_bounds=ReachBounds(
                                    settings.reach_fetches_per_minute,
                                    settings.reach_concurrent_tests), metrics=metrics,
-                               on_write=inventory.forget_counts)
+                               on_write=inventory.forget_counts, traffic=rotation.record)
     redelivery = checking_policy(settings).claim_hold.total_seconds()
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks",
                                    redelivery_seconds=redelivery), sources, checking)
@@ -247,7 +272,8 @@ def build(settings: Settings) -> Container:
                                              observe=partial(_count_delivery, metrics)),
                      pool_watch=PoolWatchService(database, watched_pools(settings)),
                      metrics=metrics, shop=build_shop(settings, database, checking),
-                     telegram=telegram)
+                     telegram=telegram, rotation=rotation,
+                     manager=ManagerService(database, rotation))
 
 
 def _count_delivery(metrics: Metrics, outcome: DeliveryOutcome) -> None:
@@ -291,6 +317,11 @@ def watched_pools(settings: Settings) -> list[WatchedPool]:
                         watch.country,
                         Anonymity(watch.anonymity) if watch.anonymity else None)
             for watch in settings.pool_watches]
+def build_rotation(settings: Settings, database: Database,
+                   redis: aioredis.Redis | None) -> RotationService:
+    """The one rotation service; with Redis, hourly budgets are counted there too."""
+    hours = RedisHourCounter(redis, f"{settings.redis_prefix}rotation:hour:") if redis else None
+    return RotationService(database, hour_counter=hours)
 
 
 def build_instances(settings: Settings, database: Database,

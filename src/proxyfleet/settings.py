@@ -201,6 +201,13 @@ class Settings(BaseSettings):
         False, description="Let calls to seed 004's /api/* routes that carry no API key, from "
         "a loopback address, act as an admin: seed 004's own clients send no key (its API "
         "bound to 127.0.0.1). Off by default; a call that does send a key is checked as ever.")
+    # -- the rotation service (seed 000's manager, the gateway, account sessions) --
+    rotation_refresh_seconds: float = Field(
+        2.0, gt=0, description="How often each process reloads the proxies the rotation may "
+        "hand out and its settings (changes made through this process apply at once).")
+    rotation_flush_seconds: float = Field(
+        0.5, gt=0, description="How often each process stores the request counters it has "
+        "gathered (in one batch of increment UPDATEs).")
 
     @property
     def effective_judge_url(self) -> str:

@@ -85,11 +85,14 @@ class CheckingService:
     def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
                  policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow,
                  reach_bounds: ReachBounds | None = None, metrics: Metrics | None = None,
-                 on_write: Callable[[], None] | None = None) -> None:
+                 on_write: Callable[[], None] | None = None,
+                 traffic: Callable[[uuid.UUID, bool], None] | None = None) -> None:
         self._db = database
         self._reach_bounds = reach_bounds or ReachBounds(fetches_per_minute=100, concurrent=2)
         self._metrics = metrics
         self._on_write = on_write  # told after each stored round (statuses changed)
+        # Where real-traffic outcomes are counted (the rotation service's `record`).
+        self._traffic = traffic
         self._pipeline = pipeline
         self._judge_url = judge_url
         self._policy = policy
@@ -139,6 +142,9 @@ class CheckingService:
         if not chosen:
             raise NotFound("No active proxy matches the filters.", {"url": url})
         outcomes = await asyncio.gather(*(reach(p.address, target, seconds) for p in chosen))
+        if self._traffic is not None:
+            for proxy, outcome in zip(chosen, outcomes, strict=True):
+                self._traffic(proxy.id, outcome.reachable)
         return list(zip(chosen, outcomes, strict=True))
 
     async def claim_due(self) -> list[uuid.UUID]:

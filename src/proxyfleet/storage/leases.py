@@ -93,6 +93,10 @@ _RELEASE_NOW = (
     .returning(LEASES.c.released_at))
 _OWNER = select(LEASES.c.user_id).where(LEASES.c.id == bindparam("lease"))
 Clock = Callable[[], datetime]
+# What a lease may take: alive, shared (private proxies are their sessions' alone) and not
+# disabled by an admin.
+HANDED_OUT = (PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.shared.is_(True),
+              PROXIES.c.is_active.is_(True))
 
 
 class LeaseTaken(Exception):
@@ -145,8 +149,7 @@ def _candidate_query(wanted: ProxyFilter, lock: bool) -> Select[tuple[object, ..
     at = func.now() if lock else bindparam("at", type_=LEASES.c.expires_at.type)
     held = exists().where(unreleased, LEASES.c.expires_at > at)
     query = (select(PROXIES, exists().where(unreleased).label("carries_expired_lease"))
-             .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, *filter_clauses(wanted),
-                    ~held)
+             .where(*HANDED_OUT, *filter_clauses(wanted), ~held)
              # Both descending: one backward walk of (status, score, id), no sort.
              .order_by(PROXIES.c.score.desc(), PROXIES.c.id.desc()).limit(1))
     if lock:
@@ -304,8 +307,7 @@ class LeasesRepository:
         return Candidate(proxy_of(row, self._box), bool(row.carries_expired_lease)) if row else None
 
     async def any_match(self, wanted: ProxyFilter) -> bool:
-        query = select(PROXIES.c.id).where(PROXIES.c.status == ProxyStatus.ACTIVE.value,
-                                           *filter_clauses(wanted)).limit(1)
+        query = select(PROXIES.c.id).where(*HANDED_OUT, *filter_clauses(wanted)).limit(1)
         return await self._session.scalar(query) is not None
 
     async def release(self, lease_id: uuid.UUID, user_id: uuid.UUID,

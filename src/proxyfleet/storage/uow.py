@@ -22,8 +22,11 @@ from proxyfleet.storage.events import (
 from proxyfleet.storage.gauges import GaugesRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
+from proxyfleet.storage.managed import ManagedRepository
 from proxyfleet.storage.proxies import ProxiesRepository
+from proxyfleet.storage.rotation import RotationRepository
 from proxyfleet.storage.sealing import SecretBox
+from proxyfleet.storage.sessions import SessionsRepository
 from proxyfleet.storage.shop import CatalogueRepository, OrdersRepository, ProvidersRepository
 from proxyfleet.storage.sources import SourcesRepository
 from proxyfleet.storage.telegram import TelegramRepository
@@ -46,6 +49,9 @@ class UnitOfWork:
     orders: OrdersRepository
     providers: ProvidersRepository
     telegram: TelegramRepository
+    rotation: RotationRepository
+    sessions: SessionsRepository
+    managed: ManagedRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -70,6 +76,9 @@ class UnitOfWork:
         self.orders = OrdersRepository(self._session, self.box)
         self.providers = ProvidersRepository(self._session, self.box)
         self.telegram = TelegramRepository(self._session)
+        self.rotation = RotationRepository(self._session)
+        self.sessions = SessionsRepository(self._session, self.box)
+        self.managed = ManagedRepository(self._session, self.box, self.sessions)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
