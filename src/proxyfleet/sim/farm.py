@@ -228,6 +228,7 @@ class Farm:
         self.spec = spec
         self.members: list[FarmProxy] = []
         self._servers: list[asyncio.Server] = []
+        self._server_of: dict[int, asyncio.Server] = {}
         self._deadlines: Deadlines[Connection] = Deadlines(spec.io_timeout)
 
     @property
@@ -261,9 +262,19 @@ class Farm:
             functools.partial(Connection, self._deadlines, first), proxy.address.host, 0
         )
         self._servers.append(server)
+        self._server_of[index] = server
         # Port 0 let the kernel choose; the listing must carry the port it chose.
         proxy.address = replace(proxy.address, port=server.sockets[0].getsockname()[1])
         return proxy
+
+    def kill(self, index: int) -> None:
+        """Stop member `index` listening: from now on connecting to it is refused, as to a
+        proxy that went away (connections already open carry on). For tests of what
+        notices a proxy dying."""
+        server = self._server_of.pop(index, None)
+        if server is not None:
+            server.close()
+        self.members[index].behaviour = Behaviour.DEAD
 
     def _stop(self) -> None:
         for server in self._servers:
