@@ -16,8 +16,11 @@ from proxyfleet.storage.database import Engines
 from proxyfleet.storage.gateway import GatewayRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
+from proxyfleet.storage.managed import ManagedRepository
 from proxyfleet.storage.proxies import ProxiesRepository
+from proxyfleet.storage.rotation import RotationRepository
 from proxyfleet.storage.sealing import SecretBox
+from proxyfleet.storage.sessions import SessionsRepository
 from proxyfleet.storage.sources import SourcesRepository
 
 
@@ -29,6 +32,9 @@ class UnitOfWork:
     sources: SourcesRepository
     instances: InstancesRepository
     gateway: GatewayRepository
+    rotation: RotationRepository
+    sessions: SessionsRepository
+    managed: ManagedRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -45,6 +51,9 @@ class UnitOfWork:
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
         self.gateway = GatewayRepository(self._session)
+        self.rotation = RotationRepository(self._session)
+        self.sessions = SessionsRepository(self._session, self.box)
+        self.managed = ManagedRepository(self._session, self.box, self.sessions)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
