@@ -17,7 +17,14 @@ import structlog
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
-from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
+from proxyfleet.gateway.egress import (
+    EgressMode,
+    Resolver,
+    SystemResolver,
+    egress_for,
+    parse_prefix,
+)
+from proxyfleet.gateway.engine import ListenerConfig, ListenerProtocol
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
 from proxyfleet.jobs.periodic import every
 from proxyfleet.jobs.queue import (
@@ -37,6 +44,10 @@ from proxyfleet.pool.manager import ManagerService
 from proxyfleet.pool.parsers import ParserRegistry
 from proxyfleet.pool.rotation import RotationService
 from proxyfleet.pool.sources import SourcesService
+from proxyfleet.rotating.bans import BanList
+from proxyfleet.rotating.limits import UsageTally, UserLimits
+from proxyfleet.rotating.router import GatewayPolicy, GatewayRouter, Rotation
+from proxyfleet.rotating.service import GatewayService
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
 from proxyfleet.storage.sealing import SecretBox
@@ -103,6 +114,7 @@ class Container:
     instances: InstancesService
     rotation: RotationService
     manager: ManagerService
+    gateway: GatewayService
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
@@ -142,8 +154,13 @@ class Container:
     async def schedule_checks(self) -> int:
         return await schedule_due_checks(self.checking, self.queue)
 
+    async def start_gateway(self) -> None:
+        """Listen as the rotating gateway (`serve` does, and `proxyfleet gateway` alone)."""
+        await self.gateway.start()
+
     async def close(self) -> None:
         self.stopping.set()
+        await self.gateway.close()
         await self.background.stop()
         await self._last_flush()
         await self.instances.close()
@@ -203,7 +220,8 @@ def build(settings: Settings) -> Container:
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
                      asyncio.Event(), build_instances(settings, database), rotation,
-                     ManagerService(database, rotation))
+                     ManagerService(database, rotation),
+                     build_gateway(settings, database, accounts, rotation))
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -239,3 +257,39 @@ def build_instances(settings: Settings, database: Database,
     policy = InstancePolicy(settings.ipv6_prefixes, settings.instance_ports)
     return InstancesService(database, egress_for(settings.ipv6_mode),
                             resolver or SystemResolver(), policy)
+
+
+def build_gateway(settings: Settings, database: Database, accounts: AccountsService,
+                  rotation: Rotation, resolver: Resolver | None = None) -> GatewayService:
+    """The rotating gateway over the accounts and the rotation service (not yet listening)."""
+    return GatewayService(database, GatewayRouter(
+        accounts, rotation, gateway_policy(settings),
+        UserLimits(settings.gateway_user_max_connections,
+                   settings.gateway_user_requests_per_minute),
+        UsageTally(), BanList(settings.gateway_ban_statuses, settings.gateway_ban_seconds),
+        resolver=resolver or SystemResolver(), egress=egress_for(settings.ipv6_mode)),
+        gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds)
+
+
+def gateway_policy(settings: Settings) -> GatewayPolicy:
+    prefix, interface = None, None
+    if settings.ipv6_prefixes and settings.ipv6_mode is EgressMode.ANYIP:
+        interface = settings.gateway_ipv6_interface or next(iter(settings.ipv6_prefixes))
+        prefix = parse_prefix(settings.ipv6_prefixes[interface])
+    return GatewayPolicy(require_credentials=settings.gateway_require_credentials,
+                         failover_attempts=settings.gateway_failover_attempts,
+                         upstream_timeout=settings.gateway_upstream_timeout_seconds,
+                         exit_header=settings.gateway_exit_header, ipv6_prefix=prefix,
+                         ipv6_interface=interface)
+
+
+def gateway_listener(settings: Settings) -> ListenerConfig:
+    attempts = settings.gateway_failover_attempts
+    return ListenerConfig(
+        host=settings.gateway_host, port=settings.gateway_port,
+        protocols=frozenset(ListenerProtocol),
+        # Every failover attempt has its own time; the whole dial bounds them all.
+        connect_timeout=attempts * settings.gateway_upstream_timeout_seconds + 1.0,
+        idle_timeout=settings.gateway_idle_timeout_seconds,
+        max_connections=settings.gateway_max_connections,
+        reuse_port=settings.workers > 1)

@@ -81,11 +81,7 @@ def serve(
     """Run proxyfleet: migrations, then the API (in one process, or in --workers)."""
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port,
                                                    "workers": workers}.items() if v is not None}
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}")
-        raise typer.Exit(2) from None
+    settings = _settings(overrides)
     configure(settings.log_level)
     container = bootstrap.build(settings)
     console.print(f"proxyfleet {__version__} on http://{settings.host}:{settings.port} "
@@ -108,6 +104,15 @@ def serve(
                 workers=settings.workers, **options)
 
 
+def _settings(overrides: dict[str, Any]) -> Settings:
+    """The settings from the environment with the command line's options; exit 2 if bad."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def worker() -> None:
     """Run queued tasks (scrapes) from the shared Redis stream until stopped."""
@@ -126,6 +131,30 @@ def worker() -> None:
         await container.queue.consume(container.stopping)
 
     _with_container(settings, consume)
+
+
+@app.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(
+        help="Listen address [PROXYFLEET_GATEWAY_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="Listen port [PROXYFLEET_GATEWAY_PORT].")] = None,
+) -> None:
+    """Run the rotating gateway alone (no API), e.g. on more machines in front of one pool."""
+    given: dict[str, Any] = {"gateway_host": host, "gateway_port": port}
+    settings = _settings({name: value for name, value in given.items() if value is not None})
+    configure(settings.log_level)
+
+    async def run(container: bootstrap.Container) -> None:
+        loop = asyncio.get_running_loop()
+        for signal in (SIGINT, SIGTERM):
+            loop.add_signal_handler(signal, container.stopping.set)
+        await container.start_gateway()
+        address = container.gateway.address
+        console.print(f"proxyfleet gateway on {address[0]}:{address[1]} (HTTP and SOCKS5)")
+        await container.stopping.wait()
+
+    _with_container(settings, run)
 
 
 @db_app.command("upgrade")

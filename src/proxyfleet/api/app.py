@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api.ipv6 import instances as ipv6_instances
 from proxyfleet.api.manager import proxies as manager_proxies
-from proxyfleet.api.pool import accounts, judge, proxies, sources, stats, system
+from proxyfleet.api.pool import accounts, gateway, judge, proxies, sources, stats, system
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
@@ -38,6 +38,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
             await container.start()
             if container.settings.scheduler_enabled:
                 container.start_background()
+            if container.settings.gateway_enabled:
+                await container.start_gateway()
         try:
             yield
         finally:
@@ -47,7 +49,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app = FastAPI(title="proxyfleet", version=__version__, lifespan=lifespan)
     app.state.container = container
     for router in (system.router, judge.router, accounts.router, sources.router,
-                   proxies.router, stats.router):
+                   proxies.router, stats.router, gateway.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
     app.include_router(manager_proxies.router)

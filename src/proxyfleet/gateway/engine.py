@@ -48,6 +48,8 @@ class ListenerConfig:
     max_connections: int = 1024
     """Client connections served at once; more are closed as they arrive."""
     realm: str = "proxyfleet"
+    reuse_port: bool = False
+    """Several processes may listen on the one port (the kernel spreads the connections)."""
 
 
 @dataclass(frozen=True, slots=True)

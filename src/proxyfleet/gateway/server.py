@@ -84,7 +84,8 @@ class ProxyServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _ClientLeg(self), self.config.host,
-                                                self.config.port, backlog=1024)
+                                                self.config.port, backlog=1024,
+                                                reuse_port=self.config.reuse_port or None)
         host, port = self._server.sockets[0].getsockname()[:2]
         self._address = (str(host), int(port))
 
