@@ -9,6 +9,7 @@ import time
 
 from proxyfleet.bootstrap import Container
 from proxyfleet.rotating.service import GatewayService
+from proxyfleet.sim.farm import Behaviour
 from tests.conftest import Member
 from tests.integration.rotating.clients import curl
 from tests.integration.rotating.conftest import LIVE, Pool, running_gateway
@@ -85,3 +86,21 @@ async def test_requests_per_minute_are_capped(
         assert statuses == [200] * 4 + [429] * 3
         limited = next(a for a in answers if a.status == 429)
         assert "connection_limit_reached" in limited.headers["proxy-status"]
+
+
+async def test_picks_in_flight_count_against_the_budget_across_snapshot_reloads(
+        container: Container, pool: Pool) -> None:
+    """A gateway records a tunnel's outcome when it ends; a reload of the rotation's
+    snapshot meanwhile must not hand the proxy out past its budget."""
+    from proxyfleet.core.rotation import Want
+
+    await container.rotation.change_settings(hourly_budget=1)
+    among = frozenset({pool.ids[pool.indexes(Behaviour.ELITE)[0]]})
+    first = await container.rotation.pick(Want(among=among))
+    assert first is not None
+    await container.rotation.refresh()
+    assert await container.rotation.pick(Want(among=among)) is None
+    container.rotation.record(first.proxy_id, True)
+    await container.rotation.flush()
+    await container.rotation.refresh()
+    assert await container.rotation.pick(Want(among=among)) is None  # stored now
