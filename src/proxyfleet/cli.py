@@ -87,6 +87,9 @@ def serve(
     console.print(f"proxyfleet {__version__} on http://{settings.host}:{settings.port} "
                   f"(database: {container.database.backend}, data: {settings.data_dir}, "
                   f"workers: {settings.workers})")
+    if settings.gateway_enabled:
+        console.print(f"rotating gateway on {settings.gateway_host}:{settings.gateway_port} "
+                      "(HTTP and SOCKS5; log in with your API key as the password)")
     options: dict[str, Any] = {"host": settings.host, "port": settings.port,
                                "log_level": settings.log_level, "proxy_headers": False,
                                "server_header": False}

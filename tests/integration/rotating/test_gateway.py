@@ -289,3 +289,20 @@ async def test_without_required_credentials_on_loopback_every_protocol_serves(
             answer = await curl(way, gateway.address, "", "", target.url())
             assert answer.status == 200
             assert answer.peer in pool.egresses(CARRYING)
+
+
+async def test_clients_arriving_together_share_one_key_look_up(
+        container: Container, gateway: GatewayService, member: Member) -> None:
+    from proxyfleet.gateway.leg import Leg
+    from proxyfleet.wire.credentials import Credentials
+    from tests.integration.accounts.test_authentication import key_reads
+
+    login = Credentials("user-country-us", member.key)
+    with key_reads(container) as reads:
+        routes = await asyncio.gather(*(gateway.router.enter(login, Leg())
+                                        for _ in range(20)))
+    assert all(route is not None for route in routes)
+    assert len(reads) <= 1  # one look-up, or none while the principal cache holds the key
+    for route in routes:
+        assert route is not None
+        route.close()
