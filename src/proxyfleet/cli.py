@@ -103,8 +103,11 @@ def serve(
     os.environ.update({f"PROXYFLEET_{name.upper()}": str(value)
                        for name, value in overrides.items()})
     run_loop(bootstrap.migrate_database(settings))
+    # A worker imports and builds its container before it answers the supervisor's ping; on
+    # a busy machine that outlasts uvicorn's 5 s, and a worker killed for it is only
+    # replaced by another that is killed the same way.
     uvicorn.run("proxyfleet.api.app:app_from_environment", factory=True,
-                workers=settings.workers, **options)
+                workers=settings.workers, timeout_worker_healthcheck=60, **options)
 
 
 def _settings(overrides: dict[str, Any]) -> Settings:
