@@ -22,7 +22,14 @@ from proxyfleet.accounts.telegram import TelegramService
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.notifiers import DeliveryOutcome
 from proxyfleet.core.proxies import Anonymity, ProxyProtocol
-from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
+from proxyfleet.gateway.egress import (
+    EgressMode,
+    Resolver,
+    SystemResolver,
+    egress_for,
+    parse_prefix,
+)
+from proxyfleet.gateway.engine import ListenerConfig, ListenerProtocol
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
 from proxyfleet.jobs.periodic import every
 from proxyfleet.jobs.queue import (
@@ -49,6 +56,10 @@ from proxyfleet.pool.parsers import ParserRegistry
 from proxyfleet.pool.reach_bounds import ReachBounds
 from proxyfleet.pool.rotation import RotationService
 from proxyfleet.pool.sources import SourcesService
+from proxyfleet.rotating.bans import BanList
+from proxyfleet.rotating.limits import UsageTally, UserLimits
+from proxyfleet.rotating.router import GatewayPolicy, GatewayRouter, Rotation
+from proxyfleet.rotating.service import GatewayService
 from proxyfleet.settings import Settings
 from proxyfleet.shop.providers import ProviderConfig, ProviderRegistry
 from proxyfleet.shop.service import ShopPolicy, ShopService
@@ -127,6 +138,7 @@ class Container:
     telegram: TelegramService
     rotation: RotationService
     manager: ManagerService
+    gateway: GatewayService
     # Whether this process runs the shop's scheduled sync (`start_background` was called).
     shop_scheduler_running: bool = False
 
@@ -188,9 +200,13 @@ class Container:
                                     await uow.gauges.live_leases(utcnow()),
                                     await uow.gauges.deliveries_waiting())
         return self.metrics.exposition(gauges)
+    async def start_gateway(self) -> None:
+        """Listen as the rotating gateway (`serve` does, and `proxyfleet gateway` alone)."""
+        await self.gateway.start()
 
     async def close(self) -> None:
         self.stopping.set()
+        await self.gateway.close()
         await self.background.stop()
         await self._last_flush()
         await self.instances.close()
@@ -273,7 +289,8 @@ def build(settings: Settings) -> Container:
                      pool_watch=PoolWatchService(database, watched_pools(settings)),
                      metrics=metrics, shop=build_shop(settings, database, checking),
                      telegram=telegram, rotation=rotation,
-                     manager=ManagerService(database, rotation))
+                     manager=ManagerService(database, rotation),
+                     gateway=build_gateway(settings, database, accounts, rotation))
 
 
 def _count_delivery(metrics: Metrics, outcome: DeliveryOutcome) -> None:
@@ -351,3 +368,37 @@ def build_shop(settings: Settings, database: Database, checking: CheckingService
         pending_wait_seconds=settings.shop_upstream_timeout_seconds * 2 + 5)
     return ShopService(database, provider, policy, checking.probe,
                        base_url=settings.shop_upstream_url, token=token)
+def build_gateway(settings: Settings, database: Database, accounts: AccountsService,
+                  rotation: Rotation, resolver: Resolver | None = None) -> GatewayService:
+    """The rotating gateway over the accounts and the rotation service (not yet listening)."""
+    return GatewayService(database, GatewayRouter(
+        accounts, rotation, gateway_policy(settings),
+        UserLimits(settings.gateway_user_max_connections,
+                   settings.gateway_user_requests_per_minute),
+        UsageTally(), BanList(settings.gateway_ban_statuses, settings.gateway_ban_seconds),
+        resolver=resolver or SystemResolver(), egress=egress_for(settings.ipv6_mode)),
+        gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds)
+
+
+def gateway_policy(settings: Settings) -> GatewayPolicy:
+    prefix, interface = None, None
+    if settings.ipv6_prefixes and settings.ipv6_mode is EgressMode.ANYIP:
+        interface = settings.gateway_ipv6_interface or next(iter(settings.ipv6_prefixes))
+        prefix = parse_prefix(settings.ipv6_prefixes[interface])
+    return GatewayPolicy(require_credentials=settings.gateway_require_credentials,
+                         failover_attempts=settings.gateway_failover_attempts,
+                         upstream_timeout=settings.gateway_upstream_timeout_seconds,
+                         exit_header=settings.gateway_exit_header, ipv6_prefix=prefix,
+                         ipv6_interface=interface)
+
+
+def gateway_listener(settings: Settings) -> ListenerConfig:
+    attempts = settings.gateway_failover_attempts
+    return ListenerConfig(
+        host=settings.gateway_host, port=settings.gateway_port,
+        protocols=frozenset(ListenerProtocol),
+        # Every failover attempt has its own time; the whole dial bounds them all.
+        connect_timeout=attempts * settings.gateway_upstream_timeout_seconds + 1.0,
+        idle_timeout=settings.gateway_idle_timeout_seconds,
+        max_connections=settings.gateway_max_connections,
+        reuse_port=settings.workers > 1)

@@ -134,6 +134,9 @@ def serve(
     console.print(f"proxyfleet {__version__} on http://{settings.host}:{settings.port} "
                   f"(database: {container.database.backend}, data: {settings.data_dir}, "
                   f"workers: {settings.workers})")
+    if settings.gateway_enabled:
+        console.print(f"rotating gateway on {settings.gateway_host}:{settings.gateway_port} "
+                      "(HTTP and SOCKS5; log in with your API key as the password)")
     options: dict[str, Any] = {"host": settings.host, "port": settings.port,
                                "log_level": settings.log_level, "proxy_headers": False,
                                "server_header": False}
@@ -176,6 +179,33 @@ def worker() -> None:
         await container.queue.consume(container.stopping)
 
     _with_container(settings, consume)
+
+
+@app.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(
+        help="Listen address [PROXYFLEET_GATEWAY_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="Listen port [PROXYFLEET_GATEWAY_PORT].")] = None,
+) -> None:
+    """Run the rotating gateway alone (no API), e.g. on more machines in front of one pool."""
+    given: dict[str, Any] = {"gateway_host": host, "gateway_port": port}
+    from proxyfleet.logconfig import configure
+
+    settings = load_settings(**{name: value for name, value in given.items()
+                                if value is not None})
+    configure(settings.log_level)
+
+    async def run(container: bootstrap.Container) -> None:
+        loop = asyncio.get_running_loop()
+        for signal in (SIGINT, SIGTERM):
+            loop.add_signal_handler(signal, container.stopping.set)
+        await container.start_gateway()
+        address = container.gateway.address
+        console.print(f"proxyfleet gateway on {address[0]}:{address[1]} (HTTP and SOCKS5)")
+        await container.stopping.wait()
+
+    _with_container(settings, run)
 
 
 @db_app.command("upgrade")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +31,16 @@ class PoolWatch(BaseModel):
         if self.recover <= self.low:
             raise ValueError("recover must be above low (hysteresis)")
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`; anything else (a name, 0.0.0.0) is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _default_data_dir() -> Path:
@@ -209,6 +220,45 @@ class Settings(BaseSettings):
         0.5, gt=0, description="How often each process stores the request counters it has "
         "gathered (in one batch of increment UPDATEs).")
 
+    # --- the rotating gateway (one HTTP + SOCKS5 port in front of the pool) ----------------
+    gateway_enabled: bool = Field(
+        True, description="Run the rotating gateway inside `proxyfleet serve`.")
+    gateway_host: str = Field(
+        "127.0.0.1", description="Address the gateway listens on. On any other than loopback "
+        "it refuses to start unless gateway_require_credentials is on.")
+    gateway_port: int = Field(8899, ge=0, le=65535, description="Port of the gateway.")
+    gateway_require_credentials: bool = Field(
+        True, description="Clients log in with any name (carrying options) and an API key as "
+        "the password. Off is allowed on loopback only: anonymous clients, default options.")
+    gateway_failover_attempts: int = Field(
+        3, ge=1, le=20, description="Pool proxies tried for one connection when connecting "
+        "or the handshake fails, while nothing has reached the client yet.")
+    gateway_upstream_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Time one pool proxy has to connect and open a tunnel.")
+    gateway_idle_timeout_seconds: float = Field(
+        300.0, gt=0, description="A connection that moves nothing this long is closed.")
+    gateway_max_connections: int = Field(
+        10000, ge=1, description="Client connections the gateway serves at once.")
+    gateway_user_max_connections: int = Field(
+        256, ge=0, description="Connections one user may hold open at once (0: no cap); "
+        "past it, 429 (HTTP) or SOCKS5 'not allowed'.")
+    gateway_user_requests_per_minute: int = Field(
+        6000, ge=0, description="Requests (tunnels, and plain HTTP requests) one user may "
+        "start per minute (0: no cap); past it, 429 or SOCKS5 'not allowed'.")
+    gateway_ban_statuses: list[int] = Field(
+        default_factory=lambda: [403, 429], description="HTTP statuses from a target (plain "
+        "HTTP forwarding) that ban the proxy used for that target's domain, as JSON: [403, 429].")
+    gateway_ban_seconds: float = Field(
+        600.0, gt=0, description="How long a ban keeps a proxy away from that domain.")
+    gateway_exit_header: bool = Field(
+        False, description="Add `X-Proxyfleet-Exit: <proxy id>` to plain HTTP responses.")
+    gateway_flush_seconds: float = Field(
+        2.0, gt=0, le=60, description="How often the gateway writes usage and bans to the "
+        "database (in batches: the hot path never waits on it).")
+    gateway_ipv6_interface: str | None = Field(
+        None, description="Which of ipv6_prefixes `-exit-ipv6` takes fresh addresses from "
+        "(default: the first).")
+
     @property
     def effective_judge_url(self) -> str:
         if self.judge_url:
@@ -249,6 +299,15 @@ class Settings(BaseSettings):
         if self.workers > 1 and self.ipv6_prefixes:
             raise ValueError("workers must be 1 when ipv6_prefixes are set: IPv6 egress "
                              "instances are listeners inside one process")
+        return self
+
+    @model_validator(mode="after")
+    def _no_open_gateway(self) -> Settings:
+        if not self.gateway_require_credentials and not is_loopback(self.gateway_host):
+            raise ValueError("the gateway requires credentials on any address other than "
+                             "loopback (gateway_require_credentials)")
+        if self.gateway_ipv6_interface not in (None, *self.ipv6_prefixes):
+            raise ValueError("gateway_ipv6_interface must name one of ipv6_prefixes")
         return self
 
     @field_validator("ipv6_prefixes")

@@ -31,7 +31,9 @@ def server_env(data_dir: Path, database_url: str, redis_url: str | None) -> dict
     env |= {"PROXYFLEET_DATA_DIR": str(data_dir), "PROXYFLEET_LOG_LEVEL": "warning",
             "PROXYFLEET_DATABASE_URL": database_url, "PROXYFLEET_SECRET_KEY": TEST_SECRET,
             # Tests seed made-up proxies; a server checking them would mark them dead.
-            "PROXYFLEET_CHECKING_ENABLED": "false"}
+            "PROXYFLEET_CHECKING_ENABLED": "false",
+            # Servers side by side (and other runs on the machine): a free gateway port each.
+            "PROXYFLEET_GATEWAY_PORT": "0"}
     if redis_url:
         env["PROXYFLEET_REDIS_URL"] = redis_url
     return env

@@ -21,6 +21,7 @@ from proxyfleet.api.ipv6 import instances as ipv6_instances
 from proxyfleet.api.manager import proxies as manager_proxies
 from proxyfleet.api.pool import (
     accounts,
+    gateway,
     judge,
     metrics,
     notifiers,
@@ -54,6 +55,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
             await container.start()
             if container.settings.scheduler_enabled:
                 container.start_background()
+            if container.settings.gateway_enabled:
+                await container.start_gateway()
         try:
             yield
         finally:
@@ -67,7 +70,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.state.container = container
     _install_openapi(app)
     for router in (system.router, judge.router, accounts.router, sources.router,
-                   proxies.router, stats.router, notifiers.router, metrics.router):
+                   proxies.router, stats.router, notifiers.router, metrics.router,
+                   gateway.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
     dashboard.mount(app)

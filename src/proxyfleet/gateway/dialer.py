@@ -27,15 +27,20 @@ class DialFailure(enum.Enum):
     HOST_UNREACHABLE = "host unreachable"
     TIMED_OUT = "timed out"
     FAILED = "failed"
+    NOT_ALLOWED = "not allowed"
+    """A policy said no (a limit reached): nothing was dialed."""
 
 
 class DialError(OSError):
     """A dial that failed, with what the failure means for the protocols answering it."""
 
-    def __init__(self, failure: DialFailure, target: Target) -> None:
+    def __init__(self, failure: DialFailure, target: Target, *,
+                 answer: bytes | None = None) -> None:
         super().__init__(f"{target.authority}: {failure.value}")
         self.failure = failure
         self.target = target
+        self.answer = answer
+        """The whole HTTP answer to give, when the dialer knows better than the failure."""
 
 
 _ERRNO_FAILURES = {

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from proxyfleet.gateway.counters import TrafficCounters
 from proxyfleet.gateway.dialer import Dialer, DialError, classify
 from proxyfleet.gateway.leg import Leg
+from proxyfleet.gateway.route import DirectRoute, Route, Router
 from proxyfleet.wire.credentials import Credentials
 from proxyfleet.wire.target import Target
 
@@ -47,6 +48,8 @@ class ListenerConfig:
     max_connections: int = 1024
     """Client connections served at once; more are closed as they arrive."""
     realm: str = "proxyfleet"
+    reuse_port: bool = False
+    """Several processes may listen on the one port (the kernel spreads the connections)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +58,24 @@ class Engine:
     dialer: Dialer
     counters: TrafficCounters
     authenticate: Authenticate | None = None
+    router: Router | None = None
+    """Decides each client's route (the rotating gateway); None: every client dials direct."""
 
     @property
     def requires_login(self) -> bool:
-        return self.authenticate is not None
+        return self.authenticate is not None or (self.router is not None
+                                                 and self.router.requires_login)
+
+    async def enter(self, credentials: Credentials | None, client: Leg) -> Route | None:
+        """The route a client with these credentials takes, or None to refuse it."""
+        if self.router is None:
+            return DirectRoute(self.dialer) if await self.check(credentials) else None
+        try:
+            async with asyncio.timeout(self.config.handshake_timeout):
+                return await self.router.enter(credentials, client)
+        except Exception:
+            log.exception("routing a client failed")
+            return None
 
     async def check(self, credentials: Credentials | None) -> bool:
         """Whether these credentials open the listener; a failing check says no."""
@@ -76,11 +93,12 @@ class Engine:
             return False
         return verdict is True
 
-    async def dial(self, target: Target) -> Leg:
-        """A connected upstream leg, or `DialError` saying why not."""
+    async def dial(self, target: Target, route: Route | None = None) -> Leg:
+        """A connected upstream leg (by `route`, else direct), or `DialError` saying why not."""
+        dial = self.dialer.dial if route is None else route.dial
         try:
             async with asyncio.timeout(self.config.connect_timeout):
-                return await self.dialer.dial(target, self.upstream_leg)
+                return await dial(target, self.upstream_leg)
         except DialError:
             raise
         except OSError as exc:  # TimeoutError and socket.gaierror are OSErrors too

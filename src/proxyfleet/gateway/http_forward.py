@@ -274,9 +274,20 @@ class _Exchanges:
             return False
         self._keep_client = may_keep
         self._upstream_fit = self._upstream_fit and not closes
-        self._client.write(data)
+        self._client.write(data if self._upstream.watcher is None else self._watched(data))
         self._response_done()
         return True
+
+    def _watched(self, head: bytes) -> bytes:
+        """`head` (and whatever follows it) with the watcher's header lines added after the
+        status line; the watcher hears the status."""
+        watcher = self._upstream.watcher
+        assert watcher is not None
+        extra = watcher.response(int(head[9:12]))
+        if not extra:
+            return head
+        end = head.index(b"\r\n") + 2
+        return head[:end] + extra + head[end:]
 
     def _read_heads(self) -> None:
         request = self._request
@@ -326,6 +337,8 @@ class _Exchanges:
 
     def _begin_body(self, head: bytes, length: BodyLength, *, keep_client: bool,
                     upstream_keeps: bool) -> None:
+        if self._upstream.watcher is not None:
+            head = self._watched(head)
         self._keep_client = keep_client
         self._upstream_fit = self._upstream_fit and upstream_keeps
         self._response_body = scanner = BodyScanner(length, HTTPStatus.BAD_GATEWAY)

@@ -19,6 +19,7 @@ from proxyfleet.gateway.dialer import DialError, DialFailure
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.http_forward import forward
 from proxyfleet.gateway.leg import Leg, relay
+from proxyfleet.gateway.route import Route
 from proxyfleet.wire.credentials import Credentials
 from proxyfleet.wire.errors import WireError
 from proxyfleet.wire.handshake import NEED_DATA
@@ -51,6 +52,7 @@ async def serve_http(client: Leg, engine: Engine, deadline: float) -> None:
         client.write(exc.answer)
     finally:
         session.drop_upstream()
+        session.leave()
 
 
 class _HttpSession:
@@ -63,6 +65,8 @@ class _HttpSession:
         self._upstream_target: Target | None = None
         self._trusted: Credentials | None = None
         self._checked = False
+        self._route: Route | None = None
+        self._rotates = False
 
     async def run(self, deadline: float) -> None:
         request = await self._next_request(deadline)
@@ -94,7 +98,7 @@ class _HttpSession:
         """Whether the forwarder may serve `request` on as it is: same target, same login."""
         # The parser hands back the very same target while a client keeps to one origin.
         target = request.target
-        return (request.kind is RequestKind.FORWARD
+        return (request.kind is RequestKind.FORWARD and not self._rotates
                 and (target is self._upstream_target or target == self._upstream_target)
                 and self._login_checked(request))
 
@@ -118,10 +122,19 @@ class _HttpSession:
     async def _authorized(self, request: ProxyRequest) -> bool:
         if self._login_checked(request):
             return True
-        if not await self._engine.check(request.credentials):
+        route = await self._engine.enter(request.credentials, self._client)
+        if route is None:
             return False
+        self.leave()
+        self._route, self._rotates = route, route.rotates
         self._trusted, self._checked = request.credentials, True
         return True
+
+    def leave(self) -> None:
+        """Let go of the route the last login opened."""
+        if self._route is not None:
+            self._route.close()
+            self._route = None
 
     async def _tunnel(self, request: ProxyRequest) -> None:
         upstream = await self._dial(request.target)
@@ -133,14 +146,15 @@ class _HttpSession:
 
     async def _dial(self, target: Target) -> Leg | None:
         try:
-            return await self._engine.dial(target)
+            return await self._engine.dial(target, self._route)
         except DialError as exc:
-            self._client.write(dial_answer(exc.failure))
+            self._client.write(exc.answer or dial_answer(exc.failure))
             return None
 
     async def _upstream_for(self, target: Target) -> Leg | None:
         upstream = self._upstream
-        if upstream is not None and self._upstream_target == target and upstream.reusable:
+        if (upstream is not None and self._upstream_target == target and upstream.reusable
+                and not self._rotates):
             return upstream
         self.drop_upstream()
         upstream = await self._dial(target)

@@ -50,7 +50,24 @@ class Joint(Protocol):
         """A chunk of at least `BULK_CHUNK` bytes passed straight to the peer."""
 
 
+class LegWatcher(Protocol):
+    """Hears what one upstream leg carries (the rotating gateway's view of an exit)."""
+
+    def arrived(self, size: int) -> None:
+        """`size` bytes came from the far side."""
+
+    def response(self, status: int) -> bytes:
+        """A final HTTP response with `status` is on its way to the client: header lines
+        (each ending in CRLF) to add to its head, or b"" for none."""
+
+    def lost(self, exc: Exception | None) -> None:
+        """The connection is gone (`exc` when it broke)."""
+
+
 class Leg(asyncio.Protocol):
+    watcher: LegWatcher | None = None
+    """Set by `watch()`; a class default so that unwatched legs pay nothing for it."""
+
     def __init__(self, on_bytes: Callable[[int], None] = _ignore) -> None:
         self.transport: asyncio.Transport | None = None
         self.last_active = time.monotonic()
@@ -114,6 +131,8 @@ class Leg(asyncio.Protocol):
         self._wake_drainer()
         if self._joint is not None:
             self._joint.on_lost(self)
+        if self.watcher is not None:
+            self.watcher.lost(exc)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -131,6 +150,17 @@ class Leg(asyncio.Protocol):
         self._on_bytes(size)
         self.last_active = time.monotonic()
 
+
+    def watch(self, watcher: LegWatcher) -> None:
+        """Tell `watcher` what this leg carries, besides counting it as before."""
+        self.watcher = watcher
+        counted = self._on_bytes
+
+        def both(size: int) -> None:
+            counted(size)
+            watcher.arrived(size)
+
+        self._on_bytes = both
 
     # The handshake side: reads with timeouts, writes, drains.
 

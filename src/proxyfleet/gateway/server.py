@@ -17,6 +17,7 @@ from proxyfleet.gateway.dialer import Dialer, TcpDialer
 from proxyfleet.gateway.engine import Authenticate, Engine, ListenerConfig, ListenerProtocol
 from proxyfleet.gateway.http_session import serve_http
 from proxyfleet.gateway.leg import Leg
+from proxyfleet.gateway.route import Router
 from proxyfleet.gateway.socks4_session import serve_socks4
 from proxyfleet.gateway.socks5_session import serve_socks5
 from proxyfleet.gateway.tasks import TaskKeeper
@@ -61,10 +62,12 @@ class ProxyServer:
     ends; `server.address` is where."""
 
     def __init__(self, config: ListenerConfig | None = None, *,
-                 authenticate: Authenticate | None = None, dialer: Dialer | None = None) -> None:
+                 authenticate: Authenticate | None = None, dialer: Dialer | None = None,
+                 router: Router | None = None) -> None:
         self.config = config or ListenerConfig()
         self.counters = TrafficCounters()
-        self._engine = Engine(self.config, dialer or TcpDialer(), self.counters, authenticate)
+        self._engine = Engine(self.config, dialer or TcpDialer(), self.counters, authenticate,
+                              router)
         self._keeper = TaskKeeper()
         self._clients: set[Leg] = set()
         self._server: asyncio.Server | None = None
@@ -81,7 +84,8 @@ class ProxyServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _ClientLeg(self), self.config.host,
-                                                self.config.port, backlog=1024)
+                                                self.config.port, backlog=1024,
+                                                reuse_port=self.config.reuse_port or None)
         host, port = self._server.sockets[0].getsockname()[:2]
         self._address = (str(host), int(port))
 

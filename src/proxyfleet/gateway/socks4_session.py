@@ -30,16 +30,25 @@ async def serve_socks4(client: Leg, engine: Engine, deadline: float) -> None:
         machine.send_reply(Socks4Reply.REJECTED)
         client.write(machine.data_to_send())
         return
+    route = await engine.enter(None, client)
+    if route is None:
+        machine.send_reply(Socks4Reply.REJECTED)
+        client.write(machine.data_to_send())
+        return
     try:
-        upstream = await engine.dial(request.target)
+        upstream = await engine.dial(request.target, route)
     except DialError:
+        route.close()
         machine.send_reply(Socks4Reply.REJECTED)
         client.write(machine.data_to_send())
         return
     machine.send_reply(Socks4Reply.GRANTED, upstream.local_target)
     client.write(machine.data_to_send())
     client.unread(machine.take_rest())
-    await relay(client, upstream, engine.config.idle_timeout)
+    try:
+        await relay(client, upstream, engine.config.idle_timeout)
+    finally:
+        route.close()
 
 
 async def _read_request(client: Leg, machine: Socks4Server, deadline: float,

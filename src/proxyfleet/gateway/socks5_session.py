@@ -9,6 +9,7 @@ from __future__ import annotations
 from proxyfleet.gateway.dialer import DialError, DialFailure
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.leg import Leg, relay
+from proxyfleet.gateway.route import Route
 from proxyfleet.wire.errors import WireError
 from proxyfleet.wire.handshake import NEED_DATA
 from proxyfleet.wire.socks5 import NO_BOUND, Socks5Reply
@@ -23,22 +24,44 @@ REPLY_FOR = {
     DialFailure.HOST_UNREACHABLE: Socks5Reply.HOST_UNREACHABLE,
     DialFailure.TIMED_OUT: Socks5Reply.TTL_EXPIRED,
     DialFailure.FAILED: Socks5Reply.GENERAL_FAILURE,
+    DialFailure.NOT_ALLOWED: Socks5Reply.NOT_ALLOWED,
 }
 
 
 async def serve_socks5(client: Leg, engine: Engine, deadline: float) -> None:
     """Negotiate by `deadline` (loop time), then dial and relay."""
+    entry = _Entry()
+    try:
+        await _serve(client, engine, deadline, entry)
+    finally:
+        if entry.route is not None:
+            entry.route.close()
+
+
+class _Entry:
+    """The route the client's login opened, once it has one."""
+
+    route: Route | None = None
+
+
+async def _serve(client: Leg, engine: Engine, deadline: float, entry: _Entry) -> None:
     machine = Socks5Server(auth_required=engine.requires_login)
     try:
-        target = await _negotiate(client, machine, engine, deadline)
+        target = await _negotiate(client, machine, engine, deadline, entry)
     except WireError as exc:
         engine.counters.handshake_failures += 1
         client.write(machine.data_to_send() + exc.answer)
         return
     if target is None:
         return
+    if entry.route is None:  # no login was asked for
+        entry.route = await engine.enter(None, client)
+    if entry.route is None:
+        machine.send_reply(Socks5Reply.NOT_ALLOWED)
+        client.write(machine.data_to_send())
+        return
     try:
-        upstream = await engine.dial(target)
+        upstream = await engine.dial(target, entry.route)
     except DialError as exc:
         machine.send_reply(REPLY_FOR[exc.failure])
         client.write(machine.data_to_send())
@@ -50,7 +73,7 @@ async def serve_socks5(client: Leg, engine: Engine, deadline: float) -> None:
 
 
 async def _negotiate(client: Leg, machine: Socks5Server, engine: Engine, deadline: float,
-                     ) -> Target | None:
+                     entry: _Entry) -> Target | None:
     """The target the client asks for, None if it leaves first; `TimeoutError` once the
     handshake deadline passes (a credentials check is bounded on its own)."""
     while True:
@@ -62,6 +85,7 @@ async def _negotiate(client: Leg, machine: Socks5Server, engine: Engine, deadlin
                 return None
             machine.receive_data(data)
         elif isinstance(event, Socks5AuthRequest):
-            machine.accept_credentials(await engine.check(event.credentials))
+            entry.route = await engine.enter(event.credentials, client)
+            machine.accept_credentials(entry.route is not None)
         else:
             return event.target

@@ -83,6 +83,10 @@ class RotationService:
         self._scores: dict[uuid.UUID, float] = {}
         self._pending: dict[tuple[uuid.UUID, int], Outcomes] = {}
         self._opened: dict[str, str] = {}
+        # Picks whose outcome has not been recorded yet (a gateway tunnel records when it
+        # ends): counted against the budget, and kept across snapshot reloads, which know
+        # only stored and pending outcomes.
+        self._in_flight: dict[uuid.UUID, int] = {}
         self._lock = asyncio.Lock()
         self.loaded = False
 
@@ -111,6 +115,7 @@ class RotationService:
         if availability(candidate, live, settings, now, monotonic) is Availability.PROBATION:
             live.probation_until = monotonic + PROBATION_SECONDS
         live.used += 1
+        self._in_flight[candidate.proxy_id] = self._in_flight.get(candidate.proxy_id, 0) + 1
         return self._pick_of(candidate)
 
     def record(self, proxy_id: uuid.UUID, ok: bool) -> None:
@@ -123,6 +128,11 @@ class RotationService:
         if outcomes is None:
             outcomes = self._pending[key] = Outcomes(proxy_id, hour)
         outcomes.add(ok)
+        flying = self._in_flight.get(proxy_id, 0)
+        if flying > 1:
+            self._in_flight[proxy_id] = flying - 1
+        elif flying:
+            del self._in_flight[proxy_id]
         live = self._live.get(proxy_id)
         if live is None:
             return
@@ -248,6 +258,7 @@ class RotationService:
             previous = self._live.get(candidate.proxy_id)
             if previous is not None:
                 state.probation_until = previous.probation_until
+            state.used += self._in_flight.get(candidate.proxy_id, 0)
             live[candidate.proxy_id] = state
         for (proxy_id, pending_hour), outcomes in self._pending.items():
             pending_to = live.get(proxy_id)

@@ -228,6 +228,7 @@ class Farm:
         self.spec = spec
         self.members: list[FarmProxy] = []
         self._servers: list[asyncio.Server] = []
+        self._server_of: dict[int, asyncio.Server] = {}
         self._deadlines: Deadlines[Connection] = Deadlines(spec.io_timeout)
 
     @property
@@ -253,7 +254,7 @@ class Farm:
         if kind[1] is Behaviour.DEAD:
             return build_proxy(self.spec, index, kind, DEAD_PORT)
         proxy = build_proxy(self.spec, index, kind, 0)
-        await self.listen(proxy)
+        self._server_of[index] = await self.listen(proxy)
         return proxy
 
     async def listen(self, proxy: FarmProxy) -> asyncio.Server:
@@ -271,6 +272,15 @@ class Farm:
         # Port 0 let the kernel choose; the listing must carry the port it chose.
         proxy.address = replace(proxy.address, port=server.sockets[0].getsockname()[1])
         return server
+
+    def kill(self, index: int) -> None:
+        """Stop member `index` listening: from now on connecting to it is refused, as to a
+        proxy that went away (connections already open carry on). For tests of what
+        notices a proxy dying."""
+        server = self._server_of.pop(index, None)
+        if server is not None:
+            server.close()
+        self.members[index].behaviour = Behaviour.DEAD
 
     def _stop(self) -> None:
         for server in self._servers:

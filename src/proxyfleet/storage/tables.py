@@ -495,6 +495,32 @@ class TelegramBotKeyRow(Base):
 # --- seed 000's manager: account sessions, rotation settings, integer ids -----------------
 
 
+class GatewayUsageRow(Base):
+    """What one user has sent and received through the rotating gateway, ever."""
+
+    __tablename__ = "gateway_usage"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    bytes_up: Mapped[int] = mapped_column(BigInteger)
+    bytes_down: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GatewayBanRow(Base):
+    """A proxy kept away from one target domain until `banned_until` (a ban rule matched)."""
+
+    __tablename__ = "gateway_bans"
+
+    proxy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("proxies.id", ondelete="CASCADE"),
+                                                primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer)
+    banned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    banned_until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_gateway_bans_banned_until", "banned_until"),)
 class AccountSessionRow(Base):
     """One account session for the whole platform (seed 000's sessions, seed 003's Instagram
     sessions): a cookie bound to one proxy. The cookie is sealed; its digest is unique."""

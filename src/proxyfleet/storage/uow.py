@@ -19,6 +19,7 @@ from proxyfleet.storage.events import (
     OutboxRepository,
     PoolWatchRepository,
 )
+from proxyfleet.storage.gateway import GatewayRepository
 from proxyfleet.storage.gauges import GaugesRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
@@ -49,6 +50,7 @@ class UnitOfWork:
     orders: OrdersRepository
     providers: ProvidersRepository
     telegram: TelegramRepository
+    gateway: GatewayRepository
     rotation: RotationRepository
     sessions: SessionsRepository
     managed: ManagedRepository
@@ -76,6 +78,7 @@ class UnitOfWork:
         self.orders = OrdersRepository(self._session, self.box)
         self.providers = ProvidersRepository(self._session, self.box)
         self.telegram = TelegramRepository(self._session)
+        self.gateway = GatewayRepository(self._session)
         self.rotation = RotationRepository(self._session)
         self.sessions = SessionsRepository(self._session, self.box)
         self.managed = ManagedRepository(self._session, self.box, self.sessions)
