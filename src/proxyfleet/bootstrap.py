@@ -17,6 +17,7 @@ import structlog
 
 from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
+from proxyfleet.core.instagram import InstagramAction, QuotaPolicy
 from proxyfleet.gateway.egress import Resolver, SystemResolver, egress_for
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
 from proxyfleet.jobs.periodic import every
@@ -35,6 +36,8 @@ from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.leasing import LeasingService
 from proxyfleet.pool.parsers import ParserRegistry
 from proxyfleet.pool.sources import SourcesService
+from proxyfleet.sessions.client import ClientPolicy, InstagramClient
+from proxyfleet.sessions.quotas import QuotaService
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
 from proxyfleet.storage.sealing import SecretBox
@@ -98,6 +101,8 @@ class Container:
     background: TaskKeeper
     stopping: asyncio.Event
     instances: InstancesService
+    quotas: QuotaService
+    instagram_client: InstagramClient
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
@@ -130,6 +135,7 @@ class Container:
         self.stopping.set()
         await self.background.stop()
         await self.instances.close()
+        await self.instagram_client.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -177,7 +183,9 @@ def build(settings: Settings) -> Container:
                       checking)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
-                     asyncio.Event(), build_instances(settings, database))
+                     asyncio.Event(), build_instances(settings, database),
+                     QuotaService(database, quota_policy(settings)),
+                     InstagramClient(client_policy(settings)))
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -198,6 +206,30 @@ def checking_policy(settings: Settings) -> CheckingPolicy:
                           retry_base=timedelta(seconds=settings.recheck_retry_seconds),
                           retry_max=timedelta(seconds=settings.recheck_max_backoff_seconds),
                           forget_after=timedelta(days=settings.forget_dead_after_days)))
+
+
+def quota_policy(settings: Settings) -> QuotaPolicy:
+    """Seed 003's limits and cool-offs, from the settings."""
+    per_hour = {InstagramAction.FOLLOW: settings.instagram_follow_limit_per_hour,
+                InstagramAction.LIKE: settings.instagram_like_limit_per_hour,
+                InstagramAction.COMMENT: settings.instagram_comment_limit_per_hour}
+    return QuotaPolicy(
+        per_day={InstagramAction.FOLLOW: settings.instagram_follow_limit_per_day,
+                 InstagramAction.LIKE: settings.instagram_like_limit_per_day,
+                 InstagramAction.COMMENT: settings.instagram_comment_limit_per_day},
+        per_hour={action: cap for action, cap in per_hour.items() if cap is not None},
+        min_gap=timedelta(seconds=settings.instagram_min_gap_seconds),
+        gap_jitter=timedelta(seconds=settings.instagram_gap_jitter_seconds),
+        feedback_cooloff=timedelta(hours=settings.instagram_feedback_cooloff_hours),
+        please_wait_cooloff=timedelta(hours=settings.instagram_please_wait_cooloff_hours))
+
+
+def client_policy(settings: Settings) -> ClientPolicy:
+    return ClientPolicy(settings.instagram_base_url,
+                        timeout_seconds=settings.instagram_timeout_seconds,
+                        max_attempts=settings.instagram_max_attempts,
+                        backoff_base_seconds=settings.instagram_backoff_base_seconds,
+                        backoff_cap_seconds=settings.instagram_backoff_cap_seconds)
 
 
 def build_instances(settings: Settings, database: Database,

@@ -245,3 +245,51 @@ class Ipv6AddressRow(Base):
     allocated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_ipv6_addresses_prefix", "prefix"),)
+
+
+# --- Instagram (seed 003) ------------------------------------------------------------------
+
+
+class InstagramAccountRow(Base):
+    """An Instagram account's quota state, kept apart from its sessions so that no new
+    session (and no cleanup of expired ones) resets its limits or lifts its cool-offs.
+    Its row is also what serialises one account's quota decisions (locked FOR UPDATE)."""
+
+    __tablename__ = "instagram_accounts"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    follow_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    like_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    follow_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    like_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    comment_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    writes_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InstagramActionRow(Base):
+    """One action of an account: `pending` from its reservation until Instagram answers,
+    then `done` or `refused`. Pending and done actions count in the rolling windows;
+    `dedupe` (the target of a like or follow) makes doing it twice impossible."""
+
+    __tablename__ = "instagram_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("instagram_accounts.username", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(255))
+    dedupe: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    refusal: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    proxy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_instagram_actions_window", "username", "action", "at"),
+        Index("uq_instagram_actions_dedupe", "username", "action", "dedupe", unique=True),
+        Index("ix_instagram_actions_proxy_at", "proxy_id", "at"),
+    )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from proxyfleet.storage.accounts import AccountsRepository
 from proxyfleet.storage.checks import ChecksRepository
 from proxyfleet.storage.database import Engines
+from proxyfleet.storage.instagram import InstagramRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.proxies import ProxiesRepository
@@ -27,6 +28,7 @@ class UnitOfWork:
     leases: LeasesRepository
     sources: SourcesRepository
     instances: InstancesRepository
+    instagram: InstagramRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -42,6 +44,7 @@ class UnitOfWork:
         self.leases = LeasesRepository(self._session, self.accounts)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
+        self.instagram = InstagramRepository(self._session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
