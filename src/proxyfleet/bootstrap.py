@@ -34,13 +34,16 @@ from proxyfleet.pool.fetch import ListFetcher
 from proxyfleet.pool.health import Schedule
 from proxyfleet.pool.inventory import InventoryService
 from proxyfleet.pool.leasing import LeasingService
+from proxyfleet.pool.manager import ManagerService
 from proxyfleet.pool.parsers import ParserRegistry
+from proxyfleet.pool.rotation import RotationService
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.sessions.client import ClientPolicy, InstagramClient
 from proxyfleet.sessions.quotas import QuotaService
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
 from proxyfleet.storage.sealing import SecretBox
+from proxyfleet.storage.shared_counts import RedisHourCounter
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
@@ -101,6 +104,8 @@ class Container:
     background: TaskKeeper
     stopping: asyncio.Event
     instances: InstancesService
+    rotation: RotationService
+    manager: ManagerService
     quotas: QuotaService
     instagram_client: InstagramClient
 
@@ -108,6 +113,17 @@ class Container:
         await migrate.upgrade(self.database.engines)
         await self.queue.start()
         await self.instances.restore()
+        await self.start_rotation()
+
+    async def start_rotation(self) -> None:
+        """Every process that hands out proxies keeps the rotation's snapshot fresh and
+        flushes its counters."""
+        await self.rotation.refresh()
+        rotation, settings = self.rotation, self.settings
+        self.background.start("rotation:refresh", every(
+            settings.rotation_refresh_seconds, rotation.refresh_quietly, "rotation-refresh"))
+        self.background.start("rotation:flush", every(
+            settings.rotation_flush_seconds, rotation.flush_quietly, "rotation-flush"))
 
     def start_background(self) -> None:
         """The jobs `proxyfleet serve` runs beside the API: the source schedule, the lease
@@ -134,12 +150,20 @@ class Container:
     async def close(self) -> None:
         self.stopping.set()
         await self.background.stop()
+        await self._last_flush()
         await self.instances.close()
         await self.instagram_client.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()
+
+    async def _last_flush(self) -> None:
+        try:
+            await self.rotation.flush()
+        # Whatever the driver raises, closing goes on; the outcomes are lost and logged.
+        except Exception as exc:
+            log.warning("rotation counters not stored at close", error=str(exc))
 
     async def dependencies(self) -> DependencyStatus:
         return DependencyStatus(await self._ping_database(), await self._ping_redis())
@@ -177,13 +201,15 @@ def build(settings: Settings) -> Container:
     fetcher = ListFetcher(settings.source_fetch_timeout_seconds)
     sources = SourcesService(database, inventory, parsers, fetcher)
     checkers = CheckerRegistry.load()
+    rotation = build_rotation(settings, database, redis)
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
-                               checking_policy(settings))
+                               checking_policy(settings), traffic=rotation.record)
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
                       checking)
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
-                     asyncio.Event(), build_instances(settings, database),
+                     asyncio.Event(), build_instances(settings, database), rotation,
+                     ManagerService(database, rotation),
                      QuotaService(database, quota_policy(settings)),
                      InstagramClient(client_policy(settings)))
 
@@ -206,6 +232,13 @@ def checking_policy(settings: Settings) -> CheckingPolicy:
                           retry_base=timedelta(seconds=settings.recheck_retry_seconds),
                           retry_max=timedelta(seconds=settings.recheck_max_backoff_seconds),
                           forget_after=timedelta(days=settings.forget_dead_after_days)))
+
+
+def build_rotation(settings: Settings, database: Database,
+                   redis: aioredis.Redis | None) -> RotationService:
+    """The one rotation service; with Redis, hourly budgets are counted there too."""
+    hours = RedisHourCounter(redis, f"{settings.redis_prefix}rotation:hour:") if redis else None
+    return RotationService(database, hour_counter=hours)
 
 
 def quota_policy(settings: Settings) -> QuotaPolicy:

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     instance_ttl_sweep_seconds: float = Field(
         10.0, gt=0, description="How often expired temp IPv6 instances are removed.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+    # -- the rotation service (seed 000's manager, the gateway, account sessions) --
+    rotation_refresh_seconds: float = Field(
+        2.0, gt=0, description="How often each process reloads the proxies the rotation may "
+        "hand out and its settings (changes made through this process apply at once).")
+    rotation_flush_seconds: float = Field(
+        0.5, gt=0, description="How often each process stores the request counters it has "
+        "gathered (in one batch of increment UPDATEs).")
 
     # --- Instagram account sessions (seed 003) ---------------------------------------------
     instagram_base_url: str = Field(

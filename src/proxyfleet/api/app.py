@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api.ipv6 import instances as ipv6_instances
+from proxyfleet.api.manager import proxies as manager_proxies
 from proxyfleet.api.pool import accounts, judge, proxies, sources, stats, system
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import render_domain, render_http, render_validation
@@ -49,6 +50,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
                    proxies.router, stats.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
+    app.include_router(manager_proxies.router)
     _install_fallback_handlers(app)
     return app
 

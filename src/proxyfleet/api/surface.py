@@ -73,8 +73,15 @@ def render_http(surface: Surface, error: HTTPException) -> Response:
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
-    """An APIRouter whose routes render their errors in `surface`'s envelope."""
+# Turns a foreign exception a route let through into the domain error to answer with, or
+# None to let it go on (to the app's 500 handler).
+Translation = Callable[[Exception], DomainError | None]
+
+
+def surface_router(surface: Surface, translate: Translation | None = None,
+                   **router_options: Any) -> APIRouter:
+    """An APIRouter whose routes render their errors in `surface`'s envelope (and, with
+    `translate`, the foreign exceptions it names)."""
 
     class SurfaceRoute(APIRoute):
         def get_route_handler(self) -> Handler:
@@ -89,6 +96,11 @@ def surface_router(surface: Surface, **router_options: Any) -> APIRouter:
                     return render_validation(surface, error)
                 except HTTPException as error:
                     return render_http(surface, error)
+                except Exception as error:
+                    translated = translate(error) if translate is not None else None
+                    if translated is None:
+                        raise
+                    return render_domain(surface, translated)
 
             return handle
 

@@ -118,6 +118,8 @@ class ProxyFilter:
     max_latency_ms: float | None = None
     min_uptime_pct: float | None = None
     verified_since: datetime | None = None
+    # True: only proxies shared with the pool (what users who are not admins may see).
+    shared: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

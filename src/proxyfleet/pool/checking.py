@@ -59,8 +59,11 @@ class RoundSummary:
 
 class CheckingService:
     def __init__(self, database: Database, pipeline: Pipeline, judge_url: str,
-                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow) -> None:
+                 policy: CheckingPolicy, *, clock: Callable[[], datetime] = utcnow,
+                 traffic: Callable[[uuid.UUID, bool], None] | None = None) -> None:
         self._db = database
+        # Where real-traffic outcomes are counted (the rotation service's `record`).
+        self._traffic = traffic
         self._pipeline = pipeline
         self._judge_url = judge_url
         self._policy = policy
@@ -88,6 +91,9 @@ class CheckingService:
         if not chosen:
             raise NotFound("No active proxy matches the filters.", {"url": url})
         outcomes = await asyncio.gather(*(reach(p.address, target, seconds) for p in chosen))
+        if self._traffic is not None:
+            for proxy, outcome in zip(chosen, outcomes, strict=True):
+                self._traffic(proxy.id, outcome.reachable)
         return list(zip(chosen, outcomes, strict=True))
 
     async def claim_due(self) -> list[uuid.UUID]:

@@ -147,3 +147,11 @@ class Engines:
         await self.reader.dispose()
         if self.writer is not self.reader:
             await self.writer.dispose()
+
+
+def is_database_failure(error: BaseException) -> bool:
+    """Whether an exception means the database failed us (unreachable, dropped connection,
+    broken schema, pool exhausted): surfaces answer it with their "unavailable" status,
+    never a 500. Drivers raise their own types; SQLAlchemy wraps most of them in DBAPIError."""
+    return isinstance(error, exc.DBAPIError | exc.TimeoutError | OSError | TimeoutError) \
+        or type(error).__module__.startswith("asyncpg")

@@ -61,6 +61,10 @@ _RELEASE = (
            LEASES.c.released_at.is_(None), LEASES.c.expires_at > _at)
     .values(released_at=_at, end_reason=LeaseEnd.RELEASED.value))
 _OWNER = select(LEASES.c.user_id).where(LEASES.c.id == bindparam("lease"))
+# What a lease may take: alive, shared (private proxies are their sessions' alone) and not
+# disabled by an admin.
+HANDED_OUT = (PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.shared.is_(True),
+              PROXIES.c.is_active.is_(True))
 
 
 class LeaseTaken(Exception):
@@ -108,8 +112,7 @@ def _candidate_query(wanted: ProxyFilter, lock: bool) -> Select[tuple[object, ..
     unreleased = and_(LEASES.c.proxy_id == PROXIES.c.id, LEASES.c.released_at.is_(None))
     held = exists().where(unreleased, LEASES.c.expires_at > bindparam("at"))
     query = (select(PROXIES, exists().where(unreleased).label("carries_expired_lease"))
-             .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, *filter_clauses(wanted),
-                    ~held)
+             .where(*HANDED_OUT, *filter_clauses(wanted), ~held)
              # Both descending: one backward walk of (status, score, id), no sort.
              .order_by(PROXIES.c.score.desc(), PROXIES.c.id.desc()).limit(1))
     if lock:
@@ -228,8 +231,7 @@ class LeasesRepository:
         return Candidate(proxy_of(row), bool(row.carries_expired_lease)) if row else None
 
     async def any_match(self, wanted: ProxyFilter) -> bool:
-        query = select(PROXIES.c.id).where(PROXIES.c.status == ProxyStatus.ACTIVE.value,
-                                           *filter_clauses(wanted)).limit(1)
+        query = select(PROXIES.c.id).where(*HANDED_OUT, *filter_clauses(wanted)).limit(1)
         return await self._session.scalar(query) is not None
 
     async def release(self, lease_id: uuid.UUID, user_id: uuid.UUID,

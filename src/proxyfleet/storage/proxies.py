@@ -89,6 +89,8 @@ def filter_clauses(wanted: ProxyFilter, *,
         clauses.append(PROXIES.c.uptime_pct >= wanted.min_uptime_pct)
     if wanted.verified_since is not None:
         clauses.append(PROXIES.c.last_checked_at >= wanted.verified_since)
+    if wanted.shared is not None:
+        clauses.append(PROXIES.c.shared.is_(wanted.shared))
     return clauses
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     Uuid,
     text,
@@ -159,9 +160,32 @@ class ProxyRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Seed 000 (the manager): an integer id of its own, given when the proxy first shows on
+    # that surface; the pool surface keeps the UUID.
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Private proxies (an account farm's own) are handed out only to their sessions and by
+    # the rotation service to admins; shared ones go to leases and the gateway too.
+    shared: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Disabled by an admin: out of every hand-out, whatever its health.
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Real-traffic counters (gateway, reachability tests, sessions, reports).
+    total_requests: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    failed_requests: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    requests_this_hour: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The clock hour (hours since the epoch, UTC) requests_this_hour counts.
+    requests_hour: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Consecutive failures; zero after a success.
+    error_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Set when error_count reaches the threshold: out of rotation until then, then one
+    # probation request.
+    cooling_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Overrides the rotation settings' hourly budget for this proxy.
+    hourly_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("host", "port", "protocol", name="uq_proxies_endpoint"),
+        Index("uq_proxies_number", "number", unique=True),
         Index("ix_proxies_score_id", "score", "id"),
         Index("ix_proxies_latency_id", "avg_latency_ms", "id"),
         Index("ix_proxies_uptime_id", "uptime_pct", "id"),
@@ -247,6 +271,41 @@ class Ipv6AddressRow(Base):
     __table_args__ = (Index("ix_ipv6_addresses_prefix", "prefix"),)
 
 
+class AccountSessionRow(Base):
+    """One account session for the whole platform (seed 000's sessions, seed 003's Instagram
+    sessions): a cookie bound to one proxy. The cookie is sealed; its digest is unique."""
+
+    __tablename__ = "account_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    proxy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("proxies.id", ondelete="CASCADE"))
+    session: Mapped[str] = mapped_column(Text)
+    session_digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("uq_account_sessions_digest", "session_digest", unique=True),
+        Index("ix_account_sessions_proxy_id", "proxy_id"),
+        Index("ix_account_sessions_owner_id", "owner_id"),
+    )
+
+
+class RotationSettingsRow(Base):
+    """The rotation settings every process reads: one row, id 1."""
+
+    __tablename__ = "rotation_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    health_window: Mapped[int] = mapped_column(Integer)
+    hourly_budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error_threshold: Mapped[int] = mapped_column(Integer)
+    cooloff_seconds: Mapped[float] = mapped_column(Float)
+    strategy: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 # --- Instagram (seed 003) ------------------------------------------------------------------
 
 

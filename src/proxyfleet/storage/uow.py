@@ -16,8 +16,11 @@ from proxyfleet.storage.database import Engines
 from proxyfleet.storage.instagram import InstagramRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
+from proxyfleet.storage.managed import ManagedRepository
 from proxyfleet.storage.proxies import ProxiesRepository
+from proxyfleet.storage.rotation import RotationRepository
 from proxyfleet.storage.sealing import SecretBox
+from proxyfleet.storage.sessions import SessionsRepository
 from proxyfleet.storage.sources import SourcesRepository
 
 
@@ -28,6 +31,9 @@ class UnitOfWork:
     leases: LeasesRepository
     sources: SourcesRepository
     instances: InstancesRepository
+    rotation: RotationRepository
+    sessions: SessionsRepository
+    managed: ManagedRepository
     instagram: InstagramRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
@@ -44,6 +50,9 @@ class UnitOfWork:
         self.leases = LeasesRepository(self._session, self.accounts)
         self.sources = SourcesRepository(self._session)
         self.instances = InstancesRepository(self._session)
+        self.rotation = RotationRepository(self._session)
+        self.sessions = SessionsRepository(self._session, self.box)
+        self.managed = ManagedRepository(self._session, self.box, self.sessions)
         self.instagram = InstagramRepository(self._session)
         return self
 

@@ -202,6 +202,17 @@ async def test_proxies_test_reports_reachability_through_good_proxies(
     assert nothing.status_code == 404
     assert bad.status_code == 422
 
+    # Every request tried through a proxy counts as real traffic on its counters.
+    await live.rotation.flush()
+    tried = body["results"] + missing.json()["results"]
+    async with live.database.engines.reader.connect() as conn:
+        counters = {host: (total, failed, errors) for host, total, failed, errors in
+                    await conn.execute(select(ProxyRow.host, ProxyRow.total_requests,
+                                              ProxyRow.failed_requests, ProxyRow.error_count))}
+    assert sum(total for total, _, _ in counters.values()) == len(tried)
+    assert counters[flaky[0].host] == (1, 1, 1)
+    assert sum(failed for _, failed, _ in counters.values()) == 1
+
 
 async def test_worker_processes_share_the_due_set(
         settings: Settings, container: bootstrap.Container, farm: Farm,

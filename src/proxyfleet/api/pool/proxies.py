@@ -95,7 +95,9 @@ async def query_proxies(
         country=country.upper() if country else None, min_score=min_score,
         max_latency_ms=max_latency_ms, min_uptime_pct=min_uptime_pct,
         verified_since=(inventory.verified_since(verified_within_minutes)
-                        if verified_within_minutes else None))
+                        if verified_within_minutes else None),
+        # Private proxies (seed 000's account farm) are shown to admins only.
+        shared=None if caller.is_admin else True)
     after, total = _position(cursor, sort, descending) if cursor else (None, None)
     page = await inventory.query(wanted, sort, descending, limit, after, total)
     next_cursor = None
@@ -122,9 +124,10 @@ async def add_proxies(body: ProxyBatchIn, _: Admin, found: Services) -> ImportOu
 
 
 @router.post("/proxies/test", response_model=ReachOut, tags=["proxies"])
-async def reachability(body: ReachIn, _: Caller, found: Services) -> ReachOut:
+async def reachability(body: ReachIn, caller: Caller, found: Services) -> ReachOut:
     wanted = ProxyFilter(protocol=body.protocol,
-                         country=body.country.upper() if body.country else None)
+                         country=body.country.upper() if body.country else None,
+                         shared=None if caller.is_admin else True)
     tried = await found.checking.reachability(str(body.url), wanted, body.count,
                                               body.timeout_seconds)
     results = [ReachResultOut(proxy_id=proxy.id, ip=proxy.address.host, port=proxy.address.port,

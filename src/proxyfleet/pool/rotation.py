@@ -1,0 +1,344 @@
+"""The rotation service: the one place that chooses a proxy per request, for the gateway (per
+connection), account sessions and `GET /api/proxies/next`. Its rules are pure, in
+`rotation_rules.py`; this module holds the state around them.
+
+- Picks never wait on the database: they choose from an in-memory snapshot of the proxies
+  that may be handed out (alive, enabled), reloaded every `refresh_seconds` and at once
+  after this process changes the inventory or the settings (`refresh()`).
+- Outcomes (`record`) are counted in memory at once (so the next pick sees a failing proxy
+  and its budget) and flushed in batches of increment UPDATEs (exact across processes)
+  every `flush_seconds`; `record_durably` waits for the flush that stores its outcome
+  (group commit: concurrent callers share one).
+- The hourly budget counts stored requests, unflushed ones and picks not yet answered by an
+  outcome; with Redis, each flush also adds this process's requests to a shared per-hour
+  count, whose totals come back at once instead of at the next snapshot.
+- The settings live in the database (one row), so every process follows the same.
+
+Imports `core`, the pool's rules and the storage interfaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.errors import Unavailable
+from proxyfleet.core.proxies import ProxyFilter
+from proxyfleet.core.rotation import (
+    Candidate,
+    Outcomes,
+    Pick,
+    RotationSettings,
+    Strategy,
+    Want,
+    hour_of,
+)
+from proxyfleet.pool.rotation_rules import (
+    PROBATION_SECONDS,
+    Availability,
+    Chooser,
+    Group,
+    Live,
+    admissible,
+    availability,
+    score,
+)
+from proxyfleet.storage.database import is_database_failure
+from proxyfleet.storage.rotation import NumberTaken
+from proxyfleet.storage.uow import Database
+
+log = structlog.get_logger(__name__)
+
+# Seed-000 ids given at the same moment by two processes collide; the loser tries again.
+NUMBER_ATTEMPTS = 5
+# Filter groups kept per snapshot (a filter with `verified_since` is new every time).
+GROUPS = 256
+REDIS_HOUR_TTL_SECONDS = 7200
+
+
+class HourCounter(Protocol):
+    """Redis' part in the budget: add to a shared count and get the totals back."""
+
+    async def add(self, counts: dict[str, int], ttl_seconds: int) -> dict[str, int]: ...
+
+
+class RotationService:
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow,
+                 hour_counter: HourCounter | None = None,
+                 rng: random.Random | None = None) -> None:
+        self._db = database
+        self._now = clock
+        self._hours = hour_counter
+        self._chooser = Chooser(rng or random.Random())
+        self._settings = RotationSettings()
+        self._candidates: dict[uuid.UUID, Candidate] = {}
+        self._groups: dict[tuple[ProxyFilter, bool], Group] = {}
+        self._live: dict[uuid.UUID, Live] = {}
+        self._scores: dict[uuid.UUID, float] = {}
+        self._pending: dict[tuple[uuid.UUID, int], Outcomes] = {}
+        self._opened: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        self.loaded = False
+
+    # -- the hot path ------------------------------------------------------------------
+
+    async def pick(self, want: Want) -> Pick | None:
+        """The proxy to use next for `want`, or None when no proxy may be handed out."""
+        settings = self._settings
+        strategy = want.effective_strategy or settings.strategy
+        group = self._group(want.filter, want.include_private)
+        now, monotonic = self._now(), time.monotonic()
+        hour = hour_of(now)
+
+        def usable(candidate: Candidate) -> bool:
+            return admissible(candidate, want) and availability(
+                candidate, self._live_of(candidate, hour), settings, now,
+                monotonic) is not Availability.NO
+
+        candidate = self._chooser.choose(
+            group, strategy, usable, cursor=(want.filter, want.include_private, want.among),
+            key=want.key, monotonic=monotonic, sticky_seconds=want.sticky_seconds,
+            usage=lambda c: self._live_of(c, hour).used)
+        if candidate is None:
+            return None
+        live = self._live_of(candidate, hour)
+        if availability(candidate, live, settings, now, monotonic) is Availability.PROBATION:
+            live.probation_until = monotonic + PROBATION_SECONDS
+        live.used += 1
+        return self._pick_of(candidate)
+
+    def record(self, proxy_id: uuid.UUID, ok: bool) -> None:
+        """Count one request's outcome through a proxy: at once for the next picks, in the
+        database at the next flush. Cheap; never waits."""
+        now = self._now()
+        hour = hour_of(now)
+        key = (proxy_id, hour)
+        outcomes = self._pending.get(key)
+        if outcomes is None:
+            outcomes = self._pending[key] = Outcomes(proxy_id, hour)
+        outcomes.add(ok)
+        live = self._live.get(proxy_id)
+        if live is None:
+            return
+        if live.hour != hour:
+            self._live[proxy_id] = live = Live(hour, errors=live.errors,
+                                               cooling_until=live.cooling_until)
+        self._apply(live, ok, now)
+
+    async def record_durably(self, proxy_id: uuid.UUID, ok: bool) -> None:
+        """`record`, then wait until the outcome is stored."""
+        self.record(proxy_id, ok)
+        await self.flush()
+
+    # -- settings ----------------------------------------------------------------------
+
+    @property
+    def current_settings(self) -> RotationSettings:
+        """The settings as of the last snapshot (what picks follow)."""
+        return self._settings
+
+    async def settings(self) -> RotationSettings:
+        async with self._db.reading() as uow:
+            stored = await uow.rotation.load_settings()
+        return stored or RotationSettings()
+
+    async def change_settings(self, **changes: Any) -> RotationSettings:
+        """Store new settings (the fields given replace the stored ones) for every process."""
+        async with self._db.writing() as uow:
+            stored = await uow.rotation.load_settings() or RotationSettings()
+            updated = replace(stored, **changes)
+            await uow.rotation.save_settings(updated, self._now())
+            await uow.commit()
+        await self.refresh()
+        return updated
+
+    # -- seed 000's integer ids --------------------------------------------------------
+
+    async def number_of(self, proxy_id: uuid.UUID) -> int | None:
+        """The proxy's seed-000 id, given now if it had none (None: no such proxy)."""
+        for _ in range(NUMBER_ATTEMPTS):
+            async with self._db.writing() as uow:
+                try:
+                    number = await uow.rotation.number_of(proxy_id)
+                except NumberTaken:
+                    continue
+                await uow.commit()
+                return number
+        raise Unavailable("Could not give the proxy an id; try again.")
+
+    # -- the background ----------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Reload the snapshot and the settings. Holds the flush lock, so what it reads
+        and what is still pending never overlap."""
+        async with self._lock:
+            async with self._db.reading() as uow:
+                candidates = await uow.rotation.candidates()
+                settings = await uow.rotation.load_settings() or RotationSettings()
+            self._install(candidates, settings)
+
+    async def flush(self) -> None:
+        """Store the pending outcomes. On failure they stay pending and the error is raised.
+        When it returns, every outcome recorded before it was called is stored."""
+        async with self._lock:
+            batch, self._pending = self._pending, {}
+            if not batch:
+                return
+            try:
+                async with self._db.writing() as uow:
+                    await uow.rotation.record(list(batch.values()), self._settings,
+                                              self._now())
+                    await uow.commit()
+            except BaseException:
+                self._restore(batch)
+                raise
+        await self._share_hours(batch)
+
+    async def refresh_quietly(self) -> None:
+        """`refresh` for the background loop: while the database is down, one line per
+        round instead of a traceback (which costs the event loop more than the round)."""
+        await _quietly(self.refresh(), "rotation snapshot not refreshed")
+
+    async def flush_quietly(self) -> None:
+        """`flush` for the background loop; the outcomes stay pending while the database
+        is down."""
+        await _quietly(self.flush(), "rotation counters not stored yet")
+
+    def _restore(self, batch: dict[tuple[uuid.UUID, int], Outcomes]) -> None:
+        later, self._pending = self._pending, batch
+        for key, outcomes in later.items():
+            if key in self._pending:
+                self._pending[key].merge(outcomes)
+            else:
+                self._pending[key] = outcomes
+
+    async def _share_hours(self, batch: dict[tuple[uuid.UUID, int], Outcomes]) -> None:
+        if self._hours is None:
+            return
+        counts = {f"{hour}:{proxy_id}": o.total for (proxy_id, hour), o in batch.items()}
+        try:
+            totals = await self._hours.add(counts, REDIS_HOUR_TTL_SECONDS)
+        except (OSError, TimeoutError) as error:
+            log.warning("shared hourly counts unavailable", error=str(error))
+            return
+        current = hour_of(self._now())
+        for name, total in totals.items():
+            hour_text, _, proxy_text = name.partition(":")
+            live = self._live.get(uuid.UUID(proxy_text))
+            if live is not None and int(hour_text) == current == live.hour:
+                live.used = max(live.used, total + self._pending_total(live, proxy_text))
+
+    def _pending_total(self, live: Live, proxy_text: str) -> int:
+        pending = self._pending.get((uuid.UUID(proxy_text), live.hour))
+        return pending.total if pending else 0
+
+    # -- inner workings ----------------------------------------------------------------
+
+    def _install(self, candidates: list[Candidate], settings: RotationSettings) -> None:
+        now = self._now()
+        hour = hour_of(now)
+        live: dict[uuid.UUID, Live] = {}
+        for candidate in candidates:
+            state = Live(hour,
+                         used=candidate.requests_this_hour
+                         if candidate.requests_hour == hour else 0,
+                         errors=candidate.error_count,
+                         cooling_until=candidate.cooling_until)
+            previous = self._live.get(candidate.proxy_id)
+            if previous is not None:
+                state.probation_until = previous.probation_until
+            live[candidate.proxy_id] = state
+        for (proxy_id, pending_hour), outcomes in self._pending.items():
+            pending_to = live.get(proxy_id)
+            if pending_to is not None:
+                self._apply_pending(pending_to, outcomes, pending_hour == hour, settings, now)
+        self._settings = settings
+        self._candidates = {c.proxy_id: c for c in candidates}
+        self._scores = {c.proxy_id: score(c, settings) for c in candidates}
+        self._live = live
+        self._groups = {}
+        self.loaded = True
+
+    def _apply_pending(self, live: Live, outcomes: Outcomes, this_hour: bool,
+                       settings: RotationSettings, now: datetime) -> None:
+        if this_hour:
+            live.used += outcomes.total
+        live.errors = outcomes.tail if outcomes.reset else live.errors + outcomes.tail
+        if live.errors >= settings.error_threshold and outcomes.tail:
+            live.cooling_until = now + _seconds(settings.cooloff_seconds)
+        elif live.errors < settings.error_threshold:
+            live.cooling_until = None
+
+    def _apply(self, live: Live, ok: bool, now: datetime) -> None:
+        settings = self._settings
+        live.probation_until = 0.0
+        if ok:
+            live.errors, live.cooling_until = 0, None
+            return
+        live.errors += 1
+        if live.errors >= settings.error_threshold:
+            live.cooling_until = now + _seconds(settings.cooloff_seconds)
+
+    def _live_of(self, candidate: Candidate, hour: int) -> Live:
+        live = self._live.get(candidate.proxy_id)
+        if live is None:
+            live = self._live[candidate.proxy_id] = Live(hour)
+        elif live.hour != hour:  # the clock hour turned: a new budget
+            live = self._live[candidate.proxy_id] = Live(
+                hour, errors=live.errors, cooling_until=live.cooling_until,
+                probation_until=live.probation_until)
+        return live
+
+    def _group(self, wanted: ProxyFilter, include_private: bool) -> Group:
+        key = (wanted, include_private)
+        group = self._groups.get(key)
+        if group is None:
+            if len(self._groups) >= GROUPS:
+                self._groups.clear()
+            probe = Want(filter=wanted, include_private=include_private)
+            members = [c for c in self._candidates.values() if admissible(c, probe)]
+            group = self._groups[key] = Group.of(
+                members, lambda c: self._scores.get(c.proxy_id, 0.0))
+        return group
+
+    def _pick_of(self, candidate: Candidate) -> Pick:
+        address = candidate.address
+        if address.password is not None and self._db.box.looks_sealed(address.password):
+            address = replace(address, password=self._open(address.password))
+        return Pick(candidate.proxy_id, candidate.number, address,
+                    self._scores.get(candidate.proxy_id, 0.0), candidate.country,
+                    candidate.anonymity, candidate.shared)
+
+    def _open(self, token: str) -> str:
+        # Opening costs a Fernet decryption; the snapshot is reloaded every few seconds.
+        plain = self._opened.get(token)
+        if plain is None:
+            if len(self._opened) >= 100_000:
+                self._opened.clear()
+            plain = self._opened[token] = self._db.box.open(token)
+        return plain
+
+    def strategy_for(self, want: Want) -> Strategy:
+        return want.effective_strategy or self._settings.strategy
+
+
+async def _quietly(job: Coroutine[Any, Any, None], message: str) -> None:
+    try:
+        await job
+    except Exception as error:
+        if not is_database_failure(error):
+            raise
+        log.warning(message, error=f"{type(error).__name__}: {str(error)[:200]}")
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)

@@ -1,0 +1,154 @@
+"""Repository of the rotation service: the snapshot of proxies it may hand out, the batched
+counter updates of real traffic, the shared settings row, seed 000's integer ids. Never
+commits.
+
+Counters move by increment UPDATEs (`x = x + :n`), so outcomes flushed by any number of
+processes add up exactly; rows are updated in id order so two flushes never deadlock."""
+
+from __future__ import annotations
+
+import typing
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Boolean, Integer, Table, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from proxyfleet.core.proxies import Anonymity, ProxyStatus
+from proxyfleet.core.rotation import Candidate, Outcomes, RotationSettings, Strategy
+from proxyfleet.storage.proxies import PROXIES, address_of
+from proxyfleet.storage.tables import NEVER, NO_LATENCY_MS, NO_UPTIME_PCT, RotationSettingsRow
+
+SETTINGS = typing.cast(Table, RotationSettingsRow.__table__)
+SETTINGS_ROW_ID = 1
+
+_SNAPSHOT = (
+    select(PROXIES.c.id, PROXIES.c.number, PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol,
+           PROXIES.c.username, PROXIES.c.password, PROXIES.c.shared, PROXIES.c.anonymity,
+           PROXIES.c.country, PROXIES.c.score, PROXIES.c.avg_latency_ms, PROXIES.c.uptime_pct,
+           PROXIES.c.last_checked_at, PROXIES.c.health_window, PROXIES.c.hourly_budget,
+           PROXIES.c.total_requests, PROXIES.c.failed_requests, PROXIES.c.requests_this_hour,
+           PROXIES.c.requests_hour, PROXIES.c.error_count, PROXIES.c.cooling_until)
+    .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True)))
+
+
+def _record_statement() -> Any:
+    hour = bindparam("hour", type_=Integer())
+    total = bindparam("total", type_=Integer())
+    tail = bindparam("tail", type_=Integer())
+    errors = case((bindparam("reset", type_=Boolean()), tail),
+                  else_=PROXIES.c.error_count + tail)
+    return (
+        update(PROXIES).where(PROXIES.c.id == bindparam("proxy"))
+        .values(
+            total_requests=PROXIES.c.total_requests + total,
+            failed_requests=PROXIES.c.failed_requests + bindparam("failed", type_=Integer()),
+            # An older hour flushed late never overwrites a newer one's count.
+            requests_this_hour=case(
+                (PROXIES.c.requests_hour == hour, PROXIES.c.requests_this_hour + total),
+                (PROXIES.c.requests_hour > hour, PROXIES.c.requests_this_hour),
+                else_=total),
+            requests_hour=case((PROXIES.c.requests_hour > hour, PROXIES.c.requests_hour),
+                               else_=hour),
+            error_count=errors,
+            cooling_until=case(
+                (errors >= bindparam("threshold", type_=Integer()),
+                 bindparam("cool_until", type_=PROXIES.c.cooling_until.type)),
+                else_=None),
+            updated_at=bindparam("at", type_=PROXIES.c.updated_at.type)))
+
+
+_RECORD = _record_statement()
+
+
+def candidate_of(row: Row[Any] | Any) -> Candidate:
+    return Candidate(
+        proxy_id=row.id, number=row.number, address=address_of(row), shared=row.shared,
+        anonymity=Anonymity(row.anonymity) if row.anonymity else None, country=row.country,
+        checker_score=row.score,
+        avg_latency_ms=None if row.avg_latency_ms >= NO_LATENCY_MS else row.avg_latency_ms,
+        uptime_pct=None if row.uptime_pct <= NO_UPTIME_PCT else row.uptime_pct,
+        last_checked_at=None if row.last_checked_at <= NEVER else row.last_checked_at,
+        health_window=row.health_window or "", hourly_budget=row.hourly_budget,
+        total_requests=row.total_requests, failed_requests=row.failed_requests,
+        requests_this_hour=row.requests_this_hour, requests_hour=row.requests_hour,
+        error_count=row.error_count, cooling_until=row.cooling_until)
+
+
+class NumberTaken(Exception):
+    """Another transaction gave the same seed-000 id at the same time; try again."""
+
+
+class RotationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _insert(self) -> Any:
+        dialect = self._session.get_bind().dialect.name
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SETTINGS)
+
+    async def candidates(self) -> list[Candidate]:
+        """Every proxy the rotation may hand out: checked alive and enabled by an admin."""
+        rows = await self._session.execute(_SNAPSHOT)
+        return [candidate_of(row) for row in rows]
+
+    async def record(self, batch: Sequence[Outcomes], settings: RotationSettings,
+                     at: datetime) -> None:
+        """Add a batch of outcomes to the proxies' counters (one executemany UPDATE)."""
+        if not batch:
+            return
+        cool_until = at + timedelta(seconds=settings.cooloff_seconds)
+        rows = [{"proxy": o.proxy_id, "hour": o.hour, "total": o.total, "failed": o.failed,
+                 "reset": o.reset, "tail": o.tail, "threshold": settings.error_threshold,
+                 "cool_until": cool_until, "at": at}
+                for o in sorted(batch, key=lambda o: (o.proxy_id, o.hour))]
+        connection = await self._session.connection()
+        await connection.execute(_RECORD, rows)
+
+    async def load_settings(self) -> RotationSettings | None:
+        row = (await self._session.execute(
+            select(SETTINGS).where(SETTINGS.c.id == SETTINGS_ROW_ID))).first()
+        if row is None:
+            return None
+        return RotationSettings(health_window=row.health_window,
+                                hourly_budget=row.hourly_budget,
+                                error_threshold=row.error_threshold,
+                                cooloff_seconds=row.cooloff_seconds,
+                                strategy=Strategy(row.strategy))
+
+    async def save_settings(self, settings: RotationSettings, at: datetime) -> None:
+        values = {"health_window": settings.health_window,
+                  "hourly_budget": settings.hourly_budget,
+                  "error_threshold": settings.error_threshold,
+                  "cooloff_seconds": settings.cooloff_seconds,
+                  "strategy": settings.strategy.value, "updated_at": at}
+        insert = self._insert()
+        await self._session.execute(
+            insert.values(id=SETTINGS_ROW_ID, **values)
+            .on_conflict_do_update(index_elements=[SETTINGS.c.id], set_=values))
+
+    async def number_of(self, proxy_id: uuid.UUID) -> int | None:
+        """The proxy's seed-000 id, given now if it had none (None: no such proxy). Raises
+        NumberTaken when a concurrent transaction took the same number."""
+        current = await self._session.execute(
+            select(PROXIES.c.number).where(PROXIES.c.id == proxy_id))
+        found = current.first()
+        if found is None:
+            return None
+        if found.number is not None:
+            return int(found.number)
+        highest = select(func.coalesce(func.max(PROXIES.c.number), 0) + 1).scalar_subquery()
+        try:
+            await self._session.execute(
+                update(PROXIES).where(PROXIES.c.id == proxy_id, PROXIES.c.number.is_(None))
+                .values(number=highest))
+        except IntegrityError:
+            raise NumberTaken(str(proxy_id)) from None
+        number = await self._session.scalar(
+            select(PROXIES.c.number).where(PROXIES.c.id == proxy_id))
+        return int(number) if number is not None else None

@@ -1,0 +1,226 @@
+"""Seed 000's endpoints as a client written from the seed uses them, and every error type."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from proxyfleet.bootstrap import Container
+from proxyfleet.storage.tables import AccountSessionRow, ProxyRow
+from tests.conftest import Member, register
+from tests.integration.pool.seeding import set_fields
+
+SEED_FIELDS = {"id", "ip", "port", "username", "password", "is_active", "total_requests",
+               "failed_requests", "requests_this_hour", "error_count", "created_at",
+               "updated_at"}
+
+
+def _proxy(ip: str = "192.168.1.1", port: int = 8080, session: str = "session_cookie",
+           **extra: object) -> dict[str, object]:
+    return {"ip": ip, "port": port, "username": "user", "password": "pass",
+            "session": session, **extra}
+
+
+async def _create(client: httpx.AsyncClient, admin: Member, **fields: object) -> dict[str, object]:
+    response = await client.post("/api/proxies", json=_proxy(**fields),  # type: ignore[arg-type]
+                                  headers=admin.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_create_list_disable_delete_as_the_seed_documents(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    created = await _create(client, admin)
+    assert created.keys() >= SEED_FIELDS
+    assert created["id"] == 1 and isinstance(created["id"], int)
+    assert (created["ip"], created["port"], created["username"], created["password"]) == \
+        ("192.168.1.1", 8080, "user", "pass")
+    assert created["is_active"] is True and created["shared"] is False
+    assert [created[k] for k in ("total_requests", "failed_requests", "requests_this_hour",
+                                 "error_count")] == [0, 0, 0, 0]
+    assert str(created["created_at"]).endswith("Z")
+    [session] = created["sessions"]  # type: ignore[misc]
+    assert session["session"] == "session_cookie" and session["status"] == "active"
+    assert set(session) == {"id", "session", "status"}
+
+    listed = (await client.get("/api/proxies", headers=admin.headers)).json()
+    assert listed == [created]
+
+    patched = await client.patch("/api/proxies/1/status", json={"status": "disabled"},
+                                 headers=admin.headers)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["is_active"] is False and "sessions" not in patched.json()
+    assert patched.json().keys() >= SEED_FIELDS
+
+    deleted = await client.delete("/api/proxies/1", headers=admin.headers)
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert (await client.get("/api/proxies", headers=admin.headers)).json() == []
+    async with container.database.engines.reader.connect() as conn:
+        assert (await conn.execute(select(AccountSessionRow.id))).first() is None
+
+
+async def test_ids_are_integers_here_and_uuids_on_the_pool_surface(
+        client: httpx.AsyncClient, admin: Member) -> None:
+    first = await _create(client, admin)
+    second = await _create(client, admin, ip="192.168.1.2", session="other", protocol="socks5")
+    assert (first["id"], second["id"]) == (1, 2)
+    assert second["protocol"] == "socks5"
+    pool = (await client.get("/proxies", headers=admin.headers)).json()["items"]
+    assert {p["ip"] for p in pool} == {"192.168.1.1", "192.168.1.2"}
+    assert all(len(p["id"]) == 36 for p in pool)
+
+
+async def test_private_by_default_and_hidden_from_users_of_the_pool(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    await _create(client, admin, ip="192.168.1.2", session="s2", shared=True)
+    await set_fields(container, "192.168.1.1", status="active", score=0.9)
+    await set_fields(container, "192.168.1.2", status="active", score=0.5)
+    member = await register(client)
+    seen = (await client.get("/proxies", headers=member.headers)).json()["items"]
+    assert [p["ip"] for p in seen] == ["192.168.1.2"]
+    shared = await client.patch("/api/proxies/1/status", json={"shared": True},
+                                headers=admin.headers)
+    assert shared.json()["shared"] is True
+    seen = (await client.get("/proxies", headers=member.headers)).json()["items"]
+    assert {p["ip"] for p in seen} == {"192.168.1.1", "192.168.1.2"}
+
+
+async def test_validation_error_names_the_fields(client: httpx.AsyncClient,
+                                                 admin: Member) -> None:
+    response = await client.post("/api/proxies", json={"ip": "192.168.1.1", "port": 70000},
+                                 headers=admin.headers)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "validation_error" and body["message"]
+    assert {"port", "session"} <= body["details"]["fields"].keys()
+    bad_ip = await client.post("/api/proxies", json=_proxy(ip="not a host!"),
+                               headers=admin.headers)
+    assert bad_ip.status_code == 422 and "ip" in bad_ip.json()["details"]["fields"]
+    status = await client.patch("/api/proxies/1/status", json={"status": "paused"},
+                                headers=admin.headers)
+    assert status.status_code == 422 and "status" in status.json()["details"]["fields"]
+
+
+async def test_invalid_request_for_a_body_that_is_not_json(client: httpx.AsyncClient,
+                                                           admin: Member) -> None:
+    broken = await client.post("/api/proxies", content=b'{"ip": ',
+                               headers=admin.headers | {"content-type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["error"] == "invalid_request"
+    form = await client.post("/api/proxies", content=b"ip=1.2.3.4&port=80",
+                             headers=admin.headers | {
+                                 "content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 400 and form.json()["error"] == "invalid_request"
+    listed = await client.post("/api/proxies", json=[1, 2], headers=admin.headers)
+    assert listed.status_code == 400 and listed.json()["error"] == "invalid_request"
+    assert (await client.get("/api/proxies", headers=admin.headers)).json() == []
+
+
+async def test_duplicate_proxy_same_ip_and_port(client: httpx.AsyncClient,
+                                                admin: Member) -> None:
+    await _create(client, admin)
+    again = await client.post("/api/proxies",
+                              json=_proxy(session="another", protocol="socks5"),
+                              headers=admin.headers)
+    assert again.status_code == 409
+    assert again.json() == {"error": "duplicate_proxy", "message": again.json()["message"],
+                            "details": {"ip": "192.168.1.1", "port": 8080}}
+
+
+async def test_duplicate_session_leaves_no_proxy_behind(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    again = await client.post("/api/proxies", json=_proxy(ip="192.168.1.9"),
+                              headers=admin.headers)
+    assert again.status_code == 409 and again.json()["error"] == "duplicate_session"
+    async with container.database.engines.reader.connect() as conn:
+        hosts = list((await conn.execute(select(ProxyRow.host))).scalars())
+    assert hosts == ["192.168.1.1"]
+
+
+async def test_not_found(client: httpx.AsyncClient, admin: Member) -> None:
+    for response in (
+            await client.delete("/api/proxies/99", headers=admin.headers),
+            await client.patch("/api/proxies/99/status", json={"status": "active"},
+                               headers=admin.headers),
+            await client.post("/api/proxies/99/report", json={"success": True},
+                              headers=admin.headers)):
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
+        assert response.json()["details"] == {"proxy_id": 99}
+
+
+async def test_admins_only_in_this_shape(client: httpx.AsyncClient, admin: Member) -> None:
+    member = await register(client)
+    for method, path in (("GET", "/api/proxies"), ("POST", "/api/proxies"),
+                         ("GET", "/api/proxies/next"), ("GET", "/api/proxies/rotation")):
+        response = await client.request(method, path, headers=member.headers, json=_proxy())
+        assert response.status_code == 403, path
+        assert response.json()["error"] == "forbidden" and "message" in response.json()
+    anonymous = await client.get("/api/proxies")
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
+
+
+async def test_reports_move_the_counters(client: httpx.AsyncClient, admin: Member) -> None:
+    await _create(client, admin)
+    for success in (False, False, True, False):
+        response = await client.post("/api/proxies/1/report", json={"success": success},
+                                     headers=admin.headers)
+        assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["total_requests"], body["failed_requests"], body["requests_this_hour"],
+            body["error_count"]) == (4, 3, 4, 1)
+    bad = await client.post("/api/proxies/1/report", json={"success": "maybe"},
+                            headers=admin.headers)
+    assert bad.status_code == 422 and "success" in bad.json()["details"]["fields"]
+
+
+async def test_next_hands_out_private_proxies_to_admins_with_credentials(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    empty = await client.get("/api/proxies/next", headers=admin.headers)
+    assert empty.status_code == 404 and empty.json()["error"] == "not_found"
+    await set_fields(container, "192.168.1.1", status="active", score=0.8)
+    await container.rotation.refresh()
+    response = await client.get("/api/proxies/next", params={"strategy": "least_used"},
+                                headers=admin.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["id"], body["ip"], body["password"], body["strategy"]) == \
+        (1, "192.168.1.1", "pass", "least_used")
+    await client.patch("/api/proxies/1/status", json={"status": "disabled"},
+                       headers=admin.headers)
+    gone = await client.get("/api/proxies/next", headers=admin.headers)
+    assert gone.status_code == 404
+
+
+async def test_next_numbers_a_pool_proxy_on_first_hand_out(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await client.post("/proxies", json={"proxies": [{"ip": "10.9.9.9", "port": 3128}]},
+                      headers=admin.headers)
+    await set_fields(container, "10.9.9.9", status="active", score=0.5)
+    await container.rotation.refresh()
+    first = (await client.get("/api/proxies/next", headers=admin.headers)).json()
+    again = (await client.get("/api/proxies/next", headers=admin.headers)).json()
+    assert first["id"] == again["id"] == 1 and first["shared"] is True
+    reported = await client.post("/api/proxies/1/report", json={"success": True},
+                                 headers=admin.headers)
+    assert reported.json()["total_requests"] == 1
+
+
+async def test_rotation_settings_read_and_change(client: httpx.AsyncClient,
+                                                 admin: Member) -> None:
+    default = (await client.get("/api/proxies/rotation", headers=admin.headers)).json()
+    assert default["strategy"] == "round_robin" and default["hourly_budget"] is None
+    changed = await client.put("/api/proxies/rotation",
+                               json={"strategy": "weighted", "hourly_budget": 100,
+                                     "error_threshold": 3},
+                               headers=admin.headers)
+    assert changed.status_code == 200, changed.text
+    again = (await client.get("/api/proxies/rotation", headers=admin.headers)).json()
+    assert (again["strategy"], again["hourly_budget"], again["error_threshold"],
+            again["health_window"]) == ("weighted", 100, 3, default["health_window"])
+    bad = await client.put("/api/proxies/rotation", json={"strategy": "random"},
+                           headers=admin.headers)
+    assert bad.status_code == 422 and "strategy" in bad.json()["details"]["fields"]

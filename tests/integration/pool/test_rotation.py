@@ -1,0 +1,122 @@
+"""The rotation service on a real database: what it hands out, and counters kept exact."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import select
+
+from proxyfleet.bootstrap import Container
+from proxyfleet.core.rotation import Strategy, Want
+from proxyfleet.storage.tables import ProxyRow
+from tests.conftest import Member
+from tests.integration.pool.seeding import addresses, funded, seed, set_fields
+
+
+async def _ids(container: Container) -> dict[str, object]:
+    async with container.database.engines.reader.connect() as conn:
+        return {host: proxy_id for host, proxy_id in
+                await conn.execute(select(ProxyRow.host, ProxyRow.id))}
+
+
+async def _counters(container: Container, host: str) -> tuple[int, int, int, int]:
+    async with container.database.engines.reader.connect() as conn:
+        row = (await conn.execute(
+            select(ProxyRow.total_requests, ProxyRow.failed_requests,
+                   ProxyRow.requests_this_hour, ProxyRow.error_count)
+            .where(ProxyRow.host == host))).one()
+    return tuple(row)  # type: ignore[return-value]
+
+
+async def test_private_disabled_and_dead_proxies_are_not_handed_out(
+        container: Container) -> None:
+    proxies = addresses(4)
+    await seed(container, proxies, status="active", score=0.5)
+    await set_fields(container, proxies[1].host, shared=False)
+    await set_fields(container, proxies[2].host, is_active=False)
+    await set_fields(container, proxies[3].host, status="dead")
+    await container.rotation.refresh()
+    hosts = {(await container.rotation.pick(Want())).host for _ in range(6)}  # type: ignore[union-attr]
+    assert hosts == {proxies[0].host}
+    private = {(await container.rotation.pick(Want(include_private=True))).host  # type: ignore[union-attr]
+               for _ in range(6)}
+    assert private == {proxies[0].host, proxies[1].host}
+
+
+async def test_leases_skip_private_and_disabled_proxies(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    proxies = addresses(3)
+    await seed(container, proxies, status="active", score=0.5)
+    await set_fields(container, proxies[0].host, shared=False, score=0.9)
+    await set_fields(container, proxies[1].host, is_active=False, score=0.8)
+    member = await funded(client, admin, 5)
+    first = await client.post("/proxies/acquire", headers=member.headers)
+    assert first.status_code == 200 and first.json()["proxy"]["ip"] == proxies[2].host
+    second = await client.post("/proxies/acquire", headers=member.headers)
+    assert second.status_code == 409, second.text
+
+
+async def test_concurrent_outcomes_add_up_exactly(container: Container) -> None:
+    proxies = addresses(2)
+    await seed(container, proxies, status="active", score=0.5)
+    ids = await _ids(container)
+    target = ids[proxies[0].host]
+    await asyncio.gather(*(container.rotation.record_durably(target, i % 4 != 0)  # type: ignore[arg-type]
+                           for i in range(400)))
+    total, failed, this_hour, _ = await _counters(container, proxies[0].host)
+    assert (total, failed, this_hour) == (400, 100, 400)
+
+
+async def test_a_failing_proxy_cools_off_and_a_success_brings_it_back(
+        container: Container) -> None:
+    proxies = addresses(2)
+    await seed(container, proxies, status="active", score=0.5)
+    await container.rotation.change_settings(error_threshold=2, cooloff_seconds=3600)
+    ids = await _ids(container)
+    bad = ids[proxies[0].host]
+    for _ in range(2):
+        container.rotation.record(bad, False)  # type: ignore[arg-type]
+    hosts = {(await container.rotation.pick(Want())).host for _ in range(4)}  # type: ignore[union-attr]
+    assert hosts == {proxies[1].host}
+    await container.rotation.flush()
+    assert (await _counters(container, proxies[0].host))[3] == 2
+    await container.rotation.refresh()  # what another process would see: still cooling
+    hosts = {(await container.rotation.pick(Want())).host for _ in range(4)}  # type: ignore[union-attr]
+    assert hosts == {proxies[1].host}
+    container.rotation.record(bad, True)  # type: ignore[arg-type]
+    await container.rotation.flush()
+    assert await _counters(container, proxies[0].host) == (3, 2, 3, 0)
+    hosts = {(await container.rotation.pick(Want())).host for _ in range(4)}  # type: ignore[union-attr]
+    assert hosts == {proxies[0].host, proxies[1].host}
+
+
+async def test_the_hourly_budget_holds(container: Container) -> None:
+    proxies = addresses(2)
+    await seed(container, proxies, status="active", score=0.5)
+    await container.rotation.change_settings(hourly_budget=3)
+    picks = [await container.rotation.pick(Want()) for _ in range(8)]
+    handed = [p.host for p in picks if p is not None]
+    assert sorted(handed) == sorted([proxies[0].host] * 3 + [proxies[1].host] * 3)
+
+
+async def test_settings_are_stored_for_every_process(container: Container) -> None:
+    await container.rotation.change_settings(strategy=Strategy.LEAST_USED, hourly_budget=50)
+    stored = await container.rotation.settings()
+    assert stored.strategy is Strategy.LEAST_USED and stored.hourly_budget == 50
+    assert container.rotation.current_settings == stored
+
+
+async def test_a_sticky_key_keeps_its_proxy_until_it_is_disabled(container: Container) -> None:
+    proxies = addresses(5)
+    await seed(container, proxies, status="active", score=0.5)
+    await container.rotation.refresh()
+    first = await container.rotation.pick(Want(key="account-1"))
+    assert first is not None
+    for _ in range(5):
+        again = await container.rotation.pick(Want(key="account-1"))
+        assert again is not None and again.proxy_id == first.proxy_id
+    await set_fields(container, first.host, is_active=False)
+    await container.rotation.refresh()
+    moved = await container.rotation.pick(Want(key="account-1"))
+    assert moved is not None and moved.proxy_id != first.proxy_id
