@@ -40,6 +40,7 @@ from proxyfleet.pool.rotation import RotationService
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.sessions.client import ClientPolicy, InstagramClient
 from proxyfleet.sessions.quotas import QuotaService
+from proxyfleet.sessions.service import InstagramService, SessionPolicy
 from proxyfleet.settings import Settings
 from proxyfleet.storage import migrate
 from proxyfleet.storage.sealing import SecretBox
@@ -108,6 +109,7 @@ class Container:
     manager: ManagerService
     quotas: QuotaService
     instagram_client: InstagramClient
+    instagram: InstagramService
 
     async def start(self) -> None:
         await migrate.upgrade(self.database.engines)
@@ -135,6 +137,8 @@ class Container:
             self.background.start("scheduler:checks", every(tick, self.schedule_checks, "checks"))
         self.background.start("sweep:ipv6-instances", every(
             self.settings.instance_ttl_sweep_seconds, self.instances.expire_due, "instances"))
+        self.background.start("sweep:instagram-sessions", every(
+            self.settings.instagram_cleanup_seconds, self.instagram.cleanup, "instagram"))
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -202,6 +206,8 @@ def build(settings: Settings) -> Container:
     sources = SourcesService(database, inventory, parsers, fetcher)
     checkers = CheckerRegistry.load()
     rotation = build_rotation(settings, database, redis)
+    quotas = QuotaService(database, quota_policy(settings))
+    client = InstagramClient(client_policy(settings))
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
                                checking_policy(settings), traffic=rotation.record)
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks"), sources,
@@ -209,9 +215,9 @@ def build(settings: Settings) -> Container:
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database), checkers, checking, queue, TaskKeeper(),
                      asyncio.Event(), build_instances(settings, database), rotation,
-                     ManagerService(database, rotation),
-                     QuotaService(database, quota_policy(settings)),
-                     InstagramClient(client_policy(settings)))
+                     ManagerService(database, rotation), quotas, client,
+                     InstagramService(database, quotas, client, rotation,
+                                      session_policy(settings)))
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -255,6 +261,15 @@ def quota_policy(settings: Settings) -> QuotaPolicy:
         gap_jitter=timedelta(seconds=settings.instagram_gap_jitter_seconds),
         feedback_cooloff=timedelta(hours=settings.instagram_feedback_cooloff_hours),
         please_wait_cooloff=timedelta(hours=settings.instagram_please_wait_cooloff_hours))
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    return SessionPolicy(
+        expiry_hours=settings.instagram_session_expiry_hours,
+        accounts_per_proxy=settings.instagram_accounts_per_proxy,
+        shared_proxies=settings.instagram_shared_proxies,
+        suspect_accounts=settings.instagram_suspect_accounts,
+        suspect_window=timedelta(minutes=settings.instagram_suspect_window_minutes))
 
 
 def client_policy(settings: Settings) -> ClientPolicy:

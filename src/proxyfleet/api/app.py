@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from proxyfleet import __version__, bootstrap
+from proxyfleet.api.instagram import routes as instagram_routes
 from proxyfleet.api.ipv6 import instances as ipv6_instances
 from proxyfleet.api.manager import proxies as manager_proxies
 from proxyfleet.api.pool import accounts, judge, proxies, sources, stats, system
@@ -50,6 +51,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
                    proxies.router, stats.router):
         app.include_router(router)
     app.include_router(ipv6_instances.router)
+    app.include_router(instagram_routes.router)
     app.include_router(manager_proxies.router)
     _install_fallback_handlers(app)
     return app

@@ -82,9 +82,11 @@ class QuotaService:
         """Take one unit for the action, or raise `QuotaExceeded` saying when one frees."""
         now = self._clock()
         async with self._database.writing() as uow:
-            await uow.instagram.ensure_account(username, now)
             state = await uow.instagram.account(username, lock=True)
-            assert state is not None
+            if state is None:  # sessions make their account; a bare reserve makes it here
+                await uow.instagram.ensure_account(username, now)
+                state = await uow.instagram.account(username, lock=True)
+                assert state is not None
             dedupe = dedupe_key(action, target)
             if dedupe is not None:
                 earlier = await uow.instagram.same_action(username, action, dedupe)
@@ -120,11 +122,13 @@ class QuotaService:
         now = self._clock()
         consequence = Consequence() if refusal is None else consequence_of(refusal,
                                                                             self.policy, now)
-        async with self._database.writing() as uow:
-            if refusal is None:
+        if refusal is None:  # the common case: one statement, its own transaction
+            async with self._database.writing_statements() as uow:
                 await uow.instagram.mark_done(reservation.action_id)
-            else:
-                await uow.instagram.mark_refused(reservation.action_id, refusal)
+                await uow.commit()
+            return consequence
+        async with self._database.writing() as uow:
+            await uow.instagram.mark_refused(reservation.action_id, refusal)
             if consequence.action_blocked_until is not None:
                 await uow.instagram.block(reservation.username, reservation.action,
                                           consequence.action_blocked_until)

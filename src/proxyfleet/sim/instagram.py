@@ -40,6 +40,7 @@ from starlette.routing import Route
 
 API_PREFIX = "/api/v1"
 WEB_APP_ID = "936619743392459"  # the X-IG-App-ID Instagram's web client sends
+SHUTDOWN_GRACE_SECONDS = 2
 
 
 class Action(enum.StrEnum):
@@ -316,8 +317,11 @@ class SimInstagram:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((self._host, self._port))
         self._port = self._socket.getsockname()[1]
+        # A client's kept-alive connection (one relayed by a farm proxy, say) must not hold
+        # the shutdown up: whatever is still open after a moment is cut.
         config = uvicorn.Config(InstagramApp(self.world).app, log_level="warning",
-                                lifespan="off", access_log=False)
+                                lifespan="off", access_log=False,
+                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
         self._server = uvicorn.Server(config)
         self._serving = asyncio.ensure_future(self._server.serve(sockets=[self._socket]))
         while not self._server.started:  # uvicorn offers no event to wait on

@@ -286,8 +286,18 @@ class AccountSessionRow(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Seed 003 (migration 0009): an Instagram session names its account, keeps the account's
+    # cookies (one sealed JSON object) and user agent, expires, and has a state (active,
+    # challenge, invalidated). NULL on sessions made on the manager's surface alone.
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cookies: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    state: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
+        Index("uq_account_sessions_username", "username", unique=True),
+        Index("ix_account_sessions_expires_at", "expires_at"),
         Index("uq_account_sessions_digest", "session_digest", unique=True),
         Index("ix_account_sessions_proxy_id", "proxy_id"),
         Index("ix_account_sessions_owner_id", "owner_id"),
@@ -352,3 +362,15 @@ class InstagramActionRow(Base):
         Index("uq_instagram_actions_dedupe", "username", "action", "dedupe", unique=True),
         Index("ix_instagram_actions_proxy_at", "proxy_id", "at"),
     )
+
+
+class InstagramSuspectRow(Base):
+    """A proxy through which several accounts were blocked within a short window: disabled
+    for sessions (they move off it), kept for the other surfaces."""
+
+    __tablename__ = "instagram_suspect_proxies"
+
+    proxy_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("proxies.id", ondelete="CASCADE"), primary_key=True)
+    blocked_accounts: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,6 +14,7 @@ from proxyfleet.storage.accounts import AccountsRepository
 from proxyfleet.storage.checks import ChecksRepository
 from proxyfleet.storage.database import Engines
 from proxyfleet.storage.instagram import InstagramRepository
+from proxyfleet.storage.instagram_sessions import InstagramSessionsRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.managed import ManagedRepository
@@ -35,6 +36,7 @@ class UnitOfWork:
     sessions: SessionsRepository
     managed: ManagedRepository
     instagram: InstagramRepository
+    instagram_sessions: InstagramSessionsRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -54,6 +56,7 @@ class UnitOfWork:
         self.sessions = SessionsRepository(self._session, self.box)
         self.managed = ManagedRepository(self._session, self.box, self.sessions)
         self.instagram = InstagramRepository(self._session)
+        self.instagram_sessions = InstagramSessionsRepository(self._session, self.box)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -4,7 +4,9 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-05 08:30:00
 
-Seed 003: Instagram accounts (quota state) and their actions (the rolling windows).
+Seed 003: Instagram's columns on the one session table (username, sealed cookies, user
+agent, expiry, state), Instagram accounts (quota state), their actions (the rolling
+windows), and the proxies disabled for sessions as suspects.
 """
 
 from collections.abc import Sequence
@@ -23,6 +25,21 @@ UTC = proxyfleet.storage.types.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('account_sessions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('username', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('cookies', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('user_agent', sa.String(length=1000), nullable=True))
+        batch_op.add_column(sa.Column('expires_at', UTC, nullable=True))
+        batch_op.add_column(sa.Column('state', sa.String(length=16), nullable=True))
+        batch_op.create_index('uq_account_sessions_username', ['username'], unique=True)
+        batch_op.create_index('ix_account_sessions_expires_at', ['expires_at'], unique=False)
+    op.create_table('instagram_suspect_proxies',
+    sa.Column('proxy_id', sa.Uuid(), nullable=False),
+    sa.Column('blocked_accounts', sa.Integer(), nullable=False),
+    sa.Column('since', UTC, nullable=False),
+    sa.ForeignKeyConstraint(['proxy_id'], ['proxies.id'], name=op.f('fk_instagram_suspect_proxies_proxy_id_proxies'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('proxy_id', name=op.f('pk_instagram_suspect_proxies'))
+    )
     op.create_table('instagram_accounts',
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('follow_limit', sa.Integer(), nullable=True),
@@ -56,5 +73,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('instagram_suspect_proxies')
+    with op.batch_alter_table('account_sessions', schema=None) as batch_op:
+        batch_op.drop_index('ix_account_sessions_expires_at')
+        batch_op.drop_index('uq_account_sessions_username')
+        for column in ('state', 'expires_at', 'user_agent', 'cookies', 'username'):
+            batch_op.drop_column(column)
     op.drop_table('instagram_actions')
     op.drop_table('instagram_accounts')
