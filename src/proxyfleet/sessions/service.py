@@ -41,6 +41,7 @@ from proxyfleet.core.proxies import ProxyStatus
 from proxyfleet.core.rotation import Pick, Want
 from proxyfleet.sessions.client import (
     CSRF_COOKIE,
+    HTTP_PROXIES,
     SESSION_COOKIE,
     Identity,
     InstagramClient,
@@ -325,6 +326,9 @@ class InstagramService:
                        else uow.instagram_sessions.proxy(ref))
         if proxy is None:
             raise InvalidInput("No such proxy.", _field("proxy_id", "no such proxy"))
+        if proxy.address.protocol not in HTTP_PROXIES:
+            raise InvalidInput("Sessions go out through HTTP proxies only.",
+                               _field("proxy_id", f"a {proxy.address.protocol} proxy"))
         held = (await uow.instagram_sessions.sessions_per_proxy([proxy.proxy_id])).get(
             proxy.proxy_id, 0)
         if existing is not None and existing.proxy_id == proxy.proxy_id:

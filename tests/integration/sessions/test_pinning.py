@@ -29,7 +29,8 @@ async def test_at_most_three_accounts_per_proxy(api: httpx.AsyncClient, member: 
 
 
 async def test_a_given_proxy_is_used_until_full(api: httpx.AsyncClient, member: Member,
-                                                instagram: SimInstagram, farm: Farm) -> None:
+                                                instagram: SimInstagram,
+                                                world: Container) -> None:
     for _ in range(3):
         session = await create(api, member, new_account(instagram), proxy_id=2)
         assert session["proxy"]["id"] == 2
@@ -39,6 +40,12 @@ async def test_a_given_proxy_is_used_until_full(api: httpx.AsyncClient, member: 
     unknown = await api.post("/api/instagram/session", headers=member.headers,
                              json=new_account(instagram).body(proxy_id=99))
     assert "proxy_id" in failure(unknown, 422, "VALIDATION_ERROR")["errors"]
+    async with world.database.engines.writer.begin() as conn:
+        await conn.execute(update(ProxyRow).where(ProxyRow.number == 4)
+                           .values(protocol="socks5"))
+    socks = await api.post("/api/instagram/session", headers=member.headers,
+                           json=new_account(instagram).body(proxy_id=4))
+    assert "proxy_id" in failure(socks, 422, "VALIDATION_ERROR")["errors"]
 
 
 async def test_actions_stay_on_the_proxy_and_count_in_its_counters(
