@@ -3,7 +3,8 @@
 
 `errors` holds the field errors of a `VALIDATION_ERROR` (field name to message) and, for the
 other codes, what the client needs to act on: when a unit frees up (`retry_at`, also sent as
-`Retry-After`), Instagram's reason for a refusal, the session's state.
+`Retry-After`), Instagram's reason for a refusal, the session's state. A rejected API key
+(401 `UNAUTHORIZED`) and a forbidden account (403 `FORBIDDEN`) keep the platform's shape.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.errors import DomainError
@@ -25,9 +27,16 @@ STATUS_BY_CODE: Mapping[str, int] = {"INVALID_SESSION": 401, "RATE_LIMIT_EXCEEDE
                                      "REQUEST_FAILED": 502, "VALIDATION_ERROR": 422}
 
 
+# Who the caller is and may do is the platform's, not the seed's: a rejected key (401) or a
+# forbidden account (403) answers in the shape every surface uses for it, as seed 004's does.
+PLATFORM_CODES = frozenset({"UNAUTHORIZED", "FORBIDDEN"})
+
+
 class InstagramSurface:
     def render(self, status: int, code: str, message: str,
                details: Mapping[str, Any]) -> Response:
+        if code in PLATFORM_CODES:
+            return POOL.render(status, code, message, details)
         errors = _field_errors(details) if "fields" in details else dict(details)
         response = JSONResponse({"success": False, "error_code": code, "message": message,
                                  "errors": errors}, status_code=status)

@@ -26,7 +26,7 @@ from proxyfleet.core.instagram import InstagramAction, InstagramSession, QuotaVi
 from proxyfleet.sessions.service import ActionResult, CreatedSession, SessionRequest
 from proxyfleet.storage.instagram_sessions import PinnedProxy
 
-router = instagram_router(prefix="/api/instagram", tags=["instagram"])
+router = instagram_router(tags=["instagram"])
 Services = Annotated[Container, Depends(container)]
 
 
@@ -62,7 +62,7 @@ _PAST = {InstagramAction.FOLLOW: "following this user", InstagramAction.LIKE: "l
          InstagramAction.COMMENT: "commented"}
 
 
-@router.post("/session", status_code=201, response_model=Envelope)
+@router.post("/api/instagram/session", status_code=201, response_model=Envelope)
 async def create_session(caller: Caller, found: Services, body: SessionIn) -> Envelope:
     limits = body.limits.model_dump() if body.limits else {}
     created: CreatedSession = await found.instagram.create_session(caller, SessionRequest(
@@ -73,33 +73,33 @@ async def create_session(caller: Caller, found: Services, body: SessionIn) -> En
     return Envelope(data={"session": _session(created.session, created.proxy).model_dump()})
 
 
-@router.delete("/session/{username}", response_model=Envelope)
+@router.delete("/api/instagram/session/{username}", response_model=Envelope)
 async def invalidate_session(caller: Caller, found: Services, username: str) -> Envelope:
     session = await found.instagram.invalidate(caller, username)
     return Envelope(data={"username": session.username, "state": "invalidated",
                           "message": "Session invalidated."})
 
 
-@router.get("/limits/{username}", response_model=Envelope)
+@router.get("/api/instagram/limits/{username}", response_model=Envelope)
 async def limits(caller: Caller, found: Services, username: str) -> Envelope:
     views = await found.instagram.limits(caller, username)
     return Envelope(data={"username": username.strip().removeprefix("@").lower(),
                           "limits": {v.action.value: _limit(v).model_dump() for v in views}})
 
 
-@router.post("/follow", response_model=Envelope)
+@router.post("/api/instagram/follow", response_model=Envelope)
 async def follow(caller: Caller, found: Services, body: FollowIn) -> Envelope:
     return _done(await found.instagram.perform(caller, body.username, InstagramAction.FOLLOW,
                                                body.target_user_id))
 
 
-@router.post("/like", response_model=Envelope)
+@router.post("/api/instagram/like", response_model=Envelope)
 async def like(caller: Caller, found: Services, body: LikeIn) -> Envelope:
     return _done(await found.instagram.perform(caller, body.username, InstagramAction.LIKE,
                                                body.media_id))
 
 
-@router.post("/comment", response_model=Envelope)
+@router.post("/api/instagram/comment", response_model=Envelope)
 async def comment(caller: Caller, found: Services, body: CommentIn) -> Envelope:
     return _done(await found.instagram.perform(caller, body.username,
                                                InstagramAction.COMMENT, body.media_id,
