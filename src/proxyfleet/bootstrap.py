@@ -20,6 +20,7 @@ from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.accounts.telegram import TelegramService
 from proxyfleet.core.clock import utcnow
+from proxyfleet.core.instagram import InstagramAction, QuotaPolicy
 from proxyfleet.core.notifiers import DeliveryOutcome
 from proxyfleet.core.proxies import Anonymity, ProxyProtocol
 from proxyfleet.gateway.egress import (
@@ -60,6 +61,9 @@ from proxyfleet.rotating.bans import BanList
 from proxyfleet.rotating.limits import UsageTally, UserLimits
 from proxyfleet.rotating.router import GatewayPolicy, GatewayRouter, Rotation
 from proxyfleet.rotating.service import GatewayService
+from proxyfleet.sessions.client import ClientPolicy, InstagramClient
+from proxyfleet.sessions.quotas import QuotaService
+from proxyfleet.sessions.service import InstagramService, SessionPolicy
 from proxyfleet.settings import Settings
 from proxyfleet.shop.providers import ProviderConfig, ProviderRegistry
 from proxyfleet.shop.service import ShopPolicy, ShopService
@@ -139,6 +143,9 @@ class Container:
     rotation: RotationService
     manager: ManagerService
     gateway: GatewayService
+    quotas: QuotaService
+    instagram_client: InstagramClient
+    instagram: InstagramService
     # Whether this process runs the shop's scheduled sync (`start_background` was called).
     shop_scheduler_running: bool = False
 
@@ -179,6 +186,8 @@ class Container:
             self.background.start("scheduler:shop-sync",
                                   every(tick, self.shop.sync_if_due, "shop"))
             self.shop_scheduler_running = True
+        self.background.start("sweep:instagram-sessions", every(
+            self.settings.instagram_cleanup_seconds, self.instagram.cleanup, "instagram"))
         self.start_consumer()
 
     def start_consumer(self) -> None:
@@ -212,6 +221,7 @@ class Container:
         await self.instances.close()
         await self.shop.close()
         await self.notifiers.close()
+        await self.instagram_client.close()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -266,6 +276,8 @@ def build(settings: Settings) -> Container:
                              failure_limit=settings.source_failure_limit, metrics=metrics)
     checkers = CheckerRegistry.load()
     rotation = build_rotation(settings, database, redis)
+    quotas = QuotaService(database, quota_policy(settings))
+    client = InstagramClient(client_policy(settings))
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
                                checking_policy(settings), reach_bounds=ReachBounds(
                                    settings.reach_fetches_per_minute,
@@ -290,7 +302,10 @@ def build(settings: Settings) -> Container:
                      metrics=metrics, shop=build_shop(settings, database, checking),
                      telegram=telegram, rotation=rotation,
                      manager=ManagerService(database, rotation),
-                     gateway=build_gateway(settings, database, accounts, rotation))
+                     gateway=build_gateway(settings, database, accounts, rotation),
+                     quotas=quotas, instagram_client=client,
+                     instagram=InstagramService(database, quotas, client, rotation,
+                                                session_policy(settings)))
 
 
 def _count_delivery(metrics: Metrics, outcome: DeliveryOutcome) -> None:
@@ -339,6 +354,39 @@ def build_rotation(settings: Settings, database: Database,
     """The one rotation service; with Redis, hourly budgets are counted there too."""
     hours = RedisHourCounter(redis, f"{settings.redis_prefix}rotation:hour:") if redis else None
     return RotationService(database, hour_counter=hours)
+
+
+def quota_policy(settings: Settings) -> QuotaPolicy:
+    """Seed 003's limits and cool-offs, from the settings."""
+    per_hour = {InstagramAction.FOLLOW: settings.instagram_follow_limit_per_hour,
+                InstagramAction.LIKE: settings.instagram_like_limit_per_hour,
+                InstagramAction.COMMENT: settings.instagram_comment_limit_per_hour}
+    return QuotaPolicy(
+        per_day={InstagramAction.FOLLOW: settings.instagram_follow_limit_per_day,
+                 InstagramAction.LIKE: settings.instagram_like_limit_per_day,
+                 InstagramAction.COMMENT: settings.instagram_comment_limit_per_day},
+        per_hour={action: cap for action, cap in per_hour.items() if cap is not None},
+        min_gap=timedelta(seconds=settings.instagram_min_gap_seconds),
+        gap_jitter=timedelta(seconds=settings.instagram_gap_jitter_seconds),
+        feedback_cooloff=timedelta(hours=settings.instagram_feedback_cooloff_hours),
+        please_wait_cooloff=timedelta(hours=settings.instagram_please_wait_cooloff_hours))
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    return SessionPolicy(
+        expiry_hours=settings.instagram_session_expiry_hours,
+        accounts_per_proxy=settings.instagram_accounts_per_proxy,
+        shared_proxies=settings.instagram_shared_proxies,
+        suspect_accounts=settings.instagram_suspect_accounts,
+        suspect_window=timedelta(minutes=settings.instagram_suspect_window_minutes))
+
+
+def client_policy(settings: Settings) -> ClientPolicy:
+    return ClientPolicy(settings.instagram_base_url,
+                        timeout_seconds=settings.instagram_timeout_seconds,
+                        max_attempts=settings.instagram_max_attempts,
+                        backoff_base_seconds=settings.instagram_backoff_base_seconds,
+                        backoff_cap_seconds=settings.instagram_backoff_cap_seconds)
 
 
 def build_instances(settings: Settings, database: Database,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import sys
@@ -353,6 +354,29 @@ def _print_summary(verdicts: list[LineVerdict], elapsed: float) -> None:
                   f"{len(verdicts) - len(alive)} dead"
                   + (f" ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
                      if alive else ""))
+
+
+@sim_app.command("instagram")
+def sim_instagram(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8090,
+    host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
+) -> None:
+    """A simulated Instagram (web API, cookie and CSRF checks, refusals on demand under
+    /_sim/); point PROXYFLEET_INSTAGRAM_BASE_URL at http://HOST:PORT/api/v1."""
+    from proxyfleet.sim.instagram import serve_forever
+
+    if not _is_loopback(host):
+        console.print("[red]error:[/red] the simulated Instagram listens on loopback only")
+        raise typer.Exit(2)
+    console.print(f"simulated Instagram on http://{host}:{port}/api/v1 (controls: /_sim/)")
+    serve_forever(host, port)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @app.command()

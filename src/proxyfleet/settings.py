@@ -258,6 +258,56 @@ class Settings(BaseSettings):
     gateway_ipv6_interface: str | None = Field(
         None, description="Which of ipv6_prefixes `-exit-ipv6` takes fresh addresses from "
         "(default: the first).")
+    # --- Instagram account sessions (seed 003) ---------------------------------------------
+    instagram_base_url: str = Field(
+        "https://www.instagram.com/api/v1", description="Instagram's web API. Tests and demos "
+        "point it at `proxyfleet sim instagram` on loopback (http://127.0.0.1:P/api/v1).")
+    instagram_follow_limit_per_day: int = Field(
+        200, ge=0, description="Follows per account in any rolling 24 hours.")
+    instagram_like_limit_per_day: int = Field(
+        1000, ge=0, description="Likes per account in any rolling 24 hours.")
+    instagram_comment_limit_per_day: int = Field(
+        100, ge=0, description="Comments per account in any rolling 24 hours.")
+    instagram_follow_limit_per_hour: int | None = Field(
+        None, ge=0, description="Follows per account in any rolling hour (unset: no cap).")
+    instagram_like_limit_per_hour: int | None = Field(
+        None, ge=0, description="Likes per account in any rolling hour (unset: no cap).")
+    instagram_comment_limit_per_hour: int | None = Field(
+        None, ge=0, description="Comments per account in any rolling hour (unset: no cap).")
+    instagram_min_gap_seconds: float = Field(
+        0.0, ge=0, description="Least time between two actions of one account (0: none).")
+    instagram_gap_jitter_seconds: float = Field(
+        0.0, ge=0, description="Up to this much more, drawn at random per action, added to "
+        "the minimum gap.")
+    instagram_feedback_cooloff_hours: float = Field(
+        12.0, gt=0, description="How long an action Instagram answered feedback_required "
+        "stays blocked for that account.")
+    instagram_please_wait_cooloff_hours: float = Field(
+        1.0, gt=0, description='How long every write of an account stops after "Please '
+        'wait a few minutes".')
+    instagram_session_expiry_hours: float = Field(
+        24.0, gt=0, description="A session expires this long after it was created "
+        "(fractions allowed).")
+    instagram_cleanup_seconds: float = Field(
+        300.0, gt=0, description="How often expired sessions and old actions are removed.")
+    instagram_timeout_seconds: float = Field(
+        15.0, gt=0, description="Time limit of one request to Instagram.")
+    instagram_max_attempts: int = Field(
+        4, ge=1, le=10, description="Tries of one request when Instagram answers 429 or 5xx.")
+    instagram_backoff_base_seconds: float = Field(
+        0.5, ge=0, description="First pause before a retry; doubles per retry (jittered).")
+    instagram_backoff_cap_seconds: float = Field(
+        8.0, ge=0, description="Longest pause between two retries.")
+    instagram_accounts_per_proxy: int = Field(
+        3, ge=1, description="Most live sessions pinned to one proxy.")
+    instagram_shared_proxies: bool = Field(
+        False, description="Let sessions be pinned to shared pool proxies when no private "
+        "(manager) proxy is free.")
+    instagram_suspect_accounts: int = Field(
+        2, ge=1, description="Accounts blocked through one proxy within the suspect window "
+        "that make it a suspect: it is then disabled for sessions and reported.")
+    instagram_suspect_window_minutes: float = Field(
+        60.0, gt=0, description="The window the suspect count is taken over.")
 
     @property
     def effective_judge_url(self) -> str:

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Match
 
 from proxyfleet import __version__, bootstrap
 from proxyfleet.api import dashboard
+from proxyfleet.api.instagram import routes as instagram_routes
 from proxyfleet.api.ipv6 import instances as ipv6_instances
 from proxyfleet.api.manager import proxies as manager_proxies
 from proxyfleet.api.pool import (
@@ -77,6 +78,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     dashboard.mount(app)
     app.include_router(shop_routes.router)
     app.include_router(telegram_routes.router)
+    app.include_router(instagram_routes.router)
     app.include_router(manager_proxies.router)
     _install_fallback_handlers(app)
     return app

@@ -536,8 +536,18 @@ class AccountSessionRow(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Seed 003 (migration 0009): an Instagram session names its account, keeps the account's
+    # cookies (one sealed JSON object) and user agent, expires, and has a state (active,
+    # challenge, invalidated). NULL on sessions made on the manager's surface alone.
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cookies: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    state: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
+        Index("uq_account_sessions_username", "username", unique=True),
+        Index("ix_account_sessions_expires_at", "expires_at"),
         Index("uq_account_sessions_digest", "session_digest", unique=True),
         Index("ix_account_sessions_proxy_id", "proxy_id"),
         Index("ix_account_sessions_owner_id", "owner_id"),
@@ -566,3 +576,63 @@ class IdSequenceRow(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- Instagram (seed 003) ------------------------------------------------------------------
+
+
+class InstagramAccountRow(Base):
+    """An Instagram account's quota state, kept apart from its sessions so that no new
+    session (and no cleanup of expired ones) resets its limits or lifts its cool-offs.
+    Its row is also what serialises one account's quota decisions (locked FOR UPDATE)."""
+
+    __tablename__ = "instagram_accounts"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    follow_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    like_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    follow_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    like_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    comment_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    writes_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InstagramActionRow(Base):
+    """One action of an account: `pending` from its reservation until Instagram answers,
+    then `done` or `refused`. Pending and done actions count in the rolling windows;
+    `dedupe` (the target of a like or follow) makes doing it twice impossible."""
+
+    __tablename__ = "instagram_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("instagram_accounts.username", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(255))
+    dedupe: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    refusal: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    proxy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_instagram_actions_window", "username", "action", "at"),
+        Index("uq_instagram_actions_dedupe", "username", "action", "dedupe", unique=True),
+        Index("ix_instagram_actions_proxy_at", "proxy_id", "at"),
+    )
+
+
+class InstagramSuspectRow(Base):
+    """A proxy through which several accounts were blocked within a short window: disabled
+    for sessions (they move off it), kept for the other surfaces."""
+
+    __tablename__ = "instagram_suspect_proxies"
+
+    proxy_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("proxies.id", ondelete="CASCADE"), primary_key=True)
+    blocked_accounts: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -21,6 +21,8 @@ from proxyfleet.storage.events import (
 )
 from proxyfleet.storage.gateway import GatewayRepository
 from proxyfleet.storage.gauges import GaugesRepository
+from proxyfleet.storage.instagram import InstagramRepository
+from proxyfleet.storage.instagram_sessions import InstagramSessionsRepository
 from proxyfleet.storage.instances import InstancesRepository
 from proxyfleet.storage.leases import LeasesRepository
 from proxyfleet.storage.managed import ManagedRepository
@@ -54,6 +56,8 @@ class UnitOfWork:
     rotation: RotationRepository
     sessions: SessionsRepository
     managed: ManagedRepository
+    instagram: InstagramRepository
+    instagram_sessions: InstagramSessionsRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
@@ -82,6 +86,8 @@ class UnitOfWork:
         self.rotation = RotationRepository(self._session)
         self.sessions = SessionsRepository(self._session, self.box)
         self.managed = ManagedRepository(self._session, self.box, self.sessions)
+        self.instagram = InstagramRepository(self._session)
+        self.instagram_sessions = InstagramSessionsRepository(self._session, self.box)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -1,0 +1,146 @@
+"""Each account goes out through one proxy: at most N accounts per proxy, sticky, moved only
+when the proxy dies (never in a challenge), counted in the proxy's counters, and a proxy
+through which several accounts were blocked is disabled for sessions."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import httpx
+from sqlalchemy import select, update
+
+from proxyfleet.bootstrap import Container
+from proxyfleet.sim.farm import Farm
+from proxyfleet.sim.instagram import Refusal, RefusalKind, SimInstagram
+from proxyfleet.storage.tables import InstagramSuspectRow, ProxyRow
+from tests.conftest import Member
+from tests.integration.sessions.conftest import PROXIES, egress_of, new_account
+from tests.integration.sessions.test_api import create, failure
+
+
+async def test_at_most_three_accounts_per_proxy(api: httpx.AsyncClient, member: Member,
+                                                instagram: SimInstagram) -> None:
+    pinned = [(await create(api, member, new_account(instagram)))["proxy"]["id"]
+              for _ in range(PROXIES * 3)]
+    assert Counter(pinned) == dict.fromkeys(range(1, PROXIES + 1), 3)
+    answer = await api.post("/api/instagram/session", headers=member.headers,
+                            json=new_account(instagram).body())
+    failure(answer, 503, "NO_PROXY_AVAILABLE")
+
+
+async def test_a_given_proxy_is_used_until_full(api: httpx.AsyncClient, member: Member,
+                                                instagram: SimInstagram,
+                                                world: Container) -> None:
+    for _ in range(3):
+        session = await create(api, member, new_account(instagram), proxy_id=2)
+        assert session["proxy"]["id"] == 2
+    full = await api.post("/api/instagram/session", headers=member.headers,
+                          json=new_account(instagram).body(proxy_id=2))
+    assert "proxy_id" in failure(full, 422, "VALIDATION_ERROR")["errors"]
+    unknown = await api.post("/api/instagram/session", headers=member.headers,
+                             json=new_account(instagram).body(proxy_id=99))
+    assert "proxy_id" in failure(unknown, 422, "VALIDATION_ERROR")["errors"]
+    async with world.database.engines.writer.begin() as conn:
+        await conn.execute(update(ProxyRow).where(ProxyRow.number == 4)
+                           .values(protocol="socks5"))
+    socks = await api.post("/api/instagram/session", headers=member.headers,
+                           json=new_account(instagram).body(proxy_id=4))
+    assert "proxy_id" in failure(socks, 422, "VALIDATION_ERROR")["errors"]
+
+
+async def test_actions_stay_on_the_proxy_and_count_in_its_counters(
+        api: httpx.AsyncClient, member: Member, instagram: SimInstagram, farm: Farm,
+        world: Container) -> None:
+    account = new_account(instagram)
+    number = (await create(api, member, account))["proxy"]["id"]
+    for i in range(5):
+        answer = await api.post("/api/instagram/like", headers=member.headers,
+                                json={"username": account.username, "media_id": f"m{i}"})
+        assert answer.status_code == 200
+    assert {a["peer"] for a in instagram.world.actions} == {egress_of(farm, number)}
+    await world.rotation.flush()
+    async with world.database.engines.reader.connect() as conn:
+        total = await conn.scalar(select(ProxyRow.total_requests)
+                                  .where(ProxyRow.number == number))
+    assert total == 5
+
+
+async def test_the_session_moves_when_its_proxy_dies(
+        api: httpx.AsyncClient, member: Member, instagram: SimInstagram, farm: Farm,
+        world: Container) -> None:
+    account = new_account(instagram)
+    first = (await create(api, member, account))["proxy"]["id"]
+    await _set_status(world, first, "dead")
+    answer = await api.post("/api/instagram/like", headers=member.headers,
+                            json={"username": account.username, "media_id": "m1"})
+    assert answer.status_code == 200
+    moved = answer.json()["data"]["proxy"]["id"]
+    assert moved != first
+    assert instagram.world.actions[-1]["peer"] == egress_of(farm, moved)
+    again = await api.post("/api/instagram/like", headers=member.headers,
+                           json={"username": account.username, "media_id": "m2"})
+    assert again.json()["data"]["proxy"]["id"] == moved  # sticky on the new one
+
+
+async def test_a_challenged_session_is_never_moved(
+        api: httpx.AsyncClient, member: Member, instagram: SimInstagram,
+        world: Container) -> None:
+    account = new_account(instagram)
+    first = (await create(api, member, account))["proxy"]["id"]
+    instagram.world.refusals.append(Refusal(RefusalKind.CHALLENGE_REQUIRED))
+    await api.post("/api/instagram/like", headers=member.headers,
+                   json={"username": account.username, "media_id": "m1"})
+    await _set_status(world, first, "dead")
+    answer = await api.post("/api/instagram/like", headers=member.headers,
+                            json={"username": account.username, "media_id": "m2"})
+    failure(answer, 401, "INVALID_SESSION")
+    async with world.database.engines.reader.connect() as conn:
+        still = await conn.scalar(select(ProxyRow.number).where(
+            ProxyRow.id == select(ProxyRow.id).where(ProxyRow.number == first)
+            .scalar_subquery()))
+    assert still == first
+    session = await world.instagram.quotas.limits(account.username)
+    assert session  # the account is still known, its session stopped on its proxy
+
+
+async def test_no_usable_proxy_fails_clearly(api: httpx.AsyncClient, member: Member,
+                                             instagram: SimInstagram, world: Container) -> None:
+    account = new_account(instagram)
+    await create(api, member, account)
+    for number in range(1, PROXIES + 1):
+        await _set_status(world, number, "dead")
+    answer = await api.post("/api/instagram/like", headers=member.headers,
+                            json={"username": account.username, "media_id": "m1"})
+    failure(answer, 503, "NO_PROXY_AVAILABLE")
+    assert instagram.world.actions == []
+
+
+async def test_several_blocked_accounts_make_the_proxy_a_suspect(
+        api: httpx.AsyncClient, member: Member, instagram: SimInstagram, farm: Farm,
+        world: Container) -> None:
+    accounts = [new_account(instagram) for _ in range(3)]
+    for account in accounts:
+        await create(api, member, account, proxy_id=1)
+    for account in accounts[:2]:
+        instagram.world.refusals.append(Refusal(RefusalKind.FEEDBACK_REQUIRED,
+                                                username=account.username))
+        answer = await api.post("/api/instagram/like", headers=member.headers,
+                                json={"username": account.username, "media_id": "m1"})
+        failure(answer, 502, "REQUEST_FAILED")
+    async with world.database.engines.reader.connect() as conn:
+        suspects = list(await conn.scalars(select(InstagramSuspectRow.blocked_accounts)))
+    assert suspects == [2]
+    third = await api.post("/api/instagram/like", headers=member.headers,
+                           json={"username": accounts[2].username, "media_id": "m1"})
+    assert third.status_code == 200
+    assert third.json()["data"]["proxy"]["id"] != 1
+    assert instagram.world.actions[-1]["peer"] != egress_of(farm, 1)
+    newcomer = await create(api, member, new_account(instagram))
+    assert newcomer["proxy"]["id"] != 1
+
+
+async def _set_status(world: Container, number: int, status: str) -> None:
+    async with world.database.engines.writer.begin() as conn:
+        await conn.execute(update(ProxyRow).where(ProxyRow.number == number)
+                           .values(status=status))
+    await world.rotation.refresh()
