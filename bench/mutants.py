@@ -130,10 +130,12 @@ def main() -> None:
                 break
             made += 1
             target.write_text(mutated)
-            if _killed(copy_root, options.tests):
-                killed += 1
-            else:
+            dead = _killed(copy_root, options.tests)
+            killed += dead
+            if not dead:
                 survivors.append(mutant)
+            print(f"  {'killed  ' if dead else 'SURVIVED'} line {mutant.line}: {mutant.what}",
+                  flush=True)
         target.write_text(source)
     score = killed / made if made else 1.0
     print(f"{relative}: {made} mutants, {killed} killed, {len(survivors)} survived, "
