@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.events import EventName
 from proxyfleet.settings import Settings
+from proxyfleet.sim.telegram import TelegramSim
 from tests.conftest import Member
 from tests.integration.notify.helpers import emit, worker
 
@@ -64,41 +64,19 @@ async def mailbox() -> AsyncIterator[Mailbox]:
         await server.wait_closed()
 
 
-@dataclass
-class BotApi:
-    base: str = ""
-    sent: list[dict[str, Any]] = field(default_factory=list)
+@pytest.fixture
+async def bot_api() -> AsyncIterator[TelegramSim]:
+    async with TelegramSim([BOT_TOKEN]) as sim:
+        yield sim
 
-    async def send_message(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != BOT_TOKEN:
-            return web.json_response({"ok": False, "error_code": 401,
-                                      "description": "Unauthorized"}, status=401)
-        body = await request.json()
-        self.sent.append(body)
-        return web.json_response({"ok": True, "result": {
-            "message_id": len(self.sent), "chat": {"id": body["chat_id"]},
-            "text": body["text"]}})
+
+def _sent(sim: TelegramSim) -> list[dict[str, Any]]:
+    return [message.as_json() for message in sim.sent(None)]
 
 
 @pytest.fixture
-async def bot_api() -> AsyncIterator[BotApi]:
-    api = BotApi()
-    app = web.Application()
-    app.router.add_post("/bot{token}/sendMessage", api.send_message)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    api.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield api
-    finally:
-        await runner.cleanup()
-
-
-@pytest.fixture
-def settings(settings: Settings, bot_api: BotApi) -> Settings:
-    return settings.model_copy(update={"telegram_api_url": bot_api.base})
+def settings(settings: Settings, bot_api: TelegramSim) -> Settings:
+    return settings.model_copy(update={"telegram_api_url": bot_api.url})
 
 
 async def _add(client: httpx.AsyncClient, admin: Member, body: dict[str, Any]) -> str:
@@ -153,7 +131,7 @@ async def test_smtp_refusing_the_login_marks_the_notifier_unhealthy(
 
 async def test_telegram_sends_messages_to_the_chat(client: httpx.AsyncClient, admin: Member,
                                                    container: Container,
-                                                   bot_api: BotApi) -> None:
+                                                   bot_api: TelegramSim) -> None:
     notifier_id = await _add(client, admin, {"name": "telegram", "bot_token": BOT_TOKEN,
                                              "chat_id": "-1001234", "subscribes_to": ["*"]})
     shown = (await client.get(f"/notifiers/{notifier_id}", headers=admin.headers)).json()
@@ -161,15 +139,15 @@ async def test_telegram_sends_messages_to_the_chat(client: httpx.AsyncClient, ad
     await emit(container, EventName.SOURCE_DISABLED,
                {"source_id": "s-1", "consecutive_failures": 5})
     await worker(container).run_once()
-    [sent] = bot_api.sent
-    assert sent["chat_id"] == "-1001234"
+    [sent] = _sent(bot_api)
+    assert sent["chat_id"] == -1001234
     assert sent["text"].startswith("proxyfleet: source.disabled")
     assert "consecutive_failures: 5" in sent["text"]
 
 
 async def test_telegram_with_a_wrong_token_is_unhealthy_and_keeps_the_token_out_of_errors(
         client: httpx.AsyncClient, admin: Member, container: Container,
-        bot_api: BotApi) -> None:
+        bot_api: TelegramSim) -> None:
     notifier_id = await _add(client, admin, {"name": "telegram", "bot_token": "999:wrong",
                                              "chat_id": "42"})
     await emit(container, EventName.SOURCE_FAILED, {"source_id": "s-1"})
@@ -178,4 +156,4 @@ async def test_telegram_with_a_wrong_token_is_unhealthy_and_keeps_the_token_out_
     assert shown["healthy"] is False
     assert "Unauthorized" in shown["last_error"]
     assert "999:wrong" not in shown["last_error"]
-    assert bot_api.sent == []
+    assert _sent(bot_api) == []
