@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+from sqlalchemy import text
 
 from bench.common import fresh_database, percentile, table
 from bench.leases import SECRET, client_loop, free_port, prepare, wait_up
@@ -27,9 +28,24 @@ from proxyfleet import bootstrap
 from proxyfleet.core.accounts import Role
 from proxyfleet.core.rotation import Strategy, Want
 from proxyfleet.settings import Settings
+from proxyfleet.storage.database import Engines
 
-# Proxies numbered for the report phase (one /next each, round robin) before it starts.
+# Proxies the report phase reports on (ids 1..REPORTED).
 REPORTED = 200
+
+
+async def number_all(url: str) -> None:
+    """Give every proxy its seed-000 id up front, as manager proxies have theirs from
+    creation: the timed picks then measure the steady state, not first-time numbering."""
+    engines = Engines.create(url)
+    async with engines.writer.begin() as conn:
+        await conn.execute(text(
+            "UPDATE proxies SET number = ranked.n FROM (SELECT id, row_number() OVER "
+            "(ORDER BY id) AS n FROM proxies) AS ranked WHERE proxies.id = ranked.id"))
+        await conn.execute(text(
+            "INSERT INTO id_sequences (name, value) SELECT 'proxy_number', count(*) "
+            "FROM proxies"))
+    await engines.dispose()
 
 
 async def admin_key(url: str) -> str:
@@ -70,6 +86,7 @@ async def http_phases(backend: str, proxies: int, clients: int,
                       seconds: float) -> list[list[str]]:
     async with fresh_database(backend) as url:
         keys = await prepare(url, proxies, clients)
+        await number_all(url)
         admin = {"Authorization": f"Bearer {await admin_key(url)}"}
         port = free_port()
         process = subprocess.Popen(
@@ -85,10 +102,6 @@ async def http_phases(backend: str, proxies: int, clients: int,
             await wait_up(base)
             connector = aiohttp.TCPConnector(limit=clients)
             async with aiohttp.ClientSession(connector=connector) as http:
-                for _ in range(REPORTED):
-                    async with http.get(f"{base}/api/proxies/next", headers=admin) as first:
-                        await first.read()
-
                 async def pick(session: aiohttp.ClientSession, _: int) -> int:
                     async with session.get(f"{base}/api/proxies/next", headers=admin) as got:
                         await got.read()
