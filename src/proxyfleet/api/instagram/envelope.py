@@ -16,9 +16,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from proxyfleet.api.pool.envelope import POOL
-from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
+from proxyfleet.api.pool.envelope import POOL, ErrorOut
+from proxyfleet.api.surface import STATUS_BY_KIND, documented, surface_router
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.errors import DomainError
 
@@ -71,5 +72,20 @@ def _retry_after(retry_at: object) -> int | None:
 INSTAGRAM = InstagramSurface()
 
 
+class InstagramErrorOut(BaseModel):
+    """Seed 003's error shape."""
+
+    success: bool
+    error_code: str
+    message: str
+    errors: dict[str, Any]
+
+
+# What every route of this surface may answer; a rejected key (401) and a forbidden account
+# (403) in the platform's shape.
+INSTAGRAM_ERRORS = documented(InstagramErrorOut, (401, 403, 422, 429, 502, 503),
+                              {403: ErrorOut})
+
+
 def instagram_router(**options: Any) -> APIRouter:
-    return surface_router(INSTAGRAM, **options)
+    return surface_router(INSTAGRAM, responses=INSTAGRAM_ERRORS, **options)

@@ -14,9 +14,10 @@ from typing import Any
 import structlog
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from proxyfleet.api.pool.envelope import POOL
-from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
+from proxyfleet.api.pool.envelope import POOL, ErrorOut
+from proxyfleet.api.surface import STATUS_BY_KIND, documented, surface_router
 from proxyfleet.core.errors import DomainError, Unavailable
 from proxyfleet.storage.database import is_database_failure
 
@@ -87,5 +88,18 @@ def database_failure(error: Exception) -> DomainError | None:
 MANAGER = ManagerSurface()
 
 
+class ManagerErrorOut(BaseModel):
+    """Seed 000's error shape."""
+
+    error: str
+    message: str
+    details: dict[str, Any]
+
+
+# What every route of this surface may answer; 401 in the platform's shape.
+MANAGER_ERRORS = documented(ManagerErrorOut, (400, 401, 403, 404, 409, 422, 503),
+                            {401: ErrorOut})
+
+
 def manager_router(**options: Any) -> APIRouter:
-    return surface_router(MANAGER, database_failure, **options)
+    return surface_router(MANAGER, database_failure, responses=MANAGER_ERRORS, **options)

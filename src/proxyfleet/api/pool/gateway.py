@@ -11,11 +11,11 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from proxyfleet.api.auth import Admin, Caller, container
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.gateway import Ban, Usage
 
-router = pool_router(tags=["gateway"])
+router = pool_router(tags=["gateway"], responses=errors(401, 403, 422))
 Services = Annotated[Container, Depends(container)]
 
 

@@ -9,12 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from proxyfleet.api.auth import bearer_token, container
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.errors import Forbidden
 from proxyfleet.metrics import CONTENT_TYPE
 
-router = pool_router(tags=["system"])
+router = pool_router(tags=["system"], responses=errors(401, 403, 422))
 Services = Annotated[Container, Depends(container)]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Response
 
 from proxyfleet.api.auth import Admin, container
-from proxyfleet.api.pool.envelope import pool_router
+from proxyfleet.api.pool.envelope import errors, pool_router
 from proxyfleet.api.pool.notifier_schemas import (
     NotifierIn,
     NotifierList,
@@ -18,7 +18,7 @@ from proxyfleet.api.pool.notifier_schemas import (
 )
 from proxyfleet.bootstrap import Container
 
-router = pool_router(tags=["notifiers"])
+router = pool_router(tags=["notifiers"], responses=errors(401, 403, 404, 422, 502))
 Services = Annotated[Container, Depends(container)]
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from proxyfleet.api.surface import STATUS_BY_KIND, surface_router
+from proxyfleet.api.surface import STATUS_BY_KIND, documented, surface_router
 from proxyfleet.core.errors import DomainError, ErrorKind
 
 _MONEY = "\u2063money:"
@@ -58,5 +59,15 @@ class ShopSurface:
 SHOP = ShopSurface()
 
 
+class DetailOut(BaseModel):
+    """FastAPI's error shape: a message, or for 422 a list of field errors."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# What every route of this surface may answer.
+SHOP_ERRORS = documented(DetailOut, (400, 401, 402, 403, 404, 409, 422, 502))
+
+
 def shop_router(**options: Any) -> APIRouter:
-    return surface_router(SHOP, **options)
+    return surface_router(SHOP, responses=SHOP_ERRORS, **options)

@@ -88,7 +88,11 @@ async def orders(caller: Caller, shop: Shop) -> MoneyJSONResponse:
     return MoneyJSONResponse(body.model_dump())
 
 
-@router.get(f"{PREFIX}/orders/export", response_class=PlainTextResponse)
+# The answer is text; its errors are JSON like every other route's (the default class keeps
+# them documented so), and the text is returned as a response of its own.
+@router.get(f"{PREFIX}/orders/export", response_model=None, responses={200: {
+    "description": "CSV (a header row) or TXT (`ip:port:login:password` lines).",
+    "content": {"text/csv": {}, "text/plain": {}}}})
 async def export_orders(caller: Caller, shop: Shop,
                         format: ExportFormat = ExportFormat.CSV) -> PlainTextResponse:
     """The caller's bought proxies with credentials: CSV with a header, or TXT with one
