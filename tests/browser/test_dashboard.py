@@ -8,9 +8,14 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
+from proxyfleet.settings import Settings
+from proxyfleet.sim.lists import Failing
 from tests.browser.conftest import FRESH_SIZE, POOL_SIZE, World, shot
+
+# The server runs with the default: a source pauses itself after this many failed runs.
+SOURCE_FAILURE_LIMIT = Settings.model_fields["source_failure_limit"].default
 
 pytestmark = pytest.mark.slow
 
@@ -132,12 +137,24 @@ def test_a_new_source_is_scraped_and_its_proxies_appear(page: Page, world: World
     url = world.lists.url("/fresh.txt")
     sign_in(page, world, world.admin_key)
     page.click("[data-test=nav-sources]")
+    scrapes: list[str] = []
+
+    def note_scrape(request: Request) -> None:
+        if request.url.endswith("/scrape"):
+            scrapes.append(request.url)
+
+    page.on("request", note_scrape)
     page.fill("[data-test=source-url]", url)
     page.click("[data-test=source-add]")
     row = page.locator(f"[data-source='{url}']")
     expect(row).to_be_visible()
-    expect(row.locator("[data-test=yield]")).to_contain_text(f"{FRESH_SIZE} / {FRESH_SIZE} / 0")
+    # The server scrapes a new source once, at once: its first run found every proxy of the
+    # list, all of them new (a second scrape racing it would leave fewer new).
+    expect(row.locator("[data-test=yield]")).to_have_text(f"{FRESH_SIZE} / {FRESH_SIZE}")
+    expect(row.locator("[data-test=alive]")).to_contain_text(f"of {FRESH_SIZE}")
     expect(row).to_contain_text("plaintext")
+    expect(row.locator("[data-test=paused-by-itself]")).to_have_count(0)
+    assert scrapes == [], "the page scraped a source the server had queued already"
     shot(page, "sources")
 
     page.click("[data-test=nav-pool]")
@@ -159,6 +176,33 @@ def test_a_new_source_is_scraped_and_its_proxies_appear(page: Page, world: World
     expect(any_fresh.first).to_be_visible()
     expect(page.locator("[data-test=loaded]")).to_contain_text(
         f"of {POOL_SIZE + FRESH_SIZE} loaded", timeout=20_000)
+
+
+def test_a_failing_source_pauses_itself_and_says_so(page: Page, world: World) -> None:
+    path = f"/down-{uuid.uuid4().hex[:8]}.txt"
+    world.lists.route(path, Failing())
+    url = world.lists.url(path)
+    sign_in(page, world, world.admin_key)
+    page.click("[data-test=nav-sources]")
+    page.fill("[data-test=source-url]", url)
+    page.select_option("[data-test=source-parser]", "plaintext")
+    page.click("[data-test=source-add]")
+    row = page.locator(f"[data-source='{url}']")
+    # The queued first run fails: the row shows it, with no yield.
+    expect(row.locator("[data-test=failures]")).to_have_text("1")
+    expect(row.locator("[data-test=yield]")).to_have_text("no run yet")
+    for failures in range(2, SOURCE_FAILURE_LIMIT + 1):
+        row.locator("[data-test=scrape]").click()
+        expect(row.locator("[data-test=failures]")).to_have_text(str(failures))
+    expect(row.locator("[data-test=paused-by-itself]")).to_have_text("paused by itself")
+    expect(row.locator("[data-test=state]")).to_contain_text("paused")
+    with world.http(world.admin_key) as http:
+        source = next(s for s in http.get("/stats/sources").json()["items"] if s["url"] == url)
+    assert source["paused_by_itself"] and not source["is_active"]
+
+    row.locator("[data-test=toggle]").click()
+    expect(row.locator("[data-test=paused-by-itself]")).to_have_count(0)
+    expect(row.locator("[data-test=state]")).to_have_text("active")
 
 
 def test_a_user_acquires_and_releases_a_lease(page: Page, world: World) -> None:
