@@ -33,8 +33,8 @@ async def test_every_keyed_operation_documents_its_errors(spec: dict[str, Any]) 
                 if status.startswith(("4", "5")):
                     schema = answer["content"]["application/json"]["schema"]["$ref"]
                     name = schema.rsplit("/", 1)[1].rsplit("__", 1)[-1]
-                    assert name in {"ErrorOut", "Ipv6ErrorOut", "HealthOut", "ManagerErrorOut", "DetailOut",
-                                        "InstagramErrorOut"}, \
+                    assert name in {"ErrorOut", "Ipv6ErrorOut", "HealthOut", "ManagerErrorOut",
+                                    "DetailOut", "InstagramErrorOut"}, \
                         (method, path, status)
     acquire = set(spec["paths"]["/proxies/acquire"]["post"]["responses"])
     assert {"200", "401", "402", "404", "409", "422"} <= acquire

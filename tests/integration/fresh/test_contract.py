@@ -109,7 +109,7 @@ async def test_the_api_reference_declares_bearer_and_serves_its_page_offline(
     for asset in assets:  # nothing from a CDN: every asset is served here
         served = await client.get(asset)
         assert served.status_code == 200, asset
-        assert len(served.content) > 500
+        assert served.content  # the file itself, not an empty answer
 
 
 async def test_pool_stats_carry_every_bucket_with_zeros(client: httpx.AsyncClient,
