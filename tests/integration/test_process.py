@@ -69,7 +69,10 @@ def serving(data_dir: Path, database_url: str, redis_url: str | None,
         yield base, process
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        # A bound, not a measure: a stopping `serve` flushes counters, closes its clients and
+        # leaves the task stream; on a loaded machine with PostgreSQL and Redis that took
+        # longer than 20 s once.
+        process.wait(timeout=60)
 
 
 def _spawned_children(pid: int) -> list[int]:
