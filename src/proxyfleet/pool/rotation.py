@@ -315,7 +315,7 @@ class RotationService:
 
     def _pick_of(self, candidate: Candidate) -> Pick:
         address = candidate.address
-        if address.password is not None and self._db.box.looks_sealed(address.password):
+        if address.password is not None:  # stored sealed; opened when handed out
             address = replace(address, password=self._open(address.password))
         return Pick(candidate.proxy_id, candidate.number, address,
                     self._scores.get(candidate.proxy_id, 0.0), candidate.country,

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proxyfleet.core.instagram import InstagramSession, SessionState
 from proxyfleet.core.proxies import ProxyAddress, ProxyProtocol, ProxyStatus
 from proxyfleet.core.sessions import SessionStatus
+from proxyfleet.storage.proxies import address_of
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.statements import bulk_update
 from proxyfleet.storage.tables import AccountSessionRow, InstagramSuspectRow, ProxyRow
@@ -159,12 +160,7 @@ class InstagramSessionsRepository:
         return None if row is None else self._pinned(row)
 
     def _pinned(self, row: Row[typing.Any]) -> PinnedProxy:
-        password = row.password
-        if password is not None and self._box.looks_sealed(password):
-            password = self._box.open(password)
-        address = ProxyAddress(row.host, row.port, ProxyProtocol(row.protocol), row.username,
-                               password)
-        return PinnedProxy(row.id, address, row.number, ProxyStatus(row.status),
+        return PinnedProxy(row.id, address_of(row, self._box), row.number, ProxyStatus(row.status),
                            bool(row.is_active), bool(row.shared))
 
     async def sessions_per_proxy(self, proxy_ids: Iterable[uuid.UUID] | None = None,
