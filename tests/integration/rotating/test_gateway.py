@@ -242,6 +242,9 @@ async def test_a_ban_rule_bans_the_proxy_for_that_domain_only(
     for _ in range(4):
         here = await curl("forward", gateway.address, username, member.key, target.url())
         assert here.status == 200 and here.peer != exit_used
+    # The API lists the bans every gateway process has written; this one writes its own on
+    # its next flush, done here rather than waited for.
+    await gateway.flush()
     listed = await client.get("/gateway/bans", headers=admin.headers)
     assert listed.status_code == 200
     bans = listed.json()["items"]
