@@ -7,20 +7,26 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint packages unit bench clean dashboard dashboard-test
+.PHONY: run test lint packages unit bench clean dashboard dashboard-test bytecode
 
 $(RUN_STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "proxyfleet needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	$(MAKE) --no-print-directory bytecode
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(TEST_STAMP)
 
-run: $(RUN_STAMP)
+# The package is installed editable, so pip compiles none of it; where PYTHONDONTWRITEBYTECODE
+# is set every command would compile its modules again (about 50 ms of each CLI start).
+bytecode:
+	@$(BIN)/python -m compileall -q src >/dev/null
+
+run: $(RUN_STAMP) bytecode
 	$(BIN)/proxyfleet serve
 
 packages:
@@ -31,7 +37,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: packages lint dashboard-test
+test: packages lint dashboard-test bytecode
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The dashboard (frontend/, Vue + Pinia + Vite): its Vitest suite, and a rebuild compared with
