@@ -32,6 +32,7 @@ from proxyfleet.gateway.egress import (
 )
 from proxyfleet.gateway.engine import ListenerConfig, ListenerProtocol
 from proxyfleet.gateway.instances import InstancePolicy, InstancesService
+from proxyfleet.jobs.closing import close_in_order
 from proxyfleet.jobs.periodic import every
 from proxyfleet.jobs.queue import (
     TaskQueue,
@@ -74,6 +75,9 @@ from proxyfleet.storage.shared_counts import RedisHourCounter
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
+
+# The most one part may take to close (a flush, a pool of connections) before it is left behind.
+CLOSE_STEP_SECONDS = 10.0
 
 PING_TIMEOUT_SECONDS = 2.0
 # How often a consumer trims acknowledged entries from the task stream and drops consumers
@@ -214,18 +218,22 @@ class Container:
         await self.gateway.start()
 
     async def close(self) -> None:
+        """Stop serving and close every part, in order, each step bounded (a hung step is
+        logged and left behind, so a stopping process always stops)."""
         self.stopping.set()
-        await self.gateway.close()
-        await self.background.stop()
-        await self._last_flush()
-        await self.instances.close()
-        await self.shop.close()
-        await self.notifiers.close()
-        await self.instagram_client.close()
-        await self.queue.close()
-        if self.redis is not None:
-            await self.redis.aclose()
-        await self.database.dispose()
+        redis = self.redis
+        await close_in_order([
+            ("gateway", self.gateway.close),
+            ("background tasks", self.background.stop),
+            ("rotation flush", self._last_flush),
+            ("ipv6 instances", self.instances.close),
+            ("shop", self.shop.close),
+            ("notifiers", self.notifiers.close),
+            ("instagram client", self.instagram_client.close),
+            ("task queue", self.queue.close),
+            *([("redis", redis.aclose)] if redis is not None else []),
+            ("database", self.database.dispose),
+        ], CLOSE_STEP_SECONDS)
 
     async def _last_flush(self) -> None:
         try:
