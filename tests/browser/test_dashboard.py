@@ -350,6 +350,16 @@ def test_an_admin_syncs_the_shop_and_sees_its_stats(page: Page, world: World) ->
     page.click("[data-test=shop-cleanup]")
     expect(done).to_have_text("Removed 0 expired proxies from inventory")
 
+    # With nothing on the balance, a purchase is refused in the API's words.
+    product = page.locator("[data-test=shop-list] [data-product]").first
+    with world.http(world.admin_key) as http:
+        refused = http.post("/api/external-proxy/purchase", json={
+            "product_id": int(str(product.get_attribute("data-product")))})
+    assert refused.status_code == 402, refused.text
+    product.locator("[data-test=shop-buy]").click()
+    expect(page.locator("[data-test=error]")).to_contain_text(refused.json()["detail"])
+    expect(page.locator("[data-test=shop-bought]")).to_have_count(0)
+
 
 def test_a_user_filters_buys_exports_and_refunds_in_the_shop(page: Page, world: World) -> None:
     key, _ = registered(world, usd_cents=500)
