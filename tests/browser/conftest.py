@@ -1,8 +1,9 @@
 """The world of the browser tests: a real `proxyfleet serve` (checking on) on the test
 database, a simulated pool of 2,000 farm proxies (alive, dead, slow, flaky, ...) imported and
 checked before the first test, a second small farm published by a list server for the
-source test, the IPv6 test network for instances, and Debian's headless Chromium driven by
-Playwright. Screenshots go to tests/browser/screenshots/ (or $PROXYFLEET_SCREENSHOTS)."""
+source test, the IPv6 test network for instances, the simulated upstream provider the shop
+sells from, the simulated Instagram, and Debian's headless Chromium driven by Playwright.
+Screenshots go to tests/browser/screenshots/ (or $PROXYFLEET_SCREENSHOTS)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from proxyfleet.core.proxies import ProxyProtocol
 from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec
+from proxyfleet.sim.instagram import SimInstagram
 from proxyfleet.sim.lists import Body, ListServer
+from proxyfleet.sim.upstream import UpstreamSim
 from tests.conftest import _empty_tables
 from tests.integration.ipv6.network import EgressNetwork, NetworkUnavailable, egress_network
 from tests.integration.test_process import _cli, server_env, serving
@@ -34,6 +37,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-sync"]
 POOL_SIZE = 2000
 FRESH_SIZE = 12
+UPSTREAM_PRODUCTS = 30
 SCREENSHOTS = Path(os.environ.get("PROXYFLEET_SCREENSHOTS")
                    or Path(__file__).with_name("screenshots"))
 T = TypeVar("T")
@@ -66,6 +70,8 @@ class World:
     fresh: Farm
     lists: ListServer
     network: EgressNetwork
+    upstream: UpstreamSim
+    instagram: SimInstagram
 
     def http(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -112,22 +118,37 @@ def world(database_url: str, redis_url: str | None,
     # Playwright's sync API runs a loop in this thread: async work goes to the background one.
     background = Background()
     pool = Farm(FarmSpec.spread(POOL_SIZE, slow_delay=0.2, io_timeout=10))
+    # Not on 127.73.x.y: the upstream provider serves the proxies it sells there.
     fresh = Farm(FarmSpec(counts={(ProxyProtocol.HTTP, Behaviour.ELITE): FRESH_SIZE},
-                          listen_prefix="127.73", egress_prefix="127.74", io_timeout=10))
+                          listen_prefix="127.85", egress_prefix="127.86", io_timeout=10))
     lists = ListServer()
+    upstream = UpstreamSim(UPSTREAM_PRODUCTS, seed=18, online_fraction=1.0)
+    instagram = SimInstagram()
     with contextlib.ExitStack() as stack:
         stack.callback(network_made.__exit__, None, None, None)
         stack.callback(background.close)
         background.run(_empty_tables(database_url))
-        for server in (pool, fresh, lists):
+        servers: tuple[Any, ...] = (pool, fresh, lists, upstream, instagram)
+        for server in servers:
             background.run(server.__aenter__())
             stack.callback(lambda s=server: background.run(s.__aexit__(None, None, None)))
         lists.route("/fresh.txt", Body("".join(f"{a.netloc}\n" for a, _ in fresh.proxies)))
+        # One check round per proxy while the tests run: a re-check round of the pool (its
+        # dead ones come back after PROXYFLEET_RECHECK_RETRY_SECONDS) would crowd a new
+        # source's proxies out of the pool's most recently checked rows.
         extra = {"PROXYFLEET_CHECKING_ENABLED": "true",
+                 "PROXYFLEET_RECHECK_RETRY_SECONDS": "3600",
+                 "PROXYFLEET_RECHECK_HEALTHY_SECONDS": "3600",
                  "PROXYFLEET_SCHEDULER_TICK_SECONDS": "1",
                  "PROXYFLEET_CHECK_TIMEOUT_SECONDS": "5",
                  "PROXYFLEET_IPV6_PREFIXES": json.dumps({network.root_link: str(network.prefix)}),
-                 "PROXYFLEET_IPV6_MODE": "anyip"}
+                 "PROXYFLEET_IPV6_MODE": "anyip",
+                 "PROXYFLEET_SHOP_UPSTREAM_URL": upstream.url,
+                 "PROXYFLEET_SHOP_UPSTREAM_TOKEN": upstream.token,
+                 "PROXYFLEET_SHOP_UPSTREAM_TIMEOUT_SECONDS": "5",
+                 "PROXYFLEET_SHOP_OWN_CHECK_TIMEOUT_SECONDS": "5",
+                 "PROXYFLEET_INSTAGRAM_BASE_URL": instagram.base_url,
+                 "PROXYFLEET_INSTAGRAM_BACKOFF_BASE_SECONDS": "0"}
         base, _ = stack.enter_context(serving(data_dir, database_url, redis_url, extra))
         env = server_env(data_dir, database_url, redis_url) | extra
         created = _cli("admin", "create", "admin@example.com", env=env)
@@ -135,7 +156,7 @@ def world(database_url: str, redis_url: str | None,
         admin_key = created.stdout.strip()
         _import(base, admin_key, pool)
         _wait_until_checked(base, admin_key, POOL_SIZE)
-        yield World(base, admin_key, env, pool, fresh, lists, network)
+        yield World(base, admin_key, env, pool, fresh, lists, network, upstream, instagram)
 
 
 @pytest.fixture(scope="module")

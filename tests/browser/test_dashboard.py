@@ -7,12 +7,15 @@ import ipaddress
 import re
 import uuid
 
+import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from proxyfleet.core.proxies import ProxyProtocol
 from proxyfleet.settings import Settings
+from proxyfleet.sim.farm import Behaviour
 from proxyfleet.sim.lists import Failing
-from tests.browser.conftest import FRESH_SIZE, POOL_SIZE, World, shot
+from tests.browser.conftest import FRESH_SIZE, POOL_SIZE, UPSTREAM_PRODUCTS, World, shot
 
 # The server runs with the default: a source pauses itself after this many failed runs.
 SOURCE_FAILURE_LIMIT = Settings.model_fields["source_failure_limit"].default
@@ -315,3 +318,230 @@ def test_the_api_docs_page_works_with_nothing_from_another_host(page: Page, worl
     assert any(url.endswith("/openapi.json") for url in requested)
     assert all(url.startswith(world.base) for url in requested), requested
     shot(page, "api-docs")
+
+
+# --- pages added after the pool's: they leave what they make behind them, so they run last ---
+
+
+def registered(world: World, usd_cents: int = 0) -> tuple[str, str]:
+    """A new user's (key, id), with `usd_cents` on their usd balance."""
+    with world.http() as http:
+        made = http.post("/auth/register",
+                         json={"email": f"u-{uuid.uuid4().hex[:8]}@example.com"}).json()
+    if usd_cents:
+        with world.http(world.admin_key) as http:
+            granted = http.post(f"/admin/users/{made['user']['id']}/grants",
+                                json={"currency": "usd", "amount": usd_cents})
+            assert granted.status_code == 201, granted.text
+    return made["api_key"]["key"], made["user"]["id"]
+
+
+def test_an_admin_syncs_the_shop_and_sees_its_stats(page: Page, world: World) -> None:
+    sign_in(page, world, world.admin_key)
+    page.click("[data-test=nav-shop]")
+    page.click("[data-test=shop-sync]")
+    done = page.locator("[data-test=shop-done]")
+    expect(done).to_contain_text(f"Synced: {UPSTREAM_PRODUCTS} fetched")
+    with world.http(world.admin_key) as http:
+        stats = http.get("/api/external-proxy/stats").json()
+    assert stats["total_inventory"] == UPSTREAM_PRODUCTS
+    expect(page.locator("[data-test=shop-inventory]")).to_have_text(str(UPSTREAM_PRODUCTS))
+    expect(page.locator("[data-test=shop-total]")).to_have_text(str(UPSTREAM_PRODUCTS))
+    page.click("[data-test=shop-cleanup]")
+    expect(done).to_have_text("Removed 0 expired proxies from inventory")
+
+    # With nothing on the balance, a purchase is refused in the API's words.
+    product = page.locator("[data-test=shop-list] [data-product]").first
+    with world.http(world.admin_key) as http:
+        refused = http.post("/api/external-proxy/purchase", json={
+            "product_id": int(str(product.get_attribute("data-product")))})
+    assert refused.status_code == 402, refused.text
+    product.locator("[data-test=shop-buy]").click()
+    expect(page.locator("[data-test=error]")).to_contain_text(refused.json()["detail"])
+    expect(page.locator("[data-test=shop-bought]")).to_have_count(0)
+
+
+def test_a_user_filters_buys_exports_and_refunds_in_the_shop(page: Page, world: World) -> None:
+    key, _ = registered(world, usd_cents=500)
+    with world.http(key) as http:
+        catalogue = http.get("/api/external-proxy/list", params={"page_size": 500}).json()
+    assert catalogue["total"] == UPSTREAM_PRODUCTS
+    wanted = catalogue["proxies"][0]
+    same_place = [p for p in catalogue["proxies"]
+                  if (p["country_code"], p["city"]) == (wanted["country_code"], wanted["city"])]
+    purchases: list[Request] = []
+    page.on("request", lambda r: purchases.append(r) if r.url.endswith("/purchase") else None)
+    sign_in(page, world, key)
+    for admin_only in ("shop-sync", "shop-cleanup", "shop-inventory"):
+        expect(page.locator(f"[data-test={admin_only}]")).to_have_count(0)
+    page.click("[data-test=nav-shop]")
+    expect(page.locator("[data-test=shop-balance]")).to_have_text("$5.00")
+    expect(page.locator("[data-test=shop-total]")).to_have_text(str(UPSTREAM_PRODUCTS))
+    page.fill("[data-test=shop-country]", wanted["country_code"])
+    page.fill("[data-test=shop-city]", wanted["city"])
+    page.click("[data-test=shop-search]")
+    listed = page.locator("[data-test=shop-list] [data-product]")
+    expect(listed).to_have_count(len(same_place))
+    for row in listed.all():
+        expect(row).to_contain_text(f"({wanted['country_code']})")
+        expect(row).to_contain_text(wanted["city"])
+
+    page.locator(f"[data-product='{wanted['product_id']}'] [data-test=shop-buy]").click()
+    expect(page.locator("[data-test=shop-bought]")).to_contain_text("Bought ORD-")
+    with world.http(key) as http:
+        orders = http.get("/api/external-proxy/orders").json()["orders"]
+    assert len(orders) == 1
+    order = orders[0]
+    creds = order["credentials"]
+    line = f"{creds['ip']}:{creds['port']}:{creds['login']}:{creds['password']}"
+    row = page.locator(f"[data-order='{order['order_id']}']")
+    expect(row.locator("[data-test=shop-credentials]")).to_have_text(line)
+    expect(page.locator("[data-test=shop-balance]")).to_have_text("$3.00")
+    assert len(purchases) == 1 and purchases[0].headers.get("idempotency-key")
+
+    page.click("[data-test=shop-export-txt]")
+    expect(page.locator("[data-test=shop-exported]")).to_have_value(line + "\n")
+    page.click("[data-test=shop-export-csv]")
+    expect(page.locator("[data-test=shop-exported]")).to_have_value(
+        re.compile(rf"^order_id,proxy_id,ip,port,login,password,.*\n{order['order_id']},"))
+
+    # The provider says the proxy is online: no refund, in the API's words.
+    with world.http(key) as http:
+        refusal = http.post("/api/external-proxy/refund",
+                            json={"order_id": order["order_id"]}).json()["detail"]
+    assert "only offline proxies are refunded" in refusal
+    row.locator("[data-test=shop-refund]").click()
+    expect(page.locator("[data-test=error]")).to_contain_text(refusal)
+    expect(page.locator("[data-test=shop-balance]")).to_have_text("$3.00")
+
+    # Offline at the provider: refunded, once.
+    with httpx.Client(base_url=world.upstream.control_url, timeout=10) as control:
+        control.post(f"/products/{order['proxy_id']}/status", json={"status": 0}
+                     ).raise_for_status()
+    row.locator("[data-test=shop-refund]").click()
+    expect(page.locator("[data-test=shop-done]")).to_contain_text(
+        "Proxy refunded successfully ($2.00)")
+    expect(row.locator("[data-test=shop-refunded]")).to_be_visible()
+    expect(page.locator("[data-test=error]")).to_have_count(0)
+    expect(page.locator("[data-test=shop-balance]")).to_have_text("$5.00")
+    page.fill("[data-test=shop-country]", "")
+    page.fill("[data-test=shop-city]", "")
+    page.click("[data-test=shop-search]")
+    expect(page.locator("[data-test=shop-total]")).to_have_text(str(UPSTREAM_PRODUCTS - 1))
+    shot(page, "shop")
+
+
+def test_instagram_sessions_show_their_limits_used_and_left(page: Page, world: World) -> None:
+    key, _ = registered(world)
+    elite = {m.address.netloc for m in world.pool.members
+             if m.behaviour is Behaviour.ELITE and m.address.protocol is ProxyProtocol.HTTP}
+    with world.http(key) as http:
+        alive = http.get("/proxies", params={"protocol": "http", "anonymity": "elite",
+                                             "status": "active", "limit": 200}).json()["items"]
+        refusal = http.post("/api/instagram/session", json={
+            "username": "nobody", "session_id": "x", "user_agent": "ua",
+            "proxy_id": str(uuid.uuid4())}).json()
+    proxy = next(p for p in alive if f"{p['ip']}:{p['port']}" in elite)
+    username, sessionid = f"ig_{uuid.uuid4().hex[:8]}", f"sess-{uuid.uuid4().hex}"
+    world.instagram.register(username, sessionid)
+    sign_in(page, world, key)
+    page.click("[data-test=nav-instagram]")
+    page.fill("[data-test=ig-username]", "nobody")
+    page.fill("[data-test=ig-session-id]", "x")
+    page.fill("[data-test=ig-proxy]", str(uuid.uuid4()))
+    page.click("[data-test=ig-create]")
+    expect(page.locator("[data-test=error]")).to_contain_text(refusal["error_code"])
+    expect(page.locator("[data-test=error]")).to_contain_text(refusal["message"])
+
+    page.fill("[data-test=ig-username]", username)
+    page.fill("[data-test=ig-session-id]", sessionid)
+    page.fill("[data-test=ig-proxy]", proxy["id"])
+    page.fill("[data-test=ig-limit-like]", "5")
+    page.click("[data-test=ig-create]")
+    row = page.locator(f"[data-ig='{username}']")
+    expect(row.locator("[data-test=ig-status]")).to_have_text("active")
+    expect(row).to_contain_text(f"{proxy['ip']}:{proxy['port']}")
+    expect(row.locator("[data-test=ig-like]")).to_have_text("0 / 5 of 5")
+    expect(page.locator("[data-test=error]")).to_have_count(0)
+    with world.http(key) as http:
+        liked = http.post("/api/instagram/like", json={"username": username, "media_id": "m1"})
+        assert liked.status_code == 200, liked.text
+        follow = http.get(f"/api/instagram/limits/{username}").json()["data"]["limits"]["follow"]
+    # Live: the like made by another client shows up by itself.
+    expect(row.locator("[data-test=ig-like]")).to_have_text("1 / 4 of 5", timeout=20_000)
+    expect(row.locator("[data-test=ig-follow]")).to_have_text(
+        f"0 / {follow['remaining']} of {follow['limit']}")
+    shot(page, "instagram")
+
+    row.locator("[data-test=ig-invalidate]").click()
+    expect(row.locator("[data-test=ig-status]")).to_have_text("invalidated")
+    expect(row.locator("[data-test=ig-like]")).to_have_text("\N{EN DASH}")
+
+
+def test_the_gateway_page_gives_a_ready_curl_line_and_the_usage(
+        page: Page, world: World) -> None:
+    key, _ = registered(world)
+    with world.http(key) as http:
+        gateway = http.get("/gateway").json()
+    assert gateway["running"] and gateway["port"]
+    proxy = f"http://user:{key}@{gateway['host']}:{gateway['port']}"
+    sign_in(page, world, key)
+    page.click("[data-test=nav-gateway]")
+    expect(page.locator("[data-test=gw-curl]").first).to_have_text(
+        f"curl -x {proxy} https://example.com/")
+    expect(page.locator("[data-test=gw-requests]")).to_have_text("0")
+    page.fill("[data-test=gw-country]", "US")
+    page.fill("[data-test=gw-session]", "s1")
+    expect(page.locator("[data-test=gw-curl]").last).to_have_text(
+        f"curl -x socks5h://user-country-us-session-s1:{key}@{gateway['host']}:"
+        f"{gateway['port']} https://example.com/")
+    # The line works: a request through it is counted in the usage, live.
+    with httpx.Client(proxy=proxy, timeout=30) as through:
+        assert through.get(world.base + "/judge").status_code == 200
+    expect(page.locator("[data-test=gw-requests]")).to_have_text("1", timeout=20_000)
+    shot(page, "gateway")
+
+
+def test_the_manager_creates_disables_and_deletes_a_proxy_with_its_rotation(
+        page: Page, world: World) -> None:
+    address = f"127.99.{uuid.uuid4().int % 200}.{uuid.uuid4().int % 200 + 1}"
+    with world.http(world.admin_key) as http:
+        rotation = http.get("/api/proxies/rotation").json()
+    sign_in(page, world, world.admin_key)
+    page.click("[data-test=nav-manager]")
+    expect(page.locator("[data-test=rot-strategy]")).to_have_value(rotation["strategy"])
+    expect(page.locator("[data-test=rot-window]")).to_have_value(str(rotation["health_window"]))
+    expect(page.locator("[data-test=rot-threshold]")).to_have_value(
+        str(rotation["error_threshold"]))
+    page.fill("[data-test=mgr-ip]", address)
+    page.fill("[data-test=mgr-port]", "8080")
+    page.fill("[data-test=mgr-session]", f"cookie-{uuid.uuid4().hex}")
+    page.click("[data-test=mgr-add]")
+    row = page.locator(f"[data-manager='{address}:8080']")
+    expect(row.locator("[data-test=mgr-state]")).to_have_text("active")
+    expect(row.locator("[data-test=mgr-sessions]")).to_contain_text("active")
+    row.locator("[data-test=mgr-disable]").click()
+    expect(row.locator("[data-test=mgr-state]")).to_have_text("disabled")
+    with world.http(world.admin_key) as http:
+        made = next(p for p in http.get("/api/proxies").json() if p["ip"] == address)
+    assert made["is_active"] is False
+
+    try:
+        page.fill("[data-test=rot-threshold]", str(rotation["error_threshold"] + 2))
+        page.click("[data-test=rot-save]")
+        with world.http(world.admin_key) as http:
+            for _ in range(100):
+                saved = http.get("/api/proxies/rotation").json()
+                if saved["error_threshold"] != rotation["error_threshold"]:
+                    break
+                page.wait_for_timeout(100)
+        assert saved == rotation | {"error_threshold": rotation["error_threshold"] + 2}
+        shot(page, "manager")
+    finally:
+        with world.http(world.admin_key) as http:
+            http.put("/api/proxies/rotation", json=rotation).raise_for_status()
+
+    row.locator("[data-test=mgr-delete]").click()
+    expect(row).to_have_count(0)
+    with world.http(world.admin_key) as http:
+        assert all(p["ip"] != address for p in http.get("/api/proxies").json())

@@ -18,6 +18,8 @@ export class ApiError extends Error {
 // pool     {"error": {"code", "message", "details"}}
 // manager  {"error": "validation_error", "message", "details"}
 // ipv6     {"error": "Interface name is required", "code"?}
+// seed 003 {"success": false, "error_code", "message", "errors"}
+// shop     {"detail": "message"}, or for 422 {"detail": [{"type", "loc", "msg"}]} (FastAPI's)
 export function errorFrom(status, body, statusText = '') {
   const error = body && typeof body === 'object' ? body.error : undefined
   if (error && typeof error === 'object') {
@@ -27,7 +29,14 @@ export function errorFrom(status, body, statusText = '') {
     if (typeof body.message === 'string') return new ApiError(status, error, body.message, body.details)
     return new ApiError(status, body.code ?? `HTTP_${status}`, error, body.details)
   }
+  if (body && typeof body.error_code === 'string') {
+    return new ApiError(status, body.error_code, body.message ?? statusText, body.errors)
+  }
   if (body && typeof body.detail === 'string') return new ApiError(status, `HTTP_${status}`, body.detail)
+  if (body && Array.isArray(body.detail)) {
+    const words = body.detail.map((d) => `${(d.loc ?? []).filter((part) => part !== 'body').join('.')}: ${d.msg}`)
+    return new ApiError(status, `HTTP_${status}`, words.join('; '), { fields: body.detail })
+  }
   return new ApiError(status, `HTTP_${status}`, statusText || `The server answered ${status}.`)
 }
 
@@ -57,8 +66,10 @@ export function query(params) {
 // make their own.
 export function createClient({ base = '', key = storedKey, fetch: fetchImpl } = {}) {
   const doFetch = fetchImpl ?? ((...args) => globalThis.fetch(...args))
-  async function request(method, path, { body, params } = {}) {
-    const headers = { Accept: 'application/json' }
+  // `headers` are added to the request's own; `text: true` returns a successful answer's body
+  // as text (CSV, TXT exports) while errors are still read as JSON.
+  async function request(method, path, { body, params, headers: extra, text: asText = false } = {}) {
+    const headers = { Accept: asText ? '*/*' : 'application/json', ...(extra ?? {}) }
     const token = typeof key === 'function' ? key() : key
     if (token) headers.Authorization = `Bearer ${token}`
     const init = { method, headers }
@@ -74,6 +85,7 @@ export function createClient({ base = '', key = storedKey, fetch: fetchImpl } = 
     }
     if (response.status === 204) return null
     const text = await response.text()
+    if (response.ok && asText) return text
     let parsed = null
     if (text) {
       try {
@@ -88,7 +100,8 @@ export function createClient({ base = '', key = storedKey, fetch: fetchImpl } = 
   return {
     request,
     get: (path, params) => request('GET', path, { params }),
-    post: (path, body, params) => request('POST', path, { body, params }),
+    post: (path, body, params, options) => request('POST', path, { body, params, ...options }),
+    text: (path, params) => request('GET', path, { params, text: true }),
     put: (path, body) => request('PUT', path, { body }),
     patch: (path, body) => request('PATCH', path, { body }),
     del: (path, body) => request('DELETE', path, { body }),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError, createClient, errorFrom, query } from './api.js'
+import { guarded } from './guard.js'
 import { latestOnly } from './latest.js'
 import { rounds } from './format.js'
 import { chunks, parseLine, parseList } from './lines.js'
@@ -63,6 +64,17 @@ describe('errors as the API words them', () => {
     const e = errorFrom(400, { error: 'Interface name is required' })
     expect([e.code, e.message]).toEqual(['HTTP_400', 'Interface name is required'])
   })
+  it("reads seed 003's envelope", () => {
+    const e = errorFrom(401, { success: false, error_code: 'INVALID_SESSION', message: 'No session for this account.', errors: { username: 'x' } })
+    expect([e.code, e.message, e.details]).toEqual(['INVALID_SESSION', 'No session for this account.', { username: 'x' }])
+  })
+  it("reads the shop's FastAPI shapes", () => {
+    const e = errorFrom(400, { detail: 'Refund refused: only offline proxies are refunded.' })
+    expect([e.code, e.message]).toEqual(['HTTP_400', 'Refund refused: only offline proxies are refunded.'])
+    const fields = [{ type: 'greater_than_equal', loc: ['body', 'product_id'], msg: 'Input should be greater than or equal to 1' }]
+    const v = errorFrom(422, { detail: fields })
+    expect([v.code, v.message, v.details]).toEqual(['HTTP_422', 'product_id: Input should be greater than or equal to 1', { fields }])
+  })
   it('falls back to the status when the body is not JSON', () => {
     expect(errorFrom(502, null, 'Bad Gateway').message).toBe('Bad Gateway')
   })
@@ -84,6 +96,23 @@ describe('client', () => {
     expect(seen[0].url).toBe('/proxies/x?status=active')
     expect(seen[0].url).not.toContain('pp_secret')
     expect(seen[0].init.headers.Authorization).toBe('Bearer pp_secret')
+  })
+  it('sends custom headers and returns text answers as text, errors still as ApiError', async () => {
+    const seen = []
+    const answers = [
+      new Response('{"order_id":"ORD-1"}', { status: 200 }),
+      new Response('1.2.3.4:80:u:p\n', { status: 200, headers: { 'Content-Type': 'text/plain' } }),
+      new Response('{"detail":"Not authenticated"}', { status: 401 }),
+    ]
+    const client = createClient({ key: 'pp_k', fetch: async (url, init) => (seen.push({ url, init }), answers.shift()) })
+    const bought = await client.post('/buy', { product_id: 1 }, undefined, { headers: { 'Idempotency-Key': 'k-1' } })
+    expect(bought).toEqual({ order_id: 'ORD-1' })
+    expect(seen[0].init.headers['Idempotency-Key']).toBe('k-1')
+    expect(seen[0].init.headers.Authorization).toBe('Bearer pp_k')
+    expect(await client.text('/export', { format: 'txt' })).toBe('1.2.3.4:80:u:p\n')
+    expect(seen[1].url).toBe('/export?format=txt')
+    const failure = await client.text('/export').catch((e) => e)
+    expect([failure.status, failure.message]).toEqual([401, 'Not authenticated'])
   })
   it('builds query strings without empty values', () => {
     expect(query({ a: 1, b: '', c: null, d: 'x y' })).toBe('?a=1&d=x%20y')
@@ -125,5 +154,18 @@ describe('heartbeat rounds', () => {
       ['10:00', true], ['10:05', false], ['10:10', false],
     ])
     expect(rounds(found.flatMap(() => []), 2)).toEqual([])
+  })
+})
+
+describe('page actions', () => {
+  it('clear the error, reload after a success, and show a failure as it came', async () => {
+    const error = { value: 'old' }
+    let reloads = 0
+    const guard = guarded(error, async () => reloads++)
+    expect(await guard(async () => 'done')).toBe('done')
+    expect([error.value, reloads]).toEqual([null, 1])
+    const refusal = errorFrom(400, { detail: 'Refund refused.' })
+    expect(await guard(async () => { throw refusal })).toBeNull()
+    expect([error.value, reloads]).toEqual([refusal, 1])
   })
 })

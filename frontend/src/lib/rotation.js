@@ -12,7 +12,7 @@
 //   (chance proportional to score; equal chances when every score is 0), least_used (fewest
 //   requests this hour, then fewest in all, then lowest id), sticky (a key keeps its proxy while
 //   it stays a candidate, else takes the next one round robin; a key with no strategy named
-//   means sticky);
+//   means sticky; sticky without a key is round robin);
 // - score = health × traffic: health is the share of successes in the health window (the
 //   proxy's checker score, else 1, before any), traffic is (successes + 1) / (requests + 1).
 
@@ -154,9 +154,15 @@ function leastUsed(pool, ctx) {
 
 // The pick: { proxy, cursor, sticky } (cursor and sticky as they are after it), or
 // { proxy: null } when no proxy is a candidate.
+const hasKey = (key) => key !== null && key !== undefined && key !== ''
+
+// The strategy a pick uses: the one named, else sticky for a key, else the settings'.
+export function strategyFor(settings, { strategy, key = null } = {}) {
+  return strategy ?? (hasKey(key) ? 'sticky' : settings.strategy)
+}
+
 export function pick(proxies, settings, ctx, { strategy, key = null } = {}) {
-  const hasKey = key !== null && key !== undefined && key !== ''
-  strategy = strategy ?? (hasKey ? 'sticky' : settings.strategy)
+  strategy = strategyFor(settings, { strategy, key })
   const pool = candidates(proxies, settings, ctx)
   const sticky = { ...(ctx.sticky ?? {}) }
   let cursor = ctx.cursor ?? null
@@ -187,10 +193,11 @@ export function pick(proxies, settings, ctx, { strategy, key = null } = {}) {
     }
   } else if (strategy === 'least_used') {
     chosen = leastUsed(pool, ctx)
-  } else if (strategy === 'sticky') {
-    if (!hasKey) throw new Error('sticky rotation needs a key')
+  } else if (strategy === 'sticky' && hasKey(key)) {
     chosen = pool.find((p) => p.id === sticky[key]) ?? roundRobin()
     sticky[key] = chosen.id
+  } else if (strategy === 'sticky') {
+    chosen = roundRobin() // as the server does: without a key there is nothing to hold
   } else {
     throw new Error(`unknown strategy: ${strategy}`)
   }

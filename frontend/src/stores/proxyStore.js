@@ -16,6 +16,7 @@ import {
   pick,
   readRotation,
   scoreOf,
+  strategyFor,
   usedThisHour,
   validateRotation,
   windowStats,
@@ -267,7 +268,7 @@ export const useProxyStore = defineStore('proxies', {
         this.cooling[proxy.id] = { ...this.cooling[proxy.id], probing: this.now + PROBATION_SECONDS * 1000 }
       }
       if (proxy) this._count(proxy.id)
-      const used = strategy ?? (key ? 'sticky' : this.rotation.strategy)
+      const used = strategyFor(this.rotation, { strategy, key })
       this.lastPick = proxy ? { id: proxy.id, strategy: used, at: this.now } : null
       return proxy
     },

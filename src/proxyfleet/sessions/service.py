@@ -175,6 +175,13 @@ class InstagramService:
             await uow.commit()
         return session
 
+    async def sessions(self, caller: Principal) -> list[tuple[InstagramSession, PinnedProxy]]:
+        """The sessions the caller may use, with their proxies: their own, or every one for
+        an admin."""
+        async with self._database.reading() as uow:
+            return await uow.instagram_sessions.listed(
+                None if caller.is_admin else caller.user.id)
+
     async def limits(self, caller: Principal, username: str) -> list[QuotaView]:
         session = await self._owned(caller, username)
         return await self.quotas.limits(session.username)

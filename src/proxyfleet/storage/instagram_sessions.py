@@ -93,6 +93,20 @@ class InstagramSessionsRepository:
         row = (await self._session.execute(query)).first()
         return self._entity(row) if row else None
 
+    async def listed(self, owner_id: uuid.UUID | None = None
+                     ) -> list[tuple[InstagramSession, PinnedProxy]]:
+        """Every Instagram session (or the owner's), by username, with its pinned proxy."""
+        query = select(SESSIONS).where(SESSIONS.c.username.is_not(None))
+        if owner_id is not None:
+            query = query.where(SESSIONS.c.owner_id == owner_id)
+        rows = (await self._session.execute(query.order_by(SESSIONS.c.username))).all()
+        wanted = {row.proxy_id for row in rows}
+        pinned = {} if not wanted else {
+            row.id: self._pinned(row) for row in await self._session.execute(
+                select(PROXIES).where(PROXIES.c.id.in_(wanted)))}
+        # A session's proxy is never missing: deleting a proxy deletes its sessions.
+        return [(self._entity(row), pinned[row.proxy_id]) for row in rows]
+
     async def cookie_owner(self, cookie: str) -> int | None:
         """The id of the session the cookie is bound to, if any."""
         found = await self._session.scalar(select(SESSIONS.c.id).where(

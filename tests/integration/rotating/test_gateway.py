@@ -6,6 +6,7 @@ leaves from an address of its own)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import struct
 import sys
@@ -309,3 +310,20 @@ async def test_clients_arriving_together_share_one_key_look_up(
     for route in routes:
         assert route is not None
         route.close()
+
+
+async def test_the_gateway_says_where_it_listens(container: Container, member: Member,
+                                                 client: httpx.AsyncClient) -> None:
+    configured = (await client.get("/gateway", headers=member.headers)).json()
+    assert configured == {"running": False, "host": container.settings.gateway_host,
+                          "port": container.settings.gateway_port,
+                          "require_credentials": True,
+                          "protocols": ["http", "connect", "socks5"]}
+    container.gateway.config = dataclasses.replace(container.gateway.config, port=0)
+    await container.start_gateway()
+    answer = (await client.get("/gateway", headers=member.headers)).json()
+    assert (answer["running"], answer["host"], answer["port"]) == (
+        True, *container.gateway.address)
+    assert answer["port"] != 0
+    refused = await client.get("/gateway")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (401, "UNAUTHORIZED")

@@ -252,3 +252,20 @@ async def test_the_session_is_a_row_of_the_one_session_table(
     listing = await api.get("/api/proxies", headers=admin.headers)
     [proxy] = [p for p in listing.json() if p["id"] == session["proxy"]["id"]]
     assert [s["status"] for s in proxy["sessions"]] == ["disabled"]
+
+
+async def test_a_user_lists_their_sessions_and_an_admin_every_one(
+        api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram) -> None:
+    mine = await create(api, member, new_account(instagram, "b_mine"))
+    other = await register(api)
+    theirs = await create(api, other, new_account(instagram, "a_theirs"))
+    await api.delete(f"/api/instagram/session/{theirs['username']}", headers=other.headers)
+    listed = await api.get("/api/instagram/sessions", headers=member.headers)
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"success": True, "data": {"sessions": [mine], "total": 1}}
+    every = (await api.get("/api/instagram/sessions", headers=admin.headers)).json()["data"]
+    assert [(s["username"], s["state"]) for s in every["sessions"]] == [
+        ("a_theirs", "invalidated"), ("b_mine", "active")]
+    assert "sess-" not in str(every)  # cookie values never leave
+    anonymous = await api.get("/api/instagram/sessions")
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "UNAUTHORIZED")

@@ -73,6 +73,15 @@ async def create_session(caller: Caller, found: Services, body: SessionIn) -> En
     return Envelope(data={"session": _session(created.session, created.proxy).model_dump()})
 
 
+@router.get("/api/instagram/sessions", response_model=Envelope)
+async def list_sessions(caller: Caller, found: Services) -> Envelope:
+    """The sessions the caller may use (their own; an admin, every one), by username:
+    `{"success": true, "data": {"sessions": [session, ...], "total": n}}`."""
+    listed = await found.instagram.sessions(caller)
+    return Envelope(data={"sessions": [_session(s, p).model_dump() for s, p in listed],
+                          "total": len(listed)})
+
+
 @router.delete("/api/instagram/session/{username}", response_model=Envelope)
 async def invalidate_session(caller: Caller, found: Services, username: str) -> Envelope:
     session = await found.instagram.invalidate(caller, username)

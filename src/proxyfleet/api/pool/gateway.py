@@ -1,5 +1,5 @@
-"""The rotating gateway's endpoints on the pool API: a user's usage through it, and the bans
-its rules have set (admins)."""
+"""The rotating gateway's endpoints on the pool API: where it listens and how to log in, a
+user's usage through it, and the bans its rules have set (admins)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from proxyfleet.api.auth import Admin, Caller, container
 from proxyfleet.api.pool.envelope import errors, pool_router
@@ -31,6 +31,18 @@ class UsageOut(BaseModel):
                    bytes_down=usage.bytes_down)
 
 
+class GatewayOut(BaseModel):
+    running: bool = Field(description="Whether this server runs the gateway now.")
+    host: str = Field(description="The address it listens on (`0.0.0.0` or `::`: every "
+                      "address of the machine).")
+    port: int = Field(description="Its port: the one it is bound to while it runs here, else "
+                      "the configured one.")
+    require_credentials: bool = Field(
+        description="Clients log in with a username carrying options and an API key as the "
+        "password.")
+    protocols: list[str] = Field(description="What the one port speaks.")
+
+
 class BanOut(BaseModel):
     proxy_id: uuid.UUID
     domain: str
@@ -46,6 +58,22 @@ class BanOut(BaseModel):
 
 class BanListOut(BaseModel):
     items: list[BanOut]
+
+
+@router.get("/gateway", response_model=GatewayOut)
+async def gateway_info(_: Caller, found: Services) -> GatewayOut:
+    """Where the rotating gateway listens and how to log in: a client points at
+    `http://user:<API key>@host:port` (options ride in the username, see the README)."""
+    settings = found.settings
+    server = found.gateway.server
+    host, port = server.address if server is not None else (settings.gateway_host,
+                                                            settings.gateway_port)
+    protocols = ["http", "connect", "socks5"]
+    if not settings.gateway_require_credentials:
+        protocols.append("socks4")
+    return GatewayOut(running=server is not None, host=host, port=port,
+                      require_credentials=settings.gateway_require_credentials,
+                      protocols=protocols)
 
 
 @router.get("/account/usage", response_model=UsageOut)
