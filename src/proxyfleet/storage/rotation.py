@@ -18,13 +18,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol, ProxyStatus
+from proxyfleet.core.proxies import (
+    Anonymity,
+    ProxyAddress,
+    ProxyOrigin,
+    ProxyProtocol,
+    ProxyStatus,
+)
 from proxyfleet.core.rotation import Candidate, Outcomes, RotationSettings, Strategy
 from proxyfleet.storage.numbers import next_number
 from proxyfleet.storage.proxies import PROXIES
-from proxyfleet.storage.tables import NEVER, NO_LATENCY_MS, NO_UPTIME_PCT, RotationSettingsRow
+from proxyfleet.storage.tables import (
+    NEVER,
+    NO_LATENCY_MS,
+    NO_UPTIME_PCT,
+    RotationSettingsRow,
+    ShopOrderRow,
+)
 
 SETTINGS = typing.cast(Table, RotationSettingsRow.__table__)
+ORDERS = typing.cast(Table, ShopOrderRow.__table__)
 SETTINGS_ROW_ID = 1
 
 _SNAPSHOT = (
@@ -34,8 +47,13 @@ _SNAPSHOT = (
            PROXIES.c.last_checked_at, PROXIES.c.health_window, PROXIES.c.hourly_budget,
            PROXIES.c.total_requests, PROXIES.c.failed_requests, PROXIES.c.requests_this_hour,
            PROXIES.c.requests_hour, PROXIES.c.error_count, PROXIES.c.cooling_until,
-           PROXIES.c.first_seen_at, PROXIES.c.updated_at)
-    .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True)))
+           PROXIES.c.first_seen_at, PROXIES.c.updated_at, ORDERS.c.user_id.label("owner_id"))
+    # A bought proxy is its order's buyer's while the order is not refunded; one that no
+    # order names (or a refunded one) goes to nobody.
+    .outerjoin(ORDERS, (ORDERS.c.inventory_id == PROXIES.c.id)
+               & ORDERS.c.refunded_at.is_(None))
+    .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True),
+           (PROXIES.c.origin != ProxyOrigin.PROVIDER.value) | ORDERS.c.user_id.is_not(None)))
 
 
 def _record_statement() -> Any:
@@ -86,7 +104,8 @@ def candidate_of(row: Row[Any] | Any) -> Candidate:
         total_requests=row.total_requests, failed_requests=row.failed_requests,
         requests_this_hour=row.requests_this_hour, requests_hour=row.requests_hour,
         error_count=row.error_count, cooling_until=row.cooling_until,
-        created_at=row.first_seen_at, updated_at=row.updated_at or row.first_seen_at)
+        created_at=row.first_seen_at, updated_at=row.updated_at or row.first_seen_at,
+        owner=row.owner_id)
 
 
 class RotationRepository:
