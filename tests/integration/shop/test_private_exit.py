@@ -171,6 +171,14 @@ async def test_a_bought_endpoint_already_in_the_inventory_becomes_the_buyers_row
         creds["password"]  # type: ignore[index]
     assert (await client.get("/proxies", headers=admin.headers)).json()["total_count"] == 0
     assert await container.rotation.pick(Want(include_private=True)) is None
+    # A list naming the endpoint again, with some login, changes nothing of the buyer's.
+    await container.inventory.add([ProxyAddress(sim_product.ip, port, ProxyProtocol.SOCKS5,
+                                                "someone", "else")], ProxyOrigin.MANUAL)
+    async with container.database.engines.writer.connect() as conn:
+        again = (await conn.execute(select(ProxyRow.__table__))).one()
+    assert (again.origin, again.shared) == ("provider", False)
+    assert address_of(again, container.database.box) == address_of(rows[0],
+                                                                   container.database.box)
     # The checker checks it with the buyer's login, and the buyer sees its status.
     await _checked(container)
     orders = (await client.get("/api/external-proxy/orders", headers=buyer.headers)).json()
