@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -60,6 +61,7 @@ from proxyfleet.pool.rotation import RotationService
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.rotating.bans import BanList
 from proxyfleet.rotating.limits import UsageTally, UserLimits
+from proxyfleet.rotating.owned import OwnedExits
 from proxyfleet.rotating.router import GatewayPolicy, GatewayRouter, Rotation
 from proxyfleet.rotating.service import GatewayService
 from proxyfleet.sessions.client import ClientPolicy, InstagramClient
@@ -297,6 +299,8 @@ def build(settings: Settings) -> Container:
     notifiers = NotifiersService(database, NotifierRegistry.load(),
                                  NotifierEnvironment.create(settings.telegram_api_url))
     telegram = TelegramService(database, accounts, registration_open=settings.registration_open)
+    shop = build_shop(settings, database, checking,
+                      took_from_pool=partial(_pool_changed, inventory, rotation))
     return Container(settings, database, redis, accounts, parsers, inventory, sources,
                      LeasingService(database,
                                     credits_low_threshold=settings.credits_low_threshold,
@@ -307,10 +311,11 @@ def build(settings: Settings) -> Container:
                      delivery=DeliveryWorker(database, notifiers, delivery_policy(settings),
                                              observe=partial(_count_delivery, metrics)),
                      pool_watch=PoolWatchService(database, watched_pools(settings)),
-                     metrics=metrics, shop=build_shop(settings, database, checking),
+                     metrics=metrics, shop=shop,
                      telegram=telegram, rotation=rotation,
                      manager=ManagerService(database, rotation),
-                     gateway=build_gateway(settings, database, accounts, rotation),
+                     gateway=build_gateway(settings, database, accounts, rotation,
+                                           owned=shop),
                      quotas=quotas, instagram_client=client,
                      instagram=InstagramService(database, quotas, client, rotation,
                                                 session_policy(settings)))
@@ -405,8 +410,14 @@ def build_instances(settings: Settings, database: Database,
                             resolver or SystemResolver(), policy)
 
 
+async def _pool_changed(inventory: InventoryService, rotation: RotationService) -> None:
+    inventory.forget_counts()
+    await rotation.refresh()
+
+
 def build_shop(settings: Settings, database: Database, checking: CheckingService,
-               providers: ProviderRegistry | None = None) -> ShopService:
+               providers: ProviderRegistry | None = None,
+               took_from_pool: Callable[[], Awaitable[None]] | None = None) -> ShopService:
     """The reseller shop over the configured upstream provider; its refunds' own checks run
     through the checking pipeline."""
     token = settings.shop_upstream_token.get_secret_value()
@@ -423,16 +434,20 @@ def build_shop(settings: Settings, database: Database, checking: CheckingService
         own_check_seconds=settings.shop_own_check_timeout_seconds,
         pending_wait_seconds=settings.shop_upstream_timeout_seconds * 2 + 5)
     return ShopService(database, provider, policy, checking.probe,
-                       base_url=settings.shop_upstream_url, token=token)
+                       base_url=settings.shop_upstream_url, token=token,
+                       took_from_pool=took_from_pool)
 def build_gateway(settings: Settings, database: Database, accounts: AccountsService,
-                  rotation: Rotation, resolver: Resolver | None = None) -> GatewayService:
-    """The rotating gateway over the accounts and the rotation service (not yet listening)."""
+                  rotation: Rotation, resolver: Resolver | None = None,
+                  owned: OwnedExits | None = None) -> GatewayService:
+    """The rotating gateway over the accounts and the rotation service (not yet listening);
+    `owned`: the shop, whose buyers may go out through the proxies they bought."""
     return GatewayService(database, GatewayRouter(
         accounts, rotation, gateway_policy(settings),
         UserLimits(settings.gateway_user_max_connections,
                    settings.gateway_user_requests_per_minute),
         UsageTally(), BanList(settings.gateway_ban_statuses, settings.gateway_ban_seconds),
-        resolver=resolver or SystemResolver(), egress=egress_for(settings.ipv6_mode)),
+        resolver=resolver or SystemResolver(), egress=egress_for(settings.ipv6_mode),
+        owned=owned),
         gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds)
 
 

@@ -45,9 +45,13 @@ class EventName(enum.StrEnum):
     LEASE_EXPIRED = "lease.expired"
     # instance_id, ipv6_address, expired_at
     INSTANCE_EXPIRED = "instance.expired"
-    # Reserved for the shop and account sessions (their payloads are documented there).
+    # provider, country_code (null: every country), error: a catalogue sync that failed and
+    # changed nothing (scheduled or asked for by an admin)
     SHOP_SYNC_FAILED = "shop.sync_failed"
+    # order_id ("ORD-12345"), user_id, amount ("2.00", the seed's rendering), amount_cents,
+    # currency ("usd"), proxy_id (the provider's, as a string), refunded_at
     SHOP_REFUNDED = "shop.refunded"
+    # Reserved for account sessions (its payload is documented where it is emitted).
     INSTAGRAM_ACTION_BLOCKED = "instagram.action_blocked"
     # notifier_id, message: what `POST /notifiers/{id}/test` sends, never stored
     NOTIFIER_TEST = "notifier.test"

@@ -50,6 +50,9 @@ class Want:
     keeps its proxy without being asked again (None: as long as the process runs).
     `include_private`: private proxies too (admins, the owner's sessions). `among`: only
     these proxies (a session's own proxy). `exclude`: not these (failover after an error).
+    `owner`: the user asking for a proxy they own (a shop purchase, through the gateway's
+    `order` option); a proxy with an owner goes to that owner alone, never to anyone else,
+    `include_private` or not.
     """
 
     filter: ProxyFilter = field(default_factory=ProxyFilter)
@@ -59,6 +62,7 @@ class Want:
     include_private: bool = False
     among: frozenset[uuid.UUID] | None = None
     exclude: frozenset[uuid.UUID] = frozenset()
+    owner: uuid.UUID | None = None
 
     @property
     def effective_strategy(self) -> Strategy | None:
@@ -112,7 +116,8 @@ class Rotator(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A healthy, enabled proxy as the rotation snapshot holds it (counters as stored)."""
+    """A healthy, enabled proxy as the rotation snapshot holds it (counters as stored).
+    `owner`: the user who bought it in the shop (None: the pool's)."""
 
     proxy_id: uuid.UUID
     number: int | None
@@ -134,6 +139,7 @@ class Candidate:
     cooling_until: datetime | None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    owner: uuid.UUID | None = None
 
 
 @dataclass(slots=True)

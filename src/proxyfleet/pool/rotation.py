@@ -78,7 +78,7 @@ class RotationService:
         self._chooser = Chooser(rng or random.Random())
         self._settings = RotationSettings()
         self._candidates: dict[uuid.UUID, Candidate] = {}
-        self._groups: dict[tuple[ProxyFilter, bool], Group] = {}
+        self._groups: dict[tuple[ProxyFilter, bool, uuid.UUID | None], Group] = {}
         self._live: dict[uuid.UUID, Live] = {}
         self._scores: dict[uuid.UUID, float] = {}
         self._pending: dict[tuple[uuid.UUID, int], Outcomes] = {}
@@ -96,7 +96,7 @@ class RotationService:
         """The proxy to use next for `want`, or None when no proxy may be handed out."""
         settings = self._settings
         strategy = want.effective_strategy or settings.strategy
-        group = self._group(want.filter, want.include_private)
+        group = self._group(want.filter, want.include_private, want.owner)
         now, monotonic = self._now(), time.monotonic()
         hour = hour_of(now)
 
@@ -301,13 +301,14 @@ class RotationService:
                 probation_until=live.probation_until)
         return live
 
-    def _group(self, wanted: ProxyFilter, include_private: bool) -> Group:
-        key = (wanted, include_private)
+    def _group(self, wanted: ProxyFilter, include_private: bool,
+               owner: uuid.UUID | None) -> Group:
+        key = (wanted, include_private, owner)
         group = self._groups.get(key)
         if group is None:
             if len(self._groups) >= GROUPS:
                 self._groups.clear()
-            probe = Want(filter=wanted, include_private=include_private)
+            probe = Want(filter=wanted, include_private=include_private, owner=owner)
             members = [c for c in self._candidates.values() if admissible(c, probe)]
             group = self._groups[key] = Group.of(
                 members, lambda c: self._scores.get(c.proxy_id, 0.0))

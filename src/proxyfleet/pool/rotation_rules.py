@@ -86,8 +86,12 @@ def matches(candidate: Candidate, wanted: ProxyFilter) -> bool:
 
 
 def admissible(candidate: Candidate, want: Want) -> bool:
-    """Whether the consumer may have this proxy at all, whatever its use."""
-    if not (candidate.shared or want.include_private):
+    """Whether the consumer may have this proxy at all, whatever its use. A bought proxy
+    goes to its owner alone."""
+    if candidate.owner is not None:
+        if candidate.owner != want.owner:
+            return False
+    elif not (candidate.shared or want.include_private):
         return False
     if want.among is not None and candidate.proxy_id not in want.among:
         return False

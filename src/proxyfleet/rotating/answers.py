@@ -1,4 +1,4 @@
-"""The gateway's own answers to HTTP clients when it cannot serve them: 502, 504 or 429, each
+"""The gateway's own answers to HTTP clients when it cannot serve them: 502, 504, 429 or 403, each
 with the reason in a `Proxy-Status` header (RFC 9209), and the SOCKS5 failure that goes with
 each.
 
@@ -65,3 +65,10 @@ def over_limit(target: Target, details: str) -> DialError:
     """A per-user cap: 429 / SOCKS5 'connection not allowed by ruleset'."""
     return DialError(DialFailure.NOT_ALLOWED, target, answer=answer(
         HTTPStatus.TOO_MANY_REQUESTS, ProxyError.CONNECTION_LIMIT_REACHED, details))
+
+
+def not_yours(target: Target, details: str) -> DialError:
+    """An exit the client may not use (another user's bought proxy): 403 / SOCKS5
+    'connection not allowed by ruleset'."""
+    return DialError(DialFailure.NOT_ALLOWED, target, answer=answer(
+        HTTPStatus.FORBIDDEN, ProxyError.HTTP_REQUEST_DENIED, details))

@@ -1,9 +1,10 @@
 """The options a gateway username carries, in the syntax commercial providers use:
 `user`, `user-country-us`, `user-session-abc123-sesstime-30`, `user-anonymity-elite`,
 `user-protocol-socks5`, `user-minscore-0.8`, `user-hard`, `user-exit-ipv6`, in any
-combination and order. The password is the API key; the name before the first option is a
-label only, without hyphens, so that a mistyped option is refused rather than taken for part
-of the name.
+combination and order; and `user-order-ORD-12345` (or `user-order-12345`), alone: the exit is
+the proxy the caller bought in the shop under that order, a private exit of theirs. The
+password is the API key; the name before the first option is a label only, without hyphens,
+so that a mistyped option is refused rather than taken for part of the name.
 
 Pure: imports `core` and the standard library.
 """
@@ -26,6 +27,9 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 _USER = re.compile(r"^[A-Za-z0-9_.@+]+$")
 _DECIMAL = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,20})?$")
+_ORDER = re.compile(r"^[0-9]{1,18}$")
+# The shop's order ids read `ORD-12345`; the option takes them as printed.
+_ORDER_PREFIX = "ord"
 E = TypeVar("E", bound=enum.StrEnum)
 
 
@@ -49,6 +53,7 @@ class Keyword(enum.StrEnum):
     MINSCORE = "minscore"
     HARD = "hard"
     EXIT = "exit"
+    ORDER = "order"
 
 
 _FLAGS = frozenset({Keyword.HARD})
@@ -68,6 +73,8 @@ class ExitOptions:
     min_score: float | None = None
     hard: bool = False
     egress: Egress = Egress.POOL
+    order: int | None = None
+    """The shop order whose bought proxy is the only exit (None: the pool)."""
 
     @property
     def sticky_seconds(self) -> float:
@@ -94,6 +101,8 @@ def parse_username(text: str) -> ExitOptions:
         if len(rest) < 2 or not rest[1]:
             raise BadOptions(f"Username option {keyword.value!r} needs a value.",
                              {"option": keyword.value})
+        if keyword is Keyword.ORDER and rest[1].lower() == _ORDER_PREFIX and len(rest) > 2:
+            rest = rest[1:]  # `order-ORD-12345`: the number follows the prefix
         found[keyword], rest = rest[1], rest[2:]
     return _options(user, found)
 
@@ -112,6 +121,9 @@ def _options(user: str, found: dict[Keyword, str]) -> ExitOptions:
     minutes = _session_minutes(found.get(Keyword.SESSTIME))
     if (minutes is not None or Keyword.HARD in found) and session is None:
         raise BadOptions("sesstime and hard go with a session.", {"option": "session"})
+    if Keyword.ORDER in found and len(found) > 1:
+        raise BadOptions("order names one exit: it goes with no other option.",
+                         {"option": "order"})
     return ExitOptions(
         user=user,
         country=_country(found.get(Keyword.COUNTRY)),
@@ -122,6 +134,7 @@ def _options(user: str, found: dict[Keyword, str]) -> ExitOptions:
         min_score=_min_score(found.get(Keyword.MINSCORE)),
         hard=Keyword.HARD in found,
         egress=_choice(Egress, Keyword.EXIT, found.get(Keyword.EXIT)) or Egress.POOL,
+        order=_order(found.get(Keyword.ORDER)),
     )
 
 
@@ -131,6 +144,14 @@ def _country(value: str | None) -> str | None:
     if not _COUNTRY.match(value):
         raise BadOptions("A country is two letters (ISO 3166-1).", {"option": "country"})
     return value.upper()
+
+
+def _order(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not _ORDER.match(value):
+        raise BadOptions("order is an order id, like ORD-12345.", {"option": "order"})
+    return int(value)
 
 
 def _session_minutes(value: str | None) -> int | None:
@@ -171,6 +192,7 @@ def format_username(options: ExitOptions) -> str:
         (Keyword.ANONYMITY, options.anonymity), (Keyword.PROTOCOL, options.protocol),
         (Keyword.MINSCORE, None if options.min_score is None else _decimal(options.min_score)),
         (Keyword.EXIT, None if options.egress is Egress.POOL else options.egress),
+        (Keyword.ORDER, options.order),
     ]
     for keyword, value in pairs:
         if value is not None:

@@ -3,7 +3,8 @@ API key (the password) and its username's options, and gives it a `ClientRoute`,
 each connection (each plain HTTP request, without a session) through a pool proxy the rotation
 service picks, failing over to another on a connect or handshake failure while nothing has
 reached the client, and feeding every outcome back at once. Caps, usage and bans are kept in
-memory; nothing here waits on the database.
+memory; nothing here waits on the database, but for a connection that names a shop order
+(`-order-`, the caller's own bought proxy: `owned.py`), which asks the shop once.
 
 Imports `core`, `wire`, the engine, `accounts` and the pool's rotation service.
 """
@@ -36,6 +37,7 @@ from proxyfleet.rotating.bans import BanList
 from proxyfleet.rotating.exits import ClientWatch, ExitWatch, upstream_of
 from proxyfleet.rotating.limits import UsageTally, UserLimits
 from proxyfleet.rotating.options import BadOptions, Egress, ExitOptions, parse_username
+from proxyfleet.rotating.owned import OwnedExits, owned_exit
 from proxyfleet.wire.credentials import Credentials
 from proxyfleet.wire.target import Target
 
@@ -76,8 +78,10 @@ class GatewayRouter:
                  limits: UserLimits, tally: UsageTally, bans: BanList, *,
                  resolver: Resolver | None = None, egress: EgressPolicy | None = None,
                  rng: random.Random | None = None,
-                 monotonic: Callable[[], float] | None = None) -> None:
+                 monotonic: Callable[[], float] | None = None,
+                 owned: OwnedExits | None = None) -> None:
         self.accounts = accounts
+        self.owned = owned
         self.rotation = rotation
         self.policy = policy
         self.limits = limits
@@ -195,6 +199,7 @@ class ClientRoute:
         self._filter = ProxyFilter(protocol=options.protocol, anonymity=options.anonymity,
                                    country=options.country, min_score=options.min_score)
         self._key = None if options.session is None else f"{user}:{options.session}"
+        self._own: uuid.UUID | None = None  # the bought proxy `-order-` names, once known
 
     @property
     def rotates(self) -> bool:
@@ -214,6 +219,8 @@ class ClientRoute:
             if not router.limits.start_request(self._user):
                 raise over_limit(target, "too many requests this minute for this user")
             router.tally.counts(self._user)[0] += 1
+        if self._options.order is not None and self._own is None:
+            self._own = await owned_exit(router.owned, self._user, self._options.order, target)
         if self._options.egress is Egress.IPV6:
             return await self._dial_ipv6(target, make_leg)
         return await self._dial_pool(target, make_leg)
@@ -257,6 +264,8 @@ class ClientRoute:
             return f"{len(failures)} exit(s) failed: " + "; ".join(failures)
         if self._kept_exit() is not None:
             return "the session's exit is gone (hard session)"
+        if self._own is not None:
+            return "the order's proxy is not usable now (not checked alive yet, or offline)"
         return "no pool proxy matches the options"
 
     def _hard_key(self) -> str:
@@ -273,6 +282,9 @@ class ClientRoute:
                     kept: uuid.UUID | None) -> Pick | None:
         router = self._router
         exclude = tried | router.bans.excluded(target.host)
+        if self._own is not None:  # the caller's own proxy, which goes to nobody else
+            return await router.rotation.pick(Want(among=frozenset({self._own}),
+                                                   owner=self._user, exclude=exclude))
         if kept is not None:
             return await router.rotation.pick(Want(filter=self._filter, among=frozenset({kept}),
                                                    exclude=exclude))

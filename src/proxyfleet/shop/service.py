@@ -11,7 +11,9 @@ retried purchase find the first one's order (unique per buyer and key).
 
 A refund gathers its evidence (the provider's status of the proxy, and proxyfleet's own
 check through the bought credentials, twice) and then, in one transaction, records the refund
-(its primary key is the order: at most once, whatever races it) and credits the balance.
+(its primary key is the order: at most once, whatever races it), credits the balance and
+writes `shop.refunded`; a failed sync writes `shop.sync_failed` with its record. A bought
+proxy is its buyer's private exit on the gateway (`owned_exit`).
 
 Imports `core`, `shop` and the storage interfaces.
 """
@@ -28,7 +30,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from proxyfleet.core.accounts import Currency, TxType
-from proxyfleet.core.clock import utcnow
+from proxyfleet.core.clock import isoformat_z, utcnow
+from proxyfleet.core.events import Event, EventName
 from proxyfleet.core.proxies import ProxyAddress, ProxyOrigin, ProxyProtocol, ProxyStatus
 from proxyfleet.core.shop import (
     CatalogueItem,
@@ -109,6 +112,14 @@ class Reservation:
             inventory_id=inventory_id, proxy_status=ProxyStatus.UNCHECKED.value)
 
 
+def refunded_event(order: Order, refund: Refund) -> Event:
+    return Event(EventName.SHOP_REFUNDED, {
+        "order_id": order.order_id, "user_id": str(refund.user_id),
+        "amount": str(dollars(refund.amount_cents)), "amount_cents": refund.amount_cents,
+        "currency": Currency.USD.value, "proxy_id": str(order.proxy_id),
+        "refunded_at": isoformat_z(refund.created_at)})
+
+
 @dataclass(frozen=True, slots=True)
 class ShopPolicy:
     price_cents: int = 200
@@ -124,7 +135,10 @@ class ShopPolicy:
 class ShopService:
     def __init__(self, database: Database, provider: UpstreamProvider, policy: ShopPolicy,
                  probe: Probe, *, base_url: str = "", token: str = "",
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 took_from_pool: Callable[[], Awaitable[None]] | None = None) -> None:
+        """`took_from_pool`: told when a purchase made an inventory row that was already
+        there the buyer's (the rotation's snapshot and the pool's counts are stale)."""
         self._db = database
         self._provider = provider
         self._policy = policy
@@ -132,6 +146,7 @@ class ShopService:
         self._base_url = base_url
         self._token = token
         self._now = clock
+        self._took_from_pool = took_from_pool
 
     @property
     def provider_name(self) -> str:
@@ -167,7 +182,7 @@ class ShopService:
             fetched, available = await self._fetch_all(
                 ProductFilter(country_code=country_code), page_size or self._policy.sync_page_size)
         except UpstreamError as error:
-            await self._record(None, error.reason)
+            await self._record_failure(country_code, error.reason)
             log.error("shop sync failed", provider=self._provider.name, error=error.reason)
             raise SyncFailed(f"Sync with the upstream provider failed: {error.reason}",
                              {"provider": self._provider.name}) from None
@@ -199,10 +214,13 @@ class ShopService:
                 break
         return fetched, available
 
-    async def _record(self, report: SyncReport | None, error: str | None) -> None:
+    async def _record_failure(self, country_code: str | None, error: str) -> None:
+        """The failure on the provider's schedule and its `shop.sync_failed`, together."""
         async with self._db.writing() as uow:
-            await uow.providers.record(self._provider.name, self._now(),
-                                       report.as_json() if report else None, error)
+            await uow.providers.record(self._provider.name, self._now(), None, error)
+            uow.events.add(Event(EventName.SHOP_SYNC_FAILED, {
+                "provider": self._provider.name, "country_code": country_code,
+                "error": error}))
             await uow.commit()
 
     async def sync_if_due(self) -> SyncReport | None:
@@ -365,9 +383,14 @@ class ShopService:
         address = ProxyAddress(bought.ip, bought.port, ProxyProtocol.SOCKS5, bought.login,
                                bought.password)
         async with self._db.writing() as uow:
-            inventory_id = await uow.proxies.add_private(address, ProxyOrigin.PROVIDER, now)
+            inventory_id, new = await uow.proxies.add_private(address, ProxyOrigin.PROVIDER,
+                                                              now)
+            if not new:  # the endpoint was in the inventory: its row is this buyer's now
+                await uow.orders.unlink_inventory(inventory_id)
             await uow.orders.complete(reserved.number, bought, expires_at, inventory_id)
             await uow.commit()
+        if not new and self._took_from_pool is not None:
+            await self._took_from_pool()  # out of this process's hand-outs at once
         order = reserved.completed(bought, expires_at, inventory_id)
         log.info("shop purchase", order_id=order.order_id, user_id=str(order.user_id),
                  proxy_id=order.proxy_id)
@@ -377,6 +400,17 @@ class ShopService:
         """Whether the refund window is still open (the proxy must also be offline then)."""
         return (order.refunded_at is None
                 and self._now() - order.created_at <= self._policy.refund_window)
+
+    async def owned_exit(self, user_id: uuid.UUID, order_number: int) -> uuid.UUID | None:
+        """The inventory row of the proxy bought under this order, for the gateway's private
+        exit: only to its buyer, while the order is completed, not refunded, not expired."""
+        async with self._db.reading() as uow:
+            order = await uow.orders.get(order_number)
+        if order is None or order.user_id != user_id or order.state is not OrderState.COMPLETED \
+                or order.refunded_at is not None \
+                or (order.expires_at is not None and order.expires_at <= self._now()):
+            return None
+        return order.inventory_id
 
     async def orders(self, user_id: uuid.UUID) -> list[Order]:
         async with self._db.reading() as uow:
@@ -408,6 +442,7 @@ class ShopService:
                 await uow.accounts.move(user_id, Currency.USD, order.price_cents,
                                         TxType.REFUND, f"Refund of {order.order_id}",
                                         refund.created_at)
+                uow.events.add(refunded_event(order, refund))
                 await uow.commit()
         except shop_storage.AlreadyRefunded:
             raise AlreadyRefunded(RefundRule.ALREADY_REFUNDED,

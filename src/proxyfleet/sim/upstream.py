@@ -121,6 +121,7 @@ class UpstreamSim:
         self._sales: dict[int, SimSale] = {}
         self._sale_of_proxy: dict[int, SimSale] = {}
         self._fail_purchase: list[str] = []
+        self._sale_ports: dict[int, int] = {}
         self._fail_any: list[str] = []
         self._per_second: float | None = None
         self._window: tuple[int, int] = (0, 0)
@@ -324,9 +325,15 @@ class UpstreamSim:
             sale = await self._sell(product)
         return web.json_response(sale.as_json())
 
+    def sell_on(self, proxy_id: int, port: int) -> None:
+        """Serve this product, once sold, on `port` of its IP (not one the kernel chooses):
+        an endpoint that may already be known elsewhere, as a real provider's can be."""
+        self._sale_ports[proxy_id] = port
+
     async def _sell(self, product: SimProduct) -> SimSale:
         login = f"u{product.product_id}{secrets.token_hex(2)}"
-        address = ProxyAddress(product.ip, 0, ProxyProtocol.SOCKS5, login,
+        port = self._sale_ports.pop(product.proxy_id, 0)
+        address = ProxyAddress(product.ip, port, ProxyProtocol.SOCKS5, login,
                                secrets.token_urlsafe(9))
         proxy = FarmProxy(index=product.proxy_id, address=address, behaviour=Behaviour.AUTH,
                           egress=HOST)

@@ -44,6 +44,7 @@ PROXIES = cast(Table, ProxyRow.__table__)
 # Rows per statement when importing: well under SQLite's and asyncpg's parameter limits.
 UPSERT_BATCH = 1000
 _ADD_PRIVATE: dict[str, Any] = {}
+_BOUGHT = PROXIES.c.origin == ProxyOrigin.PROVIDER.value
 
 
 def address_of(row: ProxyRow | Row[Any], box: SecretBox) -> ProxyAddress:
@@ -159,9 +160,12 @@ class ProxiesRepository:
             index_elements=[PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol],
             set_={
                 "last_seen_at": incoming.last_seen_at,
-                # A list that names credentials replaces them; one that does not keeps them.
-                "username": func.coalesce(incoming.username, PROXIES.c.username),
-                "password": case((incoming.username.is_not(None), incoming.password),
+                # A list that names credentials replaces them; one that does not keeps them,
+                # and a bought proxy's login is its buyer's whatever a list says.
+                "username": case((_BOUGHT, PROXIES.c.username),
+                                 else_=func.coalesce(incoming.username, PROXIES.c.username)),
+                "password": case((_BOUGHT, PROXIES.c.password),
+                                 (incoming.username.is_not(None), incoming.password),
                                  else_=PROXIES.c.password),
             },
         ).returning(PROXIES.c.first_seen_at)
@@ -172,18 +176,28 @@ class ProxiesRepository:
         return UpsertCounts(new=new, updated=len(seen) - new)
 
     async def add_private(self, address: ProxyAddress, origin: ProxyOrigin,
-                          at: datetime) -> uuid.UUID | None:
+                          at: datetime) -> tuple[uuid.UUID, bool]:
         """Add one proxy that belongs to someone (a shop order's): checked like any other,
-        never handed out. None when its endpoint is already in the inventory."""
+        never handed out to anyone else. An endpoint already in the inventory (scraped into
+        the pool, or an earlier sale of it) becomes this one: its row takes the new origin
+        and login, leaves the shared pool, and is checked anew with that login. Returns the
+        row's id and whether the row is new."""
         dialect = self._dialect()
         statement = _ADD_PRIVATE.get(dialect)
         if statement is None:  # built once per dialect: every shop purchase runs it
-            statement = _ADD_PRIVATE[dialect] = (self._insert().on_conflict_do_nothing(
-                index_elements=[PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol])
-                .returning(PROXIES.c.id))
-        row = self._new_row(address, origin, None, at, self._box)
-        found = (await self._session.execute(statement, row)).scalar_one_or_none()
-        return cast(uuid.UUID | None, found)
+            insert = self._insert()
+            incoming = insert.excluded
+            statement = _ADD_PRIVATE[dialect] = (insert.on_conflict_do_update(
+                index_elements=[PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol],
+                set_={"origin": incoming.origin, "shared": False, "is_active": True,
+                      "username": incoming.username, "password": incoming.password,
+                      "source_id": None, "status": incoming.status,
+                      "next_check_at": incoming.next_check_at,
+                      "last_seen_at": incoming.last_seen_at})
+                .returning(PROXIES.c.id, PROXIES.c.first_seen_at))
+        row = self._new_row(address, origin, None, at, self._box) | {"shared": False}
+        found = (await self._session.execute(statement, row)).one()
+        return found.id, found.first_seen_at == at
 
     @staticmethod
     def _new_row(address: ProxyAddress, origin: ProxyOrigin, source_id: uuid.UUID | None,

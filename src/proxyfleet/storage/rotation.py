@@ -18,13 +18,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proxyfleet.core.proxies import Anonymity, ProxyAddress, ProxyProtocol, ProxyStatus
+from proxyfleet.core.proxies import (
+    Anonymity,
+    ProxyAddress,
+    ProxyOrigin,
+    ProxyProtocol,
+    ProxyStatus,
+)
 from proxyfleet.core.rotation import Candidate, Outcomes, RotationSettings, Strategy
 from proxyfleet.storage.numbers import next_number
 from proxyfleet.storage.proxies import PROXIES
-from proxyfleet.storage.tables import NEVER, NO_LATENCY_MS, NO_UPTIME_PCT, RotationSettingsRow
+from proxyfleet.storage.tables import (
+    NEVER,
+    NO_LATENCY_MS,
+    NO_UPTIME_PCT,
+    RotationSettingsRow,
+    ShopOrderRow,
+)
 
 SETTINGS = typing.cast(Table, RotationSettingsRow.__table__)
+ORDERS = typing.cast(Table, ShopOrderRow.__table__)
 SETTINGS_ROW_ID = 1
 
 _SNAPSHOT = (
@@ -34,8 +47,12 @@ _SNAPSHOT = (
            PROXIES.c.last_checked_at, PROXIES.c.health_window, PROXIES.c.hourly_budget,
            PROXIES.c.total_requests, PROXIES.c.failed_requests, PROXIES.c.requests_this_hour,
            PROXIES.c.requests_hour, PROXIES.c.error_count, PROXIES.c.cooling_until,
-           PROXIES.c.first_seen_at, PROXIES.c.updated_at)
+           PROXIES.c.first_seen_at, PROXIES.c.updated_at, PROXIES.c.origin)
     .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True)))
+# Who owns each bought proxy: the buyer of the order that names it, while not refunded. Read
+# apart and matched in memory: `shop_orders.inventory_id` has no index for a join to use.
+_OWNERS = select(ORDERS.c.inventory_id, ORDERS.c.user_id).where(
+    ORDERS.c.inventory_id.is_not(None), ORDERS.c.refunded_at.is_(None))
 
 
 def _record_statement() -> Any:
@@ -74,7 +91,7 @@ def _sealed_address(row: Row[Any] | Any) -> ProxyAddress:
                         row.password)
 
 
-def candidate_of(row: Row[Any] | Any) -> Candidate:
+def candidate_of(row: Row[Any] | Any, owner: uuid.UUID | None = None) -> Candidate:
     return Candidate(
         proxy_id=row.id, number=row.number, address=_sealed_address(row), shared=row.shared,
         anonymity=Anonymity(row.anonymity) if row.anonymity else None, country=row.country,
@@ -86,7 +103,8 @@ def candidate_of(row: Row[Any] | Any) -> Candidate:
         total_requests=row.total_requests, failed_requests=row.failed_requests,
         requests_this_hour=row.requests_this_hour, requests_hour=row.requests_hour,
         error_count=row.error_count, cooling_until=row.cooling_until,
-        created_at=row.first_seen_at, updated_at=row.updated_at or row.first_seen_at)
+        created_at=row.first_seen_at, updated_at=row.updated_at or row.first_seen_at,
+        owner=owner)
 
 
 class RotationRepository:
@@ -98,9 +116,13 @@ class RotationRepository:
         return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SETTINGS)
 
     async def candidates(self) -> list[Candidate]:
-        """Every proxy the rotation may hand out: checked alive and enabled by an admin."""
+        """Every proxy the rotation may hand out: checked alive and enabled by an admin, and
+        for a bought one, owned (an order not refunded names it: it goes to that buyer)."""
+        owners = {row.inventory_id: row.user_id
+                  for row in await self._session.execute(_OWNERS)}
         rows = await self._session.execute(_SNAPSHOT)
-        return [candidate_of(row) for row in rows]
+        return [candidate_of(row, owners.get(row.id)) for row in rows
+                if row.origin != ProxyOrigin.PROVIDER.value or row.id in owners]
 
     async def record(self, batch: Sequence[Outcomes], settings: RotationSettings,
                      at: datetime) -> None:

@@ -224,13 +224,19 @@ class OrdersRepository:
         return int(cast(int, number))
 
     async def complete(self, number: int, bought: UpstreamCredentials,
-                       expires_at: datetime, inventory_id: uuid.UUID | None) -> None:
+                       expires_at: datetime, inventory_id: uuid.UUID) -> None:
         await self._session.execute(_COMPLETE, {
             "order_number": number, "new_state": OrderState.COMPLETED.value,
             "new_credentials_id": bought.credentials_id, "new_ip": bought.ip,
             "new_port": bought.port, "new_login": self._box.seal(bought.login),
             "new_password": self._box.seal(bought.password), "new_expires_at": expires_at,
             "new_inventory_id": inventory_id})
+
+    async def unlink_inventory(self, inventory_id: uuid.UUID) -> None:
+        """No order names this inventory row any more (its endpoint is being sold again:
+        the row is the new order's)."""
+        await self._session.execute(update(ORDERS).where(ORDERS.c.inventory_id == inventory_id)
+                                    .values(inventory_id=None))
 
     async def drop_pending(self, number: int) -> bool:
         result = await self._session.execute(delete(ORDERS).where(

@@ -69,3 +69,17 @@ async def listed(client: httpx.AsyncClient, member: Member, **params: object) ->
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
     return body
+
+
+async def bought(client: httpx.AsyncClient, admin: Member, buyer: Member,
+                 product: dict[str, object] | None = None) -> dict[str, object]:
+    """The order of a purchase by `buyer`: of `product`, or of the first one listed after a
+    sync."""
+    if product is None:
+        await synced(client, admin)
+        product = (await listed(client, buyer))["proxies"][0]  # type: ignore[index]
+    response = await client.post("/api/external-proxy/purchase", headers=buyer.headers,
+                                 json={"product_id": product["product_id"]})
+    assert response.status_code == 200, response.text
+    order: dict[str, object] = response.json()
+    return order

@@ -12,11 +12,12 @@ import pytest
 
 from proxyfleet.bootstrap import Container, build_shop
 from proxyfleet.core.accounts import Currency
+from proxyfleet.core.events import EventName
 from proxyfleet.shop.errors import RefundNotAllowed
 from proxyfleet.shop.rules import order_number
 from proxyfleet.sim.upstream import UpstreamSim
 from tests.conftest import Member
-from tests.integration.shop.conftest import PRICE_CENTS, funded, listed, synced, usd
+from tests.integration.shop.conftest import PRICE_CENTS, bought, funded, usd
 
 REFUND = "/api/external-proxy/refund"
 
@@ -24,13 +25,7 @@ REFUND = "/api/external-proxy/refund"
 async def _bought(client: httpx.AsyncClient, admin: Member,
                   cents: int = 500) -> tuple[Member, dict[str, object]]:
     buyer = await funded(client, admin, cents)
-    await synced(client, admin)
-    product = (await listed(client, buyer))["proxies"][0]  # type: ignore[index]
-    response = await client.post("/api/external-proxy/purchase", headers=buyer.headers,
-                                 json={"product_id": product["product_id"]})
-    assert response.status_code == 200, response.text
-    order: dict[str, object] = response.json()
-    return buyer, order
+    return buyer, await bought(client, admin, buyer)
 
 
 async def _evidence(container: Container, order_id: object) -> dict[str, object] | None:
@@ -128,5 +123,8 @@ async def test_twenty_concurrent_refunds_of_one_order_pay_once(
     assert await usd(container, buyer) == 500
     statement = await container.accounts.statement(uuid.UUID(buyer.id), Currency.USD)
     assert sum(e.tx_type.value == "refund" for e in statement.entries) == 1
+    async with container.database.reading() as uow:  # one event, with the one refund
+        events = await uow.outbox.events_named([EventName.SHOP_REFUNDED.value])
+    assert [e.payload["order_id"] for e in events] == [order["order_id"]]
     stats = (await client.get("/api/external-proxy/stats", headers=admin.headers)).json()
     assert (stats["total_sold"], stats["total_refunded"], stats["revenue"]) == (1, 1, 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -88,6 +89,25 @@ def test_private_proxies_only_for_who_may_have_them(shared: list[bool],
             assert picked.shared or include_private
         else:
             assert not any(s or include_private for s in shared)
+
+
+OWNERS = [uuid.UUID(int=7), uuid.UUID(int=8)]
+
+
+@given(st.lists(st.sampled_from([None, *OWNERS]), min_size=1, max_size=20),
+       st.sampled_from([None, *OWNERS]), st.booleans(), st.booleans())
+def test_a_bought_proxy_goes_to_its_owner_alone(owners: list[uuid.UUID | None],
+                                                asking: uuid.UUID | None,
+                                                include_private: bool, named: bool) -> None:
+    proxies = [replace(candidate(i, shared=i % 2 == 0), owner=owner)
+               for i, owner in enumerate(owners)]
+    among = frozenset(p.proxy_id for p in proxies) if named else None
+    want = Want(include_private=include_private, owner=asking, among=among)
+    for proxy in proxies:
+        if proxy.owner is not None:
+            assert admissible(proxy, want) is (proxy.owner == asking)
+        else:
+            assert admissible(proxy, want) is (proxy.shared or include_private)
 
 
 @given(st.integers(1, 40), st.sets(st.integers(0, 39)), st.integers(1, 3))

@@ -31,6 +31,9 @@ from proxyfleet.rotating.options import (
     ("user-exit-ipv6", ExitOptions("user", egress=Egress.IPV6)),
     ("my_team-Country-DE-PROTOCOL-HTTP", ExitOptions("my_team", country="DE",
                                                      protocol=ProxyProtocol.HTTP)),
+    ("user-order-ORD-12345", ExitOptions("user", order=12345)),
+    ("user-order-12345", ExitOptions("user", order=12345)),
+    ("user-ORDER-ord-7", ExitOptions("user", order=7)),
     ("user-minscore-1-anonymity-anonymous-country-fr-session-x_y-sesstime-1440-hard",
      ExitOptions("user", country="FR", session="x_y", session_minutes=1440,
                  anonymity=Anonymity.ANONYMOUS, min_score=1.0, hard=True)),
@@ -65,6 +68,14 @@ def test_a_session_keeps_its_exit_ten_minutes_unless_told() -> None:
     ("user-minscore-1e3", "minscore"),
     ("user-exit-ipv4", "exit"),
     ("user-country-us-country-de", "country"),
+    ("user-order", "order"),
+    ("user-order-ORD", "order"),
+    ("user-order-ORD-", "order"),
+    ("user-order-ORD-12x", "order"),
+    ("user-order-ABC", "order"),
+    ("user-order-12-country-us", "order"),
+    ("user-session-s-order-12", "order"),
+    ("user-order-1-order-2", "order"),
 ])
 def test_malformed_options_are_named(username: str, option: str) -> None:
     with pytest.raises(BadOptions) as caught:
@@ -81,7 +92,7 @@ def test_a_username_starts_with_a_name(username: str) -> None:
 
 names = st.from_regex(r"[A-Za-z0-9_.@+]{1,12}", fullmatch=True).filter(
     lambda name: name.lower() not in {"country", "session", "sesstime", "anonymity",
-                                      "protocol", "minscore", "hard", "exit"})
+                                      "protocol", "minscore", "hard", "exit", "order"})
 sessions = st.from_regex(r"[A-Za-z0-9_]{1,64}", fullmatch=True)
 
 
@@ -104,6 +115,13 @@ def options(draw: st.DrawFn) -> ExitOptions:
 @given(options())
 def test_any_combination_round_trips(chosen: ExitOptions) -> None:
     assert parse_username(format_username(chosen)) == chosen
+
+
+@given(names, st.integers(1, 10**18 - 1))
+def test_an_order_round_trips_and_reads_as_the_shop_prints_it(name: str, number: int) -> None:
+    chosen = ExitOptions(name, order=number)
+    assert parse_username(format_username(chosen)) == chosen
+    assert parse_username(f"{name}-order-ORD-{number}") == chosen
 
 
 @given(options(), st.randoms())
