@@ -45,10 +45,18 @@ class EventName(enum.StrEnum):
     LEASE_EXPIRED = "lease.expired"
     # instance_id, ipv6_address, expired_at
     INSTANCE_EXPIRED = "instance.expired"
-    # Reserved for the shop and account sessions (their payloads are documented there).
+    # Reserved for the shop (its payloads are documented there).
     SHOP_SYNC_FAILED = "shop.sync_failed"
     SHOP_REFUNDED = "shop.refunded"
+    # username, action (follow|like|comment), target, reason (feedback_required |
+    # please_wait | challenge_required | login_required), proxy_id, proxy_number (the
+    # manager's id, or null), blocked_until (when the account may do this action again; null
+    # when the session stopped), session_state (active | challenge | invalidated)
     INSTAGRAM_ACTION_BLOCKED = "instagram.action_blocked"
+    # proxy_id, proxy_number, usernames (the accounts blocked through it in the window),
+    # blocked_accounts, window_minutes, since (the window's start): the proxy is disabled for
+    # Instagram sessions, which move off it
+    INSTAGRAM_PROXY_SUSPECT = "instagram.proxy_suspect"
     # notifier_id, message: what `POST /notifiers/{id}/test` sends, never stored
     NOTIFIER_TEST = "notifier.test"
 
