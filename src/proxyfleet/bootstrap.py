@@ -204,6 +204,7 @@ class Container:
 
     async def metrics_exposition(self) -> bytes:
         """GET /metrics: the counters, and the gauges read from the database now."""
+        self.gateway.count_traffic()
         async with self.database.reading() as uow:
             gauges = DatabaseGauges(await uow.gauges.proxies(),
                                     await uow.gauges.live_leases(utcnow()),
@@ -302,7 +303,8 @@ def build(settings: Settings) -> Container:
                      metrics=metrics, shop=build_shop(settings, database, checking),
                      telegram=telegram, rotation=rotation,
                      manager=ManagerService(database, rotation),
-                     gateway=build_gateway(settings, database, accounts, rotation),
+                     gateway=build_gateway(settings, database, accounts, rotation,
+                                           metrics=metrics),
                      quotas=quotas, instagram_client=client,
                      instagram=InstagramService(database, quotas, client, rotation,
                                                 session_policy(settings)))
@@ -417,7 +419,8 @@ def build_shop(settings: Settings, database: Database, checking: CheckingService
     return ShopService(database, provider, policy, checking.probe,
                        base_url=settings.shop_upstream_url, token=token)
 def build_gateway(settings: Settings, database: Database, accounts: AccountsService,
-                  rotation: Rotation, resolver: Resolver | None = None) -> GatewayService:
+                  rotation: Rotation, resolver: Resolver | None = None,
+                  metrics: Metrics | None = None) -> GatewayService:
     """The rotating gateway over the accounts and the rotation service (not yet listening)."""
     return GatewayService(database, GatewayRouter(
         accounts, rotation, gateway_policy(settings),
@@ -425,7 +428,8 @@ def build_gateway(settings: Settings, database: Database, accounts: AccountsServ
                    settings.gateway_user_requests_per_minute),
         UsageTally(), BanList(settings.gateway_ban_statuses, settings.gateway_ban_seconds),
         resolver=resolver or SystemResolver(), egress=egress_for(settings.ipv6_mode)),
-        gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds)
+        gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds,
+        metrics=metrics)
 
 
 def gateway_policy(settings: Settings) -> GatewayPolicy:

@@ -1,5 +1,6 @@
 """`TrafficCounters`: what a listener has carried — connections (total, active, turned away,
-failed handshakes), bytes each way, and when it last moved a byte.
+failed handshakes), requests by way in and outcome, bytes each way, and when it last moved a
+byte. Plain integers, added to on the hot path; `/metrics` takes them from a snapshot.
 
 Standard library only.
 """
@@ -7,7 +8,24 @@ Standard library only.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
+
+
+class WayIn(enum.StrEnum):
+    """How a client asked for its request."""
+
+    HTTP = "http"  # a plain request forwarded by absolute URI
+    CONNECT = "connect"
+    SOCKS5 = "socks5"
+    SOCKS4 = "socks4"
+
+
+class RequestOutcome(enum.StrEnum):
+    OK = "ok"  # an upstream was connected (or a kept-alive one carried it)
+    FAILED = "failed"  # no upstream could be reached
+    REFUSED_AUTH = "refused_auth"  # the login was refused (or missing where one is needed)
+    RATE_LIMITED = "rate_limited"  # a policy said no: a per-user cap was reached
 
 
 @dataclasses.dataclass(slots=True)
@@ -22,6 +40,11 @@ class TrafficCounters:
     """Bytes relayed toward clients from the far side."""
     last_activity: float | None = None
     """Wall-clock time (seconds since the epoch) of the last byte either way."""
+    requests: dict[tuple[WayIn, RequestOutcome], int] = dataclasses.field(default_factory=dict)
+
+    def count_request(self, way: WayIn, outcome: RequestOutcome) -> None:
+        key = (way, outcome)
+        self.requests[key] = self.requests.get(key, 0) + 1
 
     def count_received(self, size: int) -> None:
         self.bytes_received += size
@@ -33,4 +56,4 @@ class TrafficCounters:
 
     def snapshot(self) -> TrafficCounters:
         """A copy that stays still while the listener runs on."""
-        return dataclasses.replace(self)
+        return dataclasses.replace(self, requests=dict(self.requests))
