@@ -11,7 +11,8 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from proxyfleet.bootstrap import Container, build
 from proxyfleet.core.events import Event, EventName
@@ -196,3 +197,35 @@ async def test_old_events_are_forgotten_once_every_delivery_is_done(
     async with container.database.engines.reader.connect() as conn:
         names = (await conn.execute(select(EventRow.name))).scalars().all()
     assert names == ["credits.low"]
+
+
+async def test_a_claim_takes_at_most_one_batch(client: httpx.AsyncClient, admin: Member,
+                                               container: Container) -> None:
+    """One claim is one batch, however the database plans it. With statistics gathered while
+    the outbox was empty (autovacuum is behind a burst of events), PostgreSQL ran the claim's
+    `LIMIT … FOR UPDATE SKIP LOCKED` subquery again for each row of a nested loop, each run
+    skipping the rows the statement had just claimed: one process took every delivery at
+    once (bench/notify_delivery: 2,000 sends in one go, all timing out)."""
+    async with container.database.engines.writer.connect() as conn:
+        await _analyze(conn)
+    async with receiving() as first, receiving() as second:
+        await add_webhook(client, admin, first.url)
+        await add_webhook(client, admin, second.url)
+        for n in range(150):
+            await emit(container, EventName.SOURCE_FAILED, {"n": n})
+        deliverer = worker(container, batch_size=10)
+        while await deliverer.fan_out():
+            pass
+        claims = []
+        while sent := await deliverer.deliver_due():
+            claims.append(sent)
+    assert claims == [10] * 30
+    assert sorted(r.document["payload"]["n"] for r in first.received) == list(range(150))
+    assert sorted(r.document["payload"]["n"] for r in second.received) == list(range(150))
+
+
+async def _analyze(conn: AsyncConnection) -> None:
+    """Statistics of the outbox as it is now (SQLite: nothing to do)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("ANALYZE event_deliveries"))
+        await conn.commit()
