@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -171,13 +171,22 @@ class OutboxRepository:
             await self._session.execute(
                 update(EVENTS).where(EVENTS.c.id.in_(list(events))).values(fanned_out_at=at))
 
-    async def claim(self, now: datetime, until: datetime, limit: int) -> list[Delivery]:
-        """Claim up to `limit` due deliveries for this process until `until`: pending, due,
-        and not claimed by a process whose claim still holds. Each is counted as an attempt."""
+    async def claim(self, now: datetime, until: datetime, limit: int, *,
+                    skip: Collection[uuid.UUID] = (),
+                    retries_due_by: datetime | None = None) -> list[Delivery]:
+        """Claim up to `limit` due deliveries for this process until `until`: pending, due
+        (a retry: due by `retries_due_by` too, when given), not to the notifiers in `skip`,
+        and not claimed by a process whose claim still holds. Each is counted as an
+        attempt."""
         token = uuid.uuid4()
         enabled = select(NOTIFIERS.c.id).where(NOTIFIERS.c.enabled.is_(True))
-        free = and_(DELIVERIES.c.state == DeliveryState.PENDING.value,
-                    DELIVERIES.c.next_attempt_at <= now,
+        if skip:
+            enabled = enabled.where(NOTIFIERS.c.id.not_in(list(skip)))
+        due_by = DELIVERIES.c.next_attempt_at <= now
+        if retries_due_by is not None:
+            due_by = and_(due_by, or_(DELIVERIES.c.attempts == 0,
+                                      DELIVERIES.c.next_attempt_at <= retries_due_by))
+        free = and_(DELIVERIES.c.state == DeliveryState.PENDING.value, due_by,
                     or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until < now),
                     # A notifier switched off keeps its deliveries until it is on again.
                     DELIVERIES.c.notifier_id.in_(enabled.scalar_subquery()))
