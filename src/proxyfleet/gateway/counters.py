@@ -41,10 +41,22 @@ class TrafficCounters:
     last_activity: float | None = None
     """Wall-clock time (seconds since the epoch) of the last byte either way."""
     requests: dict[tuple[WayIn, RequestOutcome], int] = dataclasses.field(default_factory=dict)
+    """Requests dialed or turned away, by way in and outcome."""
+    kept_alive_requests: int = 0
+    """Plain requests carried over the upstream connection of the one before, nothing
+    dialed: http/ok too. A plain integer: `bench/forward_cycle.py` counts it per exchange."""
 
     def count_request(self, way: WayIn, outcome: RequestOutcome) -> None:
         key = (way, outcome)
         self.requests[key] = self.requests.get(key, 0) + 1
+
+    def request_counts(self) -> dict[tuple[WayIn, RequestOutcome], int]:
+        """Every request so far, by way in and outcome."""
+        counts = dict(self.requests)
+        if self.kept_alive_requests:
+            ok = (WayIn.HTTP, RequestOutcome.OK)
+            counts[ok] = counts.get(ok, 0) + self.kept_alive_requests
+        return counts
 
     def count_received(self, size: int) -> None:
         self.bytes_received += size

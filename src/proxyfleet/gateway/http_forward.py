@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from proxyfleet.gateway.counters import RequestOutcome, TrafficCounters, WayIn
+from proxyfleet.gateway.counters import TrafficCounters
 from proxyfleet.gateway.idle import IdleWatch
 from proxyfleet.gateway.leg import Leg
 from proxyfleet.wire.errors import WireError
@@ -217,7 +217,7 @@ class _Exchanges:
         if not self._upstream_fit or not self._continues(request):
             self.end(Handback(request, upstream_reusable=self._upstream_fit))
             return
-        self._counters.count_request(WayIn.HTTP, RequestOutcome.OK)
+        self._counters.kept_alive_requests += 1
         self._start(request, b"")
 
     def _start(self, request: ProxyRequest, arrived: bytes) -> None:

@@ -86,9 +86,10 @@ class GatewayService:
             return
         now, before = self._server.counters.snapshot(), self._counted
         self._counted = now
+        earlier = before.request_counts()
         self._metrics.gateway_traffic(
-            {(way.value, outcome.value): n - before.requests.get((way, outcome), 0)
-             for (way, outcome), n in now.requests.items()},
+            {(way.value, outcome.value): n - earlier.get((way, outcome), 0)
+             for (way, outcome), n in now.request_counts().items()},
             now.bytes_received - before.bytes_received, now.bytes_sent - before.bytes_sent)
 
     async def flush(self) -> None:

@@ -33,6 +33,10 @@ async def test_metrics_count_the_gateway_requests_and_bytes(
         for way in ("forward", "connect", "socks5"):
             assert (await curl(way, gateway.address, "user", member.key, target.url())
                     ).status == 200
+        # Two plain requests on one connection in a session: the second rides the kept-alive
+        # upstream connection, nothing dialed, and is a request all the same.
+        assert (await curl("forward", gateway.address, "user-session-m1", member.key,
+                           target.url("/a"), target.url("/b"))).status == 200
         assert (await curl("forward", gateway.address, "user", "wrong-key", target.url())
                 ).status == 407
         refused = await curl("socks5", gateway.address, "user", "wrong-key", target.url())
@@ -53,7 +57,7 @@ async def test_metrics_count_the_gateway_requests_and_bytes(
     requests = {dict(labels)["way"] + "/" + dict(labels)["outcome"]: value
                 for (name, labels), value in found.items()
                 if name == "proxyfleet_gateway_requests_total"}
-    assert requests == {"http/ok": 1, "connect/ok": 2, "socks5/ok": 1,
+    assert requests == {"http/ok": 3, "connect/ok": 2, "socks5/ok": 1,
                         "http/refused_auth": 1, "socks5/refused_auth": 1,
                         "connect/failed": 1, "http/rate_limited": 1}
     carried = [g.server.counters for g in gateways if g.server is not None]
