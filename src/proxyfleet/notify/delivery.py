@@ -8,8 +8,7 @@ A failed send is tried again after a back-off and marks its notifier unhealthy; 
 to other notifiers go on beside it, each send under its own timeout. Sends are pipelined, not
 sent batch after batch: at most `batch_size` are in flight, a free place is claimed again
 without waiting for the slowest send, and a notifier with half the places taken gets no more
-until some of its sends end, so a hung notifier holds half the places at most and never the
-others' deliveries.
+until some of its sends end, so a hung notifier never holds up the others' deliveries.
 """
 
 from __future__ import annotations
