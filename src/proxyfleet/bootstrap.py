@@ -210,6 +210,7 @@ class Container:
 
     async def metrics_exposition(self) -> bytes:
         """GET /metrics: the counters, and the gauges read from the database now."""
+        self.gateway.count_traffic()
         async with self.database.reading() as uow:
             gauges = DatabaseGauges(await uow.gauges.proxies(),
                                     await uow.gauges.live_leases(utcnow()),
@@ -315,7 +316,7 @@ def build(settings: Settings) -> Container:
                      telegram=telegram, rotation=rotation,
                      manager=ManagerService(database, rotation),
                      gateway=build_gateway(settings, database, accounts, rotation,
-                                           owned=shop),
+                                           owned=shop, metrics=metrics),
                      quotas=quotas, instagram_client=client,
                      instagram=InstagramService(database, quotas, client, rotation,
                                                 session_policy(settings)))
@@ -438,9 +439,11 @@ def build_shop(settings: Settings, database: Database, checking: CheckingService
                        took_from_pool=took_from_pool)
 def build_gateway(settings: Settings, database: Database, accounts: AccountsService,
                   rotation: Rotation, resolver: Resolver | None = None,
-                  owned: OwnedExits | None = None) -> GatewayService:
+                  owned: OwnedExits | None = None,
+                  metrics: Metrics | None = None) -> GatewayService:
     """The rotating gateway over the accounts and the rotation service (not yet listening);
-    `owned`: the shop, whose buyers may go out through the proxies they bought."""
+    `owned`: the shop, whose buyers may go out through the proxies they bought; `metrics`:
+    where its traffic is counted for `/metrics`."""
     return GatewayService(database, GatewayRouter(
         accounts, rotation, gateway_policy(settings),
         UserLimits(settings.gateway_user_max_connections,
@@ -448,7 +451,8 @@ def build_gateway(settings: Settings, database: Database, accounts: AccountsServ
         UsageTally(), BanList(settings.gateway_ban_statuses, settings.gateway_ban_seconds),
         resolver=resolver or SystemResolver(), egress=egress_for(settings.ipv6_mode),
         owned=owned),
-        gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds)
+        gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds,
+        metrics=metrics)
 
 
 def gateway_policy(settings: Settings) -> GatewayPolicy:

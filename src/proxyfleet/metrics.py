@@ -2,7 +2,9 @@
 
 Counters and histograms are kept per process in a `Metrics` the composition root builds:
 checker verdicts per stage and outcome with their latency, scrapes per source and outcome,
-leases granted, event deliveries per notifier and outcome. What the database knows (proxies
+leases granted, event deliveries per notifier and outcome, the gateway's requests (by way in
+and outcome) and bytes, which the gateway counts in plain integers on its hot path and adds
+here in one go at each flush and before each exposition. What the database knows (proxies
 by status and protocol, live leases, deliveries waiting) is read when /metrics is asked and
 passed to `exposition()` as gauges, so every process answers the same for those.
 
@@ -62,6 +64,14 @@ class Metrics:
         self.deliveries = Counter(
             "proxyfleet_event_deliveries", "Event deliveries by notifier and outcome.",
             ["notifier_id", "notifier", "outcome"], registry=self.registry)
+        self.gateway_requests = Counter(
+            "proxyfleet_gateway_requests", "Requests to the rotating gateway by way in "
+            "(http, connect, socks5, socks4) and outcome (ok, failed, refused_auth, "
+            "rate_limited).", ["way", "outcome"], registry=self.registry)
+        self.gateway_bytes = Counter(
+            "proxyfleet_gateway_bytes", "Bytes the rotating gateway carried: up (from "
+            "clients, handshakes included) and down (to clients from their targets).",
+            ["direction"], registry=self.registry)
 
     def check(self, stage: int, passed: bool, latency_ms: float | None) -> None:
         label = str(stage)
@@ -77,6 +87,15 @@ class Metrics:
 
     def delivery(self, notifier_id: str, notifier: str, succeeded: bool) -> None:
         self.deliveries.labels(notifier_id, notifier, "success" if succeeded else "failure").inc()
+
+    def gateway_traffic(self, requests: Mapping[tuple[str, str], int], up: int,
+                        down: int) -> None:
+        """Add what the gateway carried since it last reported: requests by (way, outcome),
+        bytes each way."""
+        for (way, outcome), count in requests.items():
+            self.gateway_requests.labels(way, outcome).inc(count)
+        self.gateway_bytes.labels("up").inc(up)
+        self.gateway_bytes.labels("down").inc(down)
 
     def exposition(self, gauges: Collector) -> bytes:
         """The text /metrics answers: this process's counters (all processes' in

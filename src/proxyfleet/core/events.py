@@ -51,8 +51,15 @@ class EventName(enum.StrEnum):
     # order_id ("ORD-12345"), user_id, amount ("2.00", the seed's rendering), amount_cents,
     # currency ("usd"), proxy_id (the provider's, as a string), refunded_at
     SHOP_REFUNDED = "shop.refunded"
-    # Reserved for account sessions (its payload is documented where it is emitted).
+    # username, action (follow|like|comment), target, reason (feedback_required |
+    # please_wait | challenge_required | login_required), proxy_id, proxy_number (the
+    # manager's id, or null), blocked_until (when the account may do this action again; null
+    # when the session stopped), session_state (active | challenge | invalidated)
     INSTAGRAM_ACTION_BLOCKED = "instagram.action_blocked"
+    # proxy_id, proxy_number, usernames (the accounts blocked through it in the window),
+    # blocked_accounts, window_minutes, since (the window's start): the proxy is disabled for
+    # Instagram sessions, which move off it
+    INSTAGRAM_PROXY_SUSPECT = "instagram.proxy_suspect"
     # notifier_id, message: what `POST /notifiers/{id}/test` sends, never stored
     NOTIFIER_TEST = "notifier.test"
 

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from proxyfleet.gateway.counters import TrafficCounters
-from proxyfleet.gateway.dialer import Dialer, DialError, classify
+from proxyfleet.gateway.counters import RequestOutcome, TrafficCounters, WayIn
+from proxyfleet.gateway.dialer import Dialer, DialError, DialFailure, classify
 from proxyfleet.gateway.leg import Leg
 from proxyfleet.gateway.route import DirectRoute, Route, Router
 from proxyfleet.wire.credentials import Credentials
@@ -66,8 +66,15 @@ class Engine:
         return self.authenticate is not None or (self.router is not None
                                                  and self.router.requires_login)
 
-    async def enter(self, credentials: Credentials | None, client: Leg) -> Route | None:
+    async def enter(self, credentials: Credentials | None, client: Leg, way: WayIn,
+                    ) -> Route | None:
         """The route a client with these credentials takes, or None to refuse it."""
+        route = await self._route_for(credentials, client)
+        if route is None:
+            self.counters.count_request(way, RequestOutcome.REFUSED_AUTH)
+        return route
+
+    async def _route_for(self, credentials: Credentials | None, client: Leg) -> Route | None:
         if self.router is None:
             return DirectRoute(self.dialer) if await self.check(credentials) else None
         try:
@@ -93,16 +100,23 @@ class Engine:
             return False
         return verdict is True
 
-    async def dial(self, target: Target, route: Route | None = None) -> Leg:
-        """A connected upstream leg (by `route`, else direct), or `DialError` saying why not."""
+    async def dial(self, target: Target, route: Route | None = None, *, way: WayIn) -> Leg:
+        """A connected upstream leg (by `route`, else direct), or `DialError` saying why not;
+        the request is counted with its outcome."""
         dial = self.dialer.dial if route is None else route.dial
         try:
             async with asyncio.timeout(self.config.connect_timeout):
-                return await dial(target, self.upstream_leg)
-        except DialError:
+                upstream = await dial(target, self.upstream_leg)
+        except DialError as exc:
+            self.counters.count_request(way, RequestOutcome.RATE_LIMITED
+                                        if exc.failure is DialFailure.NOT_ALLOWED
+                                        else RequestOutcome.FAILED)
             raise
         except OSError as exc:  # TimeoutError and socket.gaierror are OSErrors too
+            self.counters.count_request(way, RequestOutcome.FAILED)
             raise DialError(classify(exc), target) from exc
+        self.counters.count_request(way, RequestOutcome.OK)
+        return upstream
 
     def upstream_leg(self) -> Leg:
         return Leg(self.counters.count_sent)

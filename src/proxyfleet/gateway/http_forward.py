@@ -217,6 +217,7 @@ class _Exchanges:
         if not self._upstream_fit or not self._continues(request):
             self.end(Handback(request, upstream_reusable=self._upstream_fit))
             return
+        self._counters.kept_alive_requests += 1
         self._start(request, b"")
 
     def _start(self, request: ProxyRequest, arrived: bytes) -> None:

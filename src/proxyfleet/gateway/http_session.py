@@ -15,6 +15,7 @@ May import `proxyfleet.wire` and the standard library.
 
 from __future__ import annotations
 
+from proxyfleet.gateway.counters import RequestOutcome, WayIn
 from proxyfleet.gateway.dialer import DialError, DialFailure
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.http_forward import forward
@@ -39,6 +40,10 @@ def dial_answer(failure: DialFailure) -> bytes:
     if failure is DialFailure.NO_IPV6:  # seed 004's words for an IPv6-only egress
         return bad_gateway("Bad Gateway - IPv6 Only")
     return gateway_timeout() if failure is DialFailure.TIMED_OUT else bad_gateway()
+
+
+def _way(request: ProxyRequest) -> WayIn:
+    return WayIn.CONNECT if request.kind is RequestKind.TUNNEL else WayIn.HTTP
 
 
 async def serve_http(client: Leg, engine: Engine, deadline: float) -> None:
@@ -122,7 +127,7 @@ class _HttpSession:
     async def _authorized(self, request: ProxyRequest) -> bool:
         if self._login_checked(request):
             return True
-        route = await self._engine.enter(request.credentials, self._client)
+        route = await self._engine.enter(request.credentials, self._client, _way(request))
         if route is None:
             return False
         self.leave()
@@ -137,16 +142,16 @@ class _HttpSession:
             self._route = None
 
     async def _tunnel(self, request: ProxyRequest) -> None:
-        upstream = await self._dial(request.target)
+        upstream = await self._dial(request.target, WayIn.CONNECT)
         if upstream is None:
             return
         self._client.write(connection_established())
         self._client.unread(self._parser.take_rest())
         await relay(self._client, upstream, self._idle)
 
-    async def _dial(self, target: Target) -> Leg | None:
+    async def _dial(self, target: Target, way: WayIn) -> Leg | None:
         try:
-            return await self._engine.dial(target, self._route)
+            return await self._engine.dial(target, self._route, way=way)
         except DialError as exc:
             self._client.write(exc.answer or dial_answer(exc.failure))
             return None
@@ -155,9 +160,10 @@ class _HttpSession:
         upstream = self._upstream
         if (upstream is not None and self._upstream_target == target and upstream.reusable
                 and not self._rotates):
+            self._engine.counters.count_request(WayIn.HTTP, RequestOutcome.OK)
             return upstream
         self.drop_upstream()
-        upstream = await self._dial(target)
+        upstream = await self._dial(target, WayIn.HTTP)
         self._upstream, self._upstream_target = upstream, target
         return upstream
 

@@ -6,6 +6,7 @@ May import `proxyfleet.wire` and the standard library.
 
 from __future__ import annotations
 
+from proxyfleet.gateway.counters import RequestOutcome, WayIn
 from proxyfleet.gateway.dialer import DialError
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.leg import Leg, relay
@@ -27,16 +28,17 @@ async def serve_socks4(client: Leg, engine: Engine, deadline: float) -> None:
         return
     if engine.requires_login:
         engine.counters.handshake_failures += 1
+        engine.counters.count_request(WayIn.SOCKS4, RequestOutcome.REFUSED_AUTH)
         machine.send_reply(Socks4Reply.REJECTED)
         client.write(machine.data_to_send())
         return
-    route = await engine.enter(None, client)
+    route = await engine.enter(None, client, WayIn.SOCKS4)
     if route is None:
         machine.send_reply(Socks4Reply.REJECTED)
         client.write(machine.data_to_send())
         return
     try:
-        upstream = await engine.dial(request.target, route)
+        upstream = await engine.dial(request.target, route, way=WayIn.SOCKS4)
     except DialError:
         route.close()
         machine.send_reply(Socks4Reply.REJECTED)

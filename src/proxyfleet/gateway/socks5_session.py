@@ -6,6 +6,7 @@ May import `proxyfleet.wire` and the standard library.
 
 from __future__ import annotations
 
+from proxyfleet.gateway.counters import WayIn
 from proxyfleet.gateway.dialer import DialError, DialFailure
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.leg import Leg, relay
@@ -55,13 +56,13 @@ async def _serve(client: Leg, engine: Engine, deadline: float, entry: _Entry) ->
     if target is None:
         return
     if entry.route is None:  # no login was asked for
-        entry.route = await engine.enter(None, client)
+        entry.route = await engine.enter(None, client, WayIn.SOCKS5)
     if entry.route is None:
         machine.send_reply(Socks5Reply.NOT_ALLOWED)
         client.write(machine.data_to_send())
         return
     try:
-        upstream = await engine.dial(target, entry.route)
+        upstream = await engine.dial(target, entry.route, way=WayIn.SOCKS5)
     except DialError as exc:
         machine.send_reply(REPLY_FOR[exc.failure])
         client.write(machine.data_to_send())
@@ -85,7 +86,7 @@ async def _negotiate(client: Leg, machine: Socks5Server, engine: Engine, deadlin
                 return None
             machine.receive_data(data)
         elif isinstance(event, Socks5AuthRequest):
-            entry.route = await engine.enter(event.credentials, client)
+            entry.route = await engine.enter(event.credentials, client, WayIn.SOCKS5)
             machine.accept_credentials(entry.route is not None)
         else:
             return event.target

@@ -1,10 +1,10 @@
 """`GatewayService`: the rotating gateway as a running thing — its listener (the engine's
 `ProxyServer` with the `GatewayRouter`), and the flush that writes what the hot path counted
 (usage, bans, proxies to re-check soon) to the database in batches and takes in the bans
-other gateway processes wrote. Also what the API asks of the gateway: a user's usage, the
-bans in force. Commits here.
+other gateway processes wrote, and adds the listener's requests and bytes to the metrics.
+Also what the API asks of the gateway: a user's usage, the bans in force. Commits here.
 
-Imports `core`, the engine, `storage` (its unit of work) and this package.
+Imports `core`, the engine, `storage` (its unit of work), `metrics` and this package.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import structlog
 
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.gateway import Ban, Usage
+from proxyfleet.gateway.counters import TrafficCounters
 from proxyfleet.gateway.engine import ListenerConfig
 from proxyfleet.gateway.server import ProxyServer
 from proxyfleet.gateway.tasks import TaskKeeper
+from proxyfleet.metrics import Metrics
 from proxyfleet.rotating.router import GatewayRouter
 from proxyfleet.storage.uow import Database
 
@@ -29,8 +31,11 @@ log = structlog.get_logger(__name__)
 
 class GatewayService:
     def __init__(self, database: Database, router: GatewayRouter, config: ListenerConfig, *,
-                 flush_seconds: float = 2.0, clock: Callable[[], datetime] = utcnow) -> None:
+                 flush_seconds: float = 2.0, clock: Callable[[], datetime] = utcnow,
+                 metrics: Metrics | None = None) -> None:
         self._db = database
+        self._metrics = metrics
+        self._counted = TrafficCounters()  # what `count_traffic` has passed on so far
         self.router = router
         self.config = config
         self._flush_seconds = flush_seconds
@@ -53,7 +58,7 @@ class GatewayService:
         await self.router.prepare()
         server = ProxyServer(self.config, router=self.router)
         await server.start()
-        self._server = server
+        self._server, self._counted = server, TrafficCounters()
         self._keeper.spawn(self._flush_loop(), name="gateway flush")
         log.info("gateway listening", address=f"{server.address[0]}:{server.address[1]}")
 
@@ -75,9 +80,23 @@ class GatewayService:
                 # What was not written stays pending for the next round.
                 log.warning("gateway flush failed", error=str(error))
 
+    def count_traffic(self) -> None:
+        """Add the listener's requests and bytes since the last call to the metrics."""
+        if self._metrics is None or self._server is None:
+            return
+        now, before = self._server.counters.snapshot(), self._counted
+        self._counted = now
+        earlier = before.request_counts()
+        self._metrics.gateway_traffic(
+            {(way.value, outcome.value): n - earlier.get((way, outcome), 0)
+             for (way, outcome), n in now.request_counts().items()},
+            now.bytes_received - before.bytes_received, now.bytes_sent - before.bytes_sent)
+
     async def flush(self) -> None:
         """Write the usage, bans and proxies to re-check counted since the last flush (on
-        failure they stay pending), then take in every process's bans."""
+        failure they stay pending), then take in every process's bans. The metrics get the
+        traffic first: they need no database."""
+        self.count_traffic()
         async with self._flush_lock:
             router = self.router
             usage, bans = router.tally.drain(), router.bans.unsaved()

@@ -119,23 +119,28 @@ class QuotaService:
     async def settle(self, reservation: Reservation, refusal: Refusal | None) -> Consequence:
         """Record Instagram's answer: done keeps the unit; a refusal frees it and applies
         its cool-off to the account. Returns what the refusal does to the session too."""
-        now = self._clock()
-        consequence = Consequence() if refusal is None else consequence_of(refusal,
-                                                                            self.policy, now)
         if refusal is None:  # the common case: one statement, its own transaction
             async with self._database.writing_statements() as uow:
                 await uow.instagram.mark_done(reservation.action_id)
                 await uow.commit()
-            return consequence
+            return Consequence()
         async with self._database.writing() as uow:
-            await uow.instagram.mark_refused(reservation.action_id, refusal)
-            if consequence.action_blocked_until is not None:
-                await uow.instagram.block(reservation.username, reservation.action,
-                                          consequence.action_blocked_until)
-            if consequence.writes_blocked_until is not None:
-                await uow.instagram.block(reservation.username, None,
-                                          consequence.writes_blocked_until)
+            consequence = await self.refuse(uow, reservation, refusal)
             await uow.commit()
+        return consequence
+
+    async def refuse(self, uow: UnitOfWork, reservation: Reservation,
+                     refusal: Refusal) -> Consequence:
+        """`settle` for a refusal, inside the caller's unit of work (which commits it with
+        whatever else the refusal changes)."""
+        consequence = consequence_of(refusal, self.policy, self._clock())
+        await uow.instagram.mark_refused(reservation.action_id, refusal)
+        if consequence.action_blocked_until is not None:
+            await uow.instagram.block(reservation.username, reservation.action,
+                                      consequence.action_blocked_until)
+        if consequence.writes_blocked_until is not None:
+            await uow.instagram.block(reservation.username, None,
+                                      consequence.writes_blocked_until)
         return consequence
 
     async def limits(self, username: str) -> list[QuotaView]:
@@ -148,10 +153,6 @@ class QuotaService:
                                await uow.instagram.usage(username, action,
                                                          window_start(now, DAY)), now, state)
                     for action in InstagramAction]
-
-    async def blocked_accounts_through(self, proxy_id: uuid.UUID, since: datetime) -> int:
-        async with self._database.reading() as uow:
-            return await uow.instagram.accounts_blocked_through(proxy_id, since)
 
     async def forget_old(self) -> int:
         """Drop actions that no longer count nor guard a target (older than the window)."""

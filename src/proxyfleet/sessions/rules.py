@@ -9,16 +9,20 @@ Imports only `core`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from proxyfleet.core.clock import isoformat_z
+from proxyfleet.core.events import Event, EventName
 from proxyfleet.core.instagram import (
     AccountQuotaState,
     InstagramAction,
     QuotaPolicy,
     QuotaView,
     Refusal,
+    SessionState,
     Usage,
 )
 
@@ -136,6 +140,56 @@ def consequence_of(refusal: Refusal, policy: QuotaPolicy, now: datetime) -> Cons
             return Consequence(invalidate=True)
         case _:
             return Consequence()
+
+
+def state_after(consequence: Consequence) -> SessionState | None:
+    """The state a refusal moves the session to, or None when it stays active."""
+    if consequence.challenge:
+        return SessionState.CHALLENGE
+    return SessionState.INVALIDATED if consequence.invalidate else None
+
+
+# Instagram's refusals that block an account's action: each is reported.
+BLOCKING_REFUSALS = frozenset({Refusal.FEEDBACK_REQUIRED, Refusal.PLEASE_WAIT,
+                               Refusal.CHALLENGE_REQUIRED, Refusal.LOGIN_REQUIRED})
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedAction:
+    """An action Instagram refused, and through which proxy it went."""
+
+    username: str
+    action: InstagramAction
+    target: str
+    refusal: Refusal
+    proxy_id: uuid.UUID
+    proxy_number: int | None
+
+
+def action_blocked(blocked: BlockedAction, consequence: Consequence) -> Event | None:
+    """`instagram.action_blocked` for a refusal that blocks the account's action (None for
+    the others: rate limits, server errors, an unreachable proxy, a rejected request)."""
+    if blocked.refusal not in BLOCKING_REFUSALS:
+        return None
+    until = consequence.action_blocked_until or consequence.writes_blocked_until
+    state = state_after(consequence) or SessionState.ACTIVE
+    return Event(EventName.INSTAGRAM_ACTION_BLOCKED, {
+        "username": blocked.username, "action": blocked.action.value,
+        "target": blocked.target, "reason": blocked.refusal.value,
+        "proxy_id": str(blocked.proxy_id), "proxy_number": blocked.proxy_number,
+        "blocked_until": None if until is None else isoformat_z(until),
+        "session_state": state.value})
+
+
+def proxy_suspect(proxy_id: uuid.UUID, proxy_number: int | None, usernames: Sequence[str],
+                  window: timedelta, now: datetime) -> Event:
+    """`instagram.proxy_suspect`: the accounts blocked through the proxy within the window
+    made it a suspect."""
+    return Event(EventName.INSTAGRAM_PROXY_SUSPECT, {
+        "proxy_id": str(proxy_id), "proxy_number": proxy_number,
+        "usernames": list(usernames), "blocked_accounts": len(usernames),
+        "window_minutes": window.total_seconds() / 60,
+        "since": isoformat_z(now - window)})
 
 
 def expires_at(created_at: datetime, expiry_hours: float) -> datetime:

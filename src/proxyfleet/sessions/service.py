@@ -49,7 +49,13 @@ from proxyfleet.sessions.client import (
     action_call,
 )
 from proxyfleet.sessions.quotas import AlreadyDone, QuotaService, Reservation
-from proxyfleet.sessions.rules import Consequence, expires_at
+from proxyfleet.sessions.rules import (
+    BlockedAction,
+    action_blocked,
+    expires_at,
+    proxy_suspect,
+    state_after,
+)
 from proxyfleet.storage.instagram_sessions import NewSession, PinnedProxy, SessionTaken
 from proxyfleet.storage.uow import Database, UnitOfWork
 
@@ -253,38 +259,52 @@ class InstagramService:
             await self.quotas.settle(taken, Refusal.UNREACHABLE)  # never leave a unit taken
             raise
         self._rotation.record(proxy.proxy_id, ok=outcome.refusal is not Refusal.UNREACHABLE)
-        consequence = await self.quotas.settle(taken, outcome.refusal)
-        await self._apply(session, consequence)
-        if outcome.refusal is not None and outcome.refusal.blocks_account:
+        if outcome.refusal is None:
+            await self.quotas.settle(taken, None)
+            return outcome
+        await self._refused(session, proxy, taken, outcome.refusal)
+        if outcome.refusal.blocks_account:
             await self._judge_proxy(proxy)
         return outcome
 
-    async def _apply(self, session: InstagramSession, consequence: Consequence) -> None:
-        state = SessionState.CHALLENGE if consequence.challenge else (
-            SessionState.INVALIDATED if consequence.invalidate else None)
-        if state is None:
-            return
+    async def _refused(self, session: InstagramSession, proxy: PinnedProxy,
+                       taken: Reservation, refusal: Refusal) -> None:
+        """Instagram's refusal, in one transaction: the unit freed, the cool-off, the
+        session stopped or invalidated, and `instagram.action_blocked` reported."""
         async with self._database.writing() as uow:
-            await uow.instagram_sessions.set_state(session.id, state, self._clock())
+            consequence = await self.quotas.refuse(uow, taken, refusal)
+            state = state_after(consequence)
+            if state is not None:
+                await uow.instagram_sessions.set_state(session.id, state, self._clock())
+            event = action_blocked(BlockedAction(session.username, taken.action, taken.target,
+                                                 refusal, proxy.proxy_id, proxy.number),
+                                   consequence)
+            if event is not None:
+                uow.events.add(event)
             await uow.commit()
-        log.warning("instagram session stopped", username=session.username,
-                    state=state.value)
+        if state is not None:
+            log.warning("instagram session stopped", username=session.username,
+                        state=state.value)
 
     async def _judge_proxy(self, proxy: PinnedProxy) -> None:
         """Several accounts blocked through one proxy within the window: the proxy, not
-        the accounts, is the likely cause. It is disabled for sessions and reported."""
-        now = self._clock()
-        blocked = await self.quotas.blocked_accounts_through(
-            proxy.proxy_id, now - self.policy.suspect_window)
-        if blocked < self.policy.suspect_accounts:
-            return
+        the accounts, is the likely cause. It is disabled for sessions and reported
+        (`instagram.proxy_suspect`, once: only one process's mark lands)."""
+        now, window = self._clock(), self.policy.suspect_window
         async with self._database.writing() as uow:
-            marked = await uow.instagram_sessions.mark_suspect(proxy.proxy_id, blocked, now)
+            blocked = await uow.instagram.accounts_blocked_through(proxy.proxy_id, now - window)
+            if len(blocked) < self.policy.suspect_accounts:
+                return
+            marked = await uow.instagram_sessions.mark_suspect(proxy.proxy_id, len(blocked),
+                                                               now)
+            if marked:
+                uow.events.add(proxy_suspect(proxy.proxy_id, proxy.number, blocked, window,
+                                             now))
             await uow.commit()
         if marked:
             log.warning("proxy disabled for instagram sessions: accounts blocked through it",
                         proxy_id=str(proxy.proxy_id), proxy=proxy.address.netloc,
-                        blocked_accounts=blocked)
+                        blocked_accounts=len(blocked))
 
     # --- proxies ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -171,22 +171,37 @@ class OutboxRepository:
             await self._session.execute(
                 update(EVENTS).where(EVENTS.c.id.in_(list(events))).values(fanned_out_at=at))
 
-    async def claim(self, now: datetime, until: datetime, limit: int) -> list[Delivery]:
-        """Claim up to `limit` due deliveries for this process until `until`: pending, due,
-        and not claimed by a process whose claim still holds. Each is counted as an attempt."""
+    async def claim(self, now: datetime, until: datetime, limit: int, *,
+                    skip: Collection[uuid.UUID] = (),
+                    retries_due_by: datetime | None = None) -> list[Delivery]:
+        """Claim up to `limit` due deliveries for this process until `until`: pending, due
+        (a retry: due by `retries_due_by` too, when given), not to the notifiers in `skip`,
+        and not claimed by a process whose claim still holds. Each is counted as an
+        attempt."""
         token = uuid.uuid4()
         enabled = select(NOTIFIERS.c.id).where(NOTIFIERS.c.enabled.is_(True))
-        free = and_(DELIVERIES.c.state == DeliveryState.PENDING.value,
-                    DELIVERIES.c.next_attempt_at <= now,
+        if skip:
+            enabled = enabled.where(NOTIFIERS.c.id.not_in(list(skip)))
+        due_by = DELIVERIES.c.next_attempt_at <= now
+        if retries_due_by is not None:
+            due_by = and_(due_by, or_(DELIVERIES.c.attempts == 0,
+                                      DELIVERIES.c.next_attempt_at <= retries_due_by))
+        free = and_(DELIVERIES.c.state == DeliveryState.PENDING.value, due_by,
                     or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until < now),
                     # A notifier switched off keeps its deliveries until it is on again.
                     DELIVERIES.c.notifier_id.in_(enabled.scalar_subquery()))
         due = select(DELIVERIES.c.id).where(free).order_by(DELIVERIES.c.next_attempt_at) \
             .limit(limit)
+        chosen: typing.Any = due.scalar_subquery()
         if self._postgresql:
-            due = due.with_for_update(skip_locked=True)
+            # Inside `IN (…)` PostgreSQL may run a `LIMIT … FOR UPDATE SKIP LOCKED` subquery
+            # again for each row of a nested loop, each run skipping the rows this statement
+            # has just claimed, so the claim takes far more than `limit` (every delivery at
+            # once, on statistics older than a burst). A materialized CTE runs once.
+            chosen = select(due.with_for_update(skip_locked=True).cte("due")
+                            .prefix_with("MATERIALIZED").c.id)
         claimed = await self._session.execute(
-            update(DELIVERIES).where(DELIVERIES.c.id.in_(due.scalar_subquery()), free)
+            update(DELIVERIES).where(DELIVERIES.c.id.in_(chosen), free)
             .values(claim_token=token, claimed_until=until,
                     attempts=DELIVERIES.c.attempts + 1)
             .returning(DELIVERIES.c.id))

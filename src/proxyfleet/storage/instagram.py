@@ -131,15 +131,17 @@ class InstagramRepository:
                                     .where(ACCOUNTS.c.username == username)
                                     .values({column: until}))
 
-    async def accounts_blocked_through(self, proxy_id: uuid.UUID, since: datetime) -> int:
-        """Distinct accounts Instagram blocked on actions sent through `proxy_id` after
-        `since`."""
-        count = await self._session.scalar(
-            select(func.count(func.distinct(ACTIONS.c.username)))
+    async def accounts_blocked_through(self, proxy_id: uuid.UUID,
+                                       since: datetime) -> list[str]:
+        """The accounts (distinct, sorted) Instagram blocked on actions sent through
+        `proxy_id` after `since`."""
+        found = await self._session.scalars(
+            select(ACTIONS.c.username).distinct()
             .where(ACTIONS.c.proxy_id == proxy_id, ACTIONS.c.at > since,
                    ACTIONS.c.state == ActionState.REFUSED.value,
-                   ACTIONS.c.refusal.in_(BLOCKING)))
-        return int(count or 0)
+                   ACTIONS.c.refusal.in_(BLOCKING))
+            .order_by(ACTIONS.c.username))
+        return list(found)
 
     async def forget_before(self, moment: datetime) -> int:
         """Drop actions older than `moment` that no longer count and guard no target

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -205,9 +206,12 @@ class InstagramSessionsRepository:
             select(SUSPECTS.c.proxy_id).where(SUSPECTS.c.proxy_id == proxy_id)) is not None
 
     async def mark_suspect(self, proxy_id: uuid.UUID, accounts: int, at: datetime) -> bool:
-        """Disable the proxy for sessions; False when it was already."""
-        if await self.is_suspect(proxy_id):
-            return False
-        await self._session.execute(insert(SUSPECTS).values(
-            proxy_id=proxy_id, blocked_accounts=accounts, since=at))
-        return True
+        """Disable the proxy for sessions; False when it was already (by this process or
+        another: only one insert lands, so the proxy is reported once)."""
+        dialect = self._session.get_bind().dialect.name
+        insert_row = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SUSPECTS)
+        landed = await self._session.scalar(
+            insert_row.values(proxy_id=proxy_id, blocked_accounts=accounts, since=at)
+            .on_conflict_do_nothing(index_elements=[SUSPECTS.c.proxy_id])
+            .returning(SUSPECTS.c.proxy_id))
+        return landed is not None

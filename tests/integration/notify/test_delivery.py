@@ -11,9 +11,11 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from proxyfleet.bootstrap import Container, build
+from proxyfleet.core.clock import utcnow
 from proxyfleet.core.events import Event, EventName
 from proxyfleet.notify.delivery import DeliveryPolicy, DeliveryWorker
 from proxyfleet.notify.rules import Backoff
@@ -196,3 +198,63 @@ async def test_old_events_are_forgotten_once_every_delivery_is_done(
     async with container.database.engines.reader.connect() as conn:
         names = (await conn.execute(select(EventRow.name))).scalars().all()
     assert names == ["credits.low"]
+
+
+async def test_a_claim_takes_at_most_one_batch(client: httpx.AsyncClient, admin: Member,
+                                               container: Container) -> None:
+    """One claim is one batch, however the database plans it. With statistics gathered while
+    the outbox was empty (autovacuum is behind a burst of events), PostgreSQL ran the claim's
+    `LIMIT … FOR UPDATE SKIP LOCKED` subquery again for each row of a nested loop, each run
+    skipping the rows the statement had just claimed: one process took every delivery at
+    once (bench/notify_delivery: 2,000 sends in one go, all timing out)."""
+    async with container.database.engines.writer.connect() as conn:
+        await _analyze(conn)
+    for _ in range(2):
+        await add_webhook(client, admin, "http://127.0.0.1:9/never")
+    for n in range(150):
+        await emit(container, EventName.SOURCE_FAILED, {"n": n})
+    while await worker(container).fan_out():
+        pass
+    claims = []
+    while True:
+        async with container.database.writing() as uow:
+            now = utcnow()
+            claimed = await uow.outbox.claim(now, now + timedelta(minutes=1), 10)
+            await uow.commit()
+        if not claimed:
+            break
+        claims.append(len(claimed))
+    assert claims == [10] * 30
+
+
+async def _analyze(conn: AsyncConnection) -> None:
+    """Statistics of the outbox as it is now (SQLite: nothing to do)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("ANALYZE event_deliveries"))
+        await conn.commit()
+
+
+async def test_a_hung_notifier_does_not_hold_up_the_others(
+        client: httpx.AsyncClient, admin: Member, container: Container) -> None:
+    """Sends are pipelined: while one notifier's sends hang (up to its timeout, a minute
+    here), the others' deliveries keep being claimed and sent."""
+    async with receiving() as hung, receiving() as working:
+        hung.hang = True
+        response = await client.post("/notifiers", headers=admin.headers, json={
+            "name": "webhook", "url": hung.url, "timeout_seconds": 60,
+            "subscribes_to": ["*"]})
+        assert response.status_code == 201, response.text
+        await add_webhook(client, admin, working.url)
+        for n in range(60):
+            await emit(container, EventName.SOURCE_FAILED, {"n": n})
+        sending = asyncio.ensure_future(worker(container, batch_size=10).run_once())
+        try:
+            async with asyncio.timeout(30):  # a bound for a broken build, not a measure
+                while len(working.received) < 60:
+                    await asyncio.sleep(0.05)
+            assert not sending.done()  # the hung notifier's sends are still out
+        finally:
+            hung.hang = False
+            await sending
+    assert sorted(r.document["payload"]["n"] for r in working.received) == list(range(60))
+    assert sorted(r.document["payload"]["n"] for r in hung.received) == list(range(60))

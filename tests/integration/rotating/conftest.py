@@ -100,7 +100,8 @@ async def running_gateway(container: Container, **settings: Any) -> AsyncIterato
         "gateway_port": 0, "gateway_flush_seconds": 0.2,
         "gateway_failover_attempts": BAD + 1} | settings)
     service = bootstrap.build_gateway(changed, container.database, container.accounts,
-                                      container.rotation, owned=container.shop)
+                                      container.rotation, owned=container.shop,
+                                      metrics=container.metrics)
     await service.start()
     try:
         yield service

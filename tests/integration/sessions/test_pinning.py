@@ -4,16 +4,20 @@ through which several accounts were blocked is disabled for sessions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import httpx
 from sqlalchemy import select, update
 
 from proxyfleet.bootstrap import Container
+from proxyfleet.core.events import EventName
 from proxyfleet.sim.farm import Farm
 from proxyfleet.sim.instagram import Refusal, RefusalKind, SimInstagram
 from proxyfleet.storage.tables import InstagramSuspectRow, ProxyRow
 from tests.conftest import Member
+from tests.integration.notify.helpers import add_webhook, worker
+from tests.integration.notify.receiver import receiving
 from tests.integration.sessions.conftest import PROXIES, egress_of, new_account
 from tests.integration.sessions.test_api import create, failure
 
@@ -116,20 +120,38 @@ async def test_no_usable_proxy_fails_clearly(api: httpx.AsyncClient, member: Mem
 
 
 async def test_several_blocked_accounts_make_the_proxy_a_suspect(
-        api: httpx.AsyncClient, member: Member, instagram: SimInstagram, farm: Farm,
-        world: Container) -> None:
+        api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram,
+        farm: Farm, world: Container) -> None:
     accounts = [new_account(instagram) for _ in range(3)]
     for account in accounts:
         await create(api, member, account, proxy_id=1)
-    for account in accounts[:2]:
-        instagram.world.refusals.append(Refusal(RefusalKind.FEEDBACK_REQUIRED,
-                                                username=account.username))
-        answer = await api.post("/api/instagram/like", headers=member.headers,
-                                json={"username": account.username, "media_id": "m1"})
-        failure(answer, 502, "REQUEST_FAILED")
+    async with receiving() as receiver:
+        await add_webhook(api, admin, receiver.url, ["instagram.*"])
+        for account in accounts[:2]:
+            instagram.world.refusals.append(Refusal(RefusalKind.FEEDBACK_REQUIRED,
+                                                    username=account.username))
+            answer = await api.post("/api/instagram/like", headers=member.headers,
+                                    json={"username": account.username, "media_id": "m1"})
+            failure(answer, 502, "REQUEST_FAILED")
+        await worker(world).run_once()
+        assert await worker(world).run_once() == 0  # nothing left to send again
     async with world.database.engines.reader.connect() as conn:
         suspects = list(await conn.scalars(select(InstagramSuspectRow.blocked_accounts)))
+        proxy_id = await conn.scalar(select(ProxyRow.id).where(ProxyRow.number == 1))
     assert suspects == [2]
+    names = sorted(a.username for a in accounts[:2])
+    [reported] = [r.document for r in receiver.received
+                  if r.document["event"] == "instagram.proxy_suspect"]
+    assert reported["payload"] == {
+        "proxy_id": str(proxy_id), "proxy_number": 1, "usernames": names,
+        "blocked_accounts": 2, "window_minutes": 60.0,
+        "since": reported["payload"]["since"]}
+    blocked = [r.document["payload"] for r in receiver.received
+               if r.document["event"] == "instagram.action_blocked"]
+    assert sorted(b["username"] for b in blocked) == names
+    assert {(b["reason"], b["proxy_number"], b["session_state"]) for b in blocked} == {
+        ("feedback_required", 1, "active")}
+    assert len(receiver.received) == 3  # each event delivered once
     third = await api.post("/api/instagram/like", headers=member.headers,
                            json={"username": accounts[2].username, "media_id": "m1"})
     assert third.status_code == 200
@@ -137,6 +159,29 @@ async def test_several_blocked_accounts_make_the_proxy_a_suspect(
     assert instagram.world.actions[-1]["peer"] != egress_of(farm, 1)
     newcomer = await create(api, member, new_account(instagram))
     assert newcomer["proxy"]["id"] != 1
+
+
+async def test_accounts_blocked_at_once_report_the_proxy_once(
+        api: httpx.AsyncClient, member: Member, instagram: SimInstagram,
+        world: Container) -> None:
+    accounts = [new_account(instagram) for _ in range(3)]
+    for account in accounts:
+        await create(api, member, account, proxy_id=1)
+        instagram.world.refusals.append(Refusal(RefusalKind.CHALLENGE_REQUIRED,
+                                                username=account.username))
+    answers = await asyncio.gather(*(
+        api.post("/api/instagram/like", headers=member.headers,
+                 json={"username": account.username, "media_id": "m1"})
+        for account in accounts))
+    for answer in answers:
+        failure(answer, 502, "REQUEST_FAILED")
+    async with world.database.reading() as uow:
+        reported = await uow.outbox.events_named([EventName.INSTAGRAM_PROXY_SUSPECT.value])
+        blocked = await uow.outbox.events_named([EventName.INSTAGRAM_ACTION_BLOCKED.value])
+    assert len(reported) == 1
+    assert reported[0].payload["blocked_accounts"] >= 2
+    assert sorted(e.payload["username"] for e in blocked) == sorted(
+        a.username for a in accounts)
 
 
 async def _set_status(world: Container, number: int, status: str) -> None:

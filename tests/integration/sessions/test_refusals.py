@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from proxyfleet.bootstrap import Container
+from proxyfleet.core.events import EventName
 from proxyfleet.sim.instagram import Refusal, RefusalKind, SimInstagram
 from tests.conftest import Member
 from tests.integration.sessions.conftest import new_account
@@ -80,3 +82,35 @@ async def test_rate_limited_is_retried_then_reported(api: httpx.AsyncClient, mem
     assert (errors["reason"], errors["attempts"]) == ("rate_limited", 2)
     assert [a["outcome"] for a in instagram.world.actions] == [
         "rate_limited", "ok", "rate_limited", "rate_limited"]
+
+
+async def test_each_block_is_reported_with_the_state_it_left(
+        api: httpx.AsyncClient, member: Member, instagram: SimInstagram,
+        world: Container) -> None:
+    kinds = [RefusalKind.FEEDBACK_REQUIRED, RefusalKind.PLEASE_WAIT,
+             RefusalKind.CHALLENGE_REQUIRED, RefusalKind.LOGIN_REQUIRED]
+    names = [await _refused_once(api, member, instagram, kind) for kind in kinds]
+    # Neither a rate limit nor a server error blocks the account: not reported.
+    account = new_account(instagram)
+    await create(api, member, account)
+    instagram.world.refusals.append(Refusal(RefusalKind.SERVER_ERROR, times=None))
+    await _act(api, member, "like", username=account.username, media_id="m1")
+    async with world.database.reading() as uow:
+        events = await uow.outbox.events_named([EventName.INSTAGRAM_ACTION_BLOCKED.value])
+        sessions = [await uow.instagram_sessions.by_username(name) for name in names]
+    payloads = {e.payload["username"]: e.payload for e in events}
+    assert sorted(payloads) == sorted(names)
+    seen = [(payloads[n]["reason"], payloads[n]["session_state"],
+             payloads[n]["blocked_until"] is not None) for n in names]
+    assert seen == [("feedback_required", "active", True), ("please_wait", "active", True),
+                    ("challenge_required", "challenge", False),
+                    ("login_required", "invalidated", False)]
+    for name, session in zip(names, sessions, strict=True):
+        assert session is not None
+        payload = payloads[name]
+        assert (payload["action"], payload["target"]) == ("like", "m1")
+        assert payload["proxy_id"] == str(session.proxy_id)
+        assert payload["session_state"] == session.state.value
+    limits = (await api.get(f"/api/instagram/limits/{names[0]}", headers=member.headers)
+              ).json()["data"]["limits"]["like"]
+    assert payloads[names[0]]["blocked_until"] == limits["blocked_until"]
