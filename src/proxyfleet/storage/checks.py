@@ -12,6 +12,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.proxies import Anonymity, CheckSubject, ProxyStatus, RoundRecord
+from proxyfleet.storage.claiming import claimable
 from proxyfleet.storage.proxies import PROXIES, address_of
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.tables import NO_LATENCY_MS, ProxyCheckRow, ProxyRow
@@ -54,10 +55,9 @@ class ChecksRepository:
         claimers skip each other's rows instead of waiting."""
         due = (select(ProxyRow.id).where(ProxyRow.next_check_at <= now)
                .order_by(ProxyRow.next_check_at).limit(limit))
-        if self._session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+        postgresql = self._session.get_bind().dialect.name == "postgresql"
         claimed = await self._session.execute(
-            update(PROXIES).where(PROXIES.c.id.in_(due.scalar_subquery()))
+            update(PROXIES).where(PROXIES.c.id.in_(claimable(due, postgresql)))
             .values(next_check_at=hold_until).returning(PROXIES.c.id))
         return [proxy_id for (proxy_id,) in claimed]
 

@@ -28,6 +28,7 @@ from proxyfleet.core.notifiers import (
     DeliveryState,
     NotifierRecord,
 )
+from proxyfleet.storage.claiming import claimable
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.tables import DeliveryRow, EventRow, NotifierRow, PoolWatchRow
 
@@ -192,16 +193,9 @@ class OutboxRepository:
                     DELIVERIES.c.notifier_id.in_(enabled.scalar_subquery()))
         due = select(DELIVERIES.c.id).where(free).order_by(DELIVERIES.c.next_attempt_at) \
             .limit(limit)
-        chosen: typing.Any = due.scalar_subquery()
-        if self._postgresql:
-            # Inside `IN (…)` PostgreSQL may run a `LIMIT … FOR UPDATE SKIP LOCKED` subquery
-            # again for each row of a nested loop, each run skipping the rows this statement
-            # has just claimed, so the claim takes far more than `limit` (every delivery at
-            # once, on statistics older than a burst). A materialized CTE runs once.
-            chosen = select(due.with_for_update(skip_locked=True).cte("due")
-                            .prefix_with("MATERIALIZED").c.id)
         claimed = await self._session.execute(
-            update(DELIVERIES).where(DELIVERIES.c.id.in_(chosen), free)
+            update(DELIVERIES).where(DELIVERIES.c.id.in_(claimable(due, self._postgresql)),
+                                     free)
             .values(claim_token=token, claimed_until=until,
                     attempts=DELIVERIES.c.attempts + 1)
             .returning(DELIVERIES.c.id))
