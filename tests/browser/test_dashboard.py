@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 import uuid
 
 import httpx
@@ -500,6 +501,42 @@ def test_the_gateway_page_gives_a_ready_curl_line_and_the_usage(
         assert through.get(world.base + "/judge").status_code == 200
     expect(page.locator("[data-test=gw-requests]")).to_have_text("1", timeout=20_000)
     shot(page, "gateway")
+
+
+def test_a_buyer_takes_a_bought_proxy_as_a_private_exit_on_the_gateway_page(
+        page: Page, world: World) -> None:
+    key, _ = registered(world, usd_cents=500)
+    with world.http(world.admin_key) as http:
+        assert http.post("/api/external-proxy/sync", json={}).status_code == 200
+    with world.http(key) as http:
+        product = http.get("/api/external-proxy/list",
+                           params={"page_size": 500}).json()["proxies"][-1]
+        purchase = http.post("/api/external-proxy/purchase",
+                             json={"product_id": product["product_id"]},
+                             headers={"Idempotency-Key": uuid.uuid4().hex})
+        assert purchase.status_code == 200, purchase.text
+        order = purchase.json()["order_id"]
+        gateway = http.get("/gateway").json()
+    sign_in(page, world, key)
+    page.click("[data-test=nav-gateway]")
+    page.select_option("[data-test=gw-order]", order)
+    expect(page.locator("[data-test=gw-order-note]")).to_contain_text(order)
+    expect(page.locator("[data-test=gw-country]")).to_be_disabled()
+    exit_url = f"http://user-order-{order}:{key}@{gateway['host']}:{gateway['port']}"
+    expect(page.locator("[data-test=gw-curl]").first).to_have_text(
+        f"curl -x {exit_url} https://example.com/")
+    # The line works once proxyfleet's checker has found the bought proxy alive (until then
+    # the gateway answers 502 rather than hand out another exit).
+    status = 0
+    deadline = time.monotonic() + 60
+    while status != 200 and time.monotonic() < deadline:
+        with httpx.Client(proxy=exit_url, timeout=30) as through:
+            status = through.get(world.base + "/judge").status_code
+        if status != 200:
+            assert status == 502
+            time.sleep(1)
+    assert status == 200
+    shot(page, "gateway-private-exit")
 
 
 def test_the_manager_creates_disables_and_deletes_a_proxy_with_its_rotation(
