@@ -55,6 +55,7 @@ class GatewayService:
         await server.start()
         self._server = server
         self._keeper.spawn(self._flush_loop(), name="gateway flush")
+        self._keeper.spawn(self.router.limits.run(), name="gateway limits")
         log.info("gateway listening", address=f"{server.address[0]}:{server.address[1]}")
 
     async def close(self) -> None:
