@@ -2,8 +2,9 @@
 API key (the password) and its username's options, and gives it a `ClientRoute`, which dials
 each connection (each plain HTTP request, without a session) through a pool proxy the rotation
 service picks, failing over to another on a connect or handshake failure while nothing has
-reached the client, and feeding every outcome back at once. Caps, usage and bans are kept in
-memory; nothing here waits on the database.
+reached the client, and feeding every outcome (with its time to first byte) back at once.
+Usage and bans are kept in memory, the per-user caps by a `core.limits.Limiter` (in Redis,
+one script run per admission, when it is configured); nothing here waits on the database.
 
 Imports `core`, `wire`, the engine, `accounts` and the pool's rotation service.
 """
@@ -52,7 +53,8 @@ class Rotation(Protocol):
 
     async def pick(self, want: Want) -> Pick | None: ...
 
-    def record(self, proxy_id: uuid.UUID, ok: bool) -> None: ...
+    def record(self, proxy_id: uuid.UUID, ok: bool,
+               latency_ms: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +147,8 @@ class GatewayRouter:
             client.watch(ClientWatch(self.tally, user))
         return ClientRoute(self, user, options)
 
-    def record(self, proxy_id: uuid.UUID, ok: bool) -> None:
-        self.rotation.record(proxy_id, ok)
+    def record(self, proxy_id: uuid.UUID, ok: bool, latency_ms: float | None = None) -> None:
+        self.rotation.record(proxy_id, ok, latency_ms)
         if not ok:
             self.failing.add(proxy_id)
 
@@ -244,6 +246,7 @@ class ClientRoute:
             tried.add(pick.proxy_id)
             dialer = ChainDialer(upstream_of(pick.address),
                                  connect_timeout=policy.upstream_timeout)
+            dialed = time.monotonic()
             try:
                 leg = await dialer.dial(target, make_leg)
             except UpstreamError as exc:
@@ -261,7 +264,7 @@ class ClientRoute:
                                       self._options.sticky_seconds)
             leg.watch(ExitWatch(pick.proxy_id, target.host, self._user, tally=router.tally,
                                 bans=router.bans, exit_header=policy.exit_header,
-                                record=router.record))
+                                record=router.record, dialed=dialed))
             return leg
         raise cannot_reach(last, target, self._no_exit(tried, failures))
 
