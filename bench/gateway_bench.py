@@ -13,7 +13,11 @@ through the principal cache); the others run without one, as they do on loopback
 Usage, from the repository root (wrap it in `flock /tmp/bench.lock` on a shared machine):
 
     .venv/bin/python -m bench.gateway_bench [--pool 1000] [--seconds 2] [--concurrency 16]
-        [--idle-tunnels 400]
+        [--idle-tunnels 400] [--user-caps] [--redis redis://127.0.0.1:6379/0]
+
+`--user-caps` keeps the per-user caps on (set far above what the run reaches, so they cost
+their checks and refuse nothing); `--redis` gives our gateway a Redis, where those caps are
+then kept.
 """
 
 from __future__ import annotations
@@ -122,8 +126,10 @@ async def _seed(url: str, folder: Path, proxies: Proxies) -> str:
 
 
 @contextlib.contextmanager
-def _gateway(proxies: Proxies, folder: Path) -> Iterator[tuple[int, str]]:
-    """`proxyfleet gateway` on a fresh SQLite database holding the pool; its port and a key."""
+def _gateway(proxies: Proxies, folder: Path, user_caps: bool = False,
+             redis_url: str | None = None) -> Iterator[tuple[int, str]]:
+    """`proxyfleet gateway` on a fresh SQLite database holding the pool; its port and a key.
+    Without `user_caps` the per-user caps are off."""
     url = f"sqlite:///{folder / 'bench.db'}"
     key = asyncio.run(_seed(url, folder, proxies))
     port = free_port()
@@ -131,8 +137,11 @@ def _gateway(proxies: Proxies, folder: Path) -> Iterator[tuple[int, str]]:
         "PROXYFLEET_DATABASE_URL": url, "PROXYFLEET_SECRET_KEY": SECRET,
         "PROXYFLEET_DATA_DIR": str(folder), "PROXYFLEET_GATEWAY_PORT": str(port),
         "PROXYFLEET_LOG_LEVEL": "warning", "PROXYFLEET_GATEWAY_MAX_CONNECTIONS": "20000",
-        "PROXYFLEET_GATEWAY_USER_MAX_CONNECTIONS": "0",
-        "PROXYFLEET_GATEWAY_USER_REQUESTS_PER_MINUTE": "0"}
+        "PROXYFLEET_GATEWAY_USER_MAX_CONNECTIONS": "1000000" if user_caps else "0",
+        "PROXYFLEET_GATEWAY_USER_REQUESTS_PER_MINUTE": "1000000000" if user_caps else "0"}
+    if redis_url:
+        env |= {"PROXYFLEET_REDIS_URL": redis_url,
+                "PROXYFLEET_REDIS_PREFIX": f"pfbench:{os.getpid()}:"}
     with _listening([sys.executable, "-m", "proxyfleet", "gateway"], port,
                     folder / "gateway.log", env):
         yield port, key
@@ -377,13 +386,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--idle-tunnels", type=int, default=400)
+    parser.add_argument("--user-caps", action="store_true",
+                        help="keep the per-user caps on (set out of reach)")
+    parser.add_argument("--redis", default=None, help="a Redis URL for our gateway")
     options = parser.parse_args()
     farm, proxies = _child(_farm_process, options.pool)
     origin = relay._start("origin", "uvloop")
     scraper, scraper_port = _child(_scraper_process, proxies)
     try:
         with tempfile.TemporaryDirectory() as scratch, \
-                _gateway(proxies, Path(scratch)) as (ours_port, key), \
+                _gateway(proxies, Path(scratch), options.user_caps,
+                         options.redis) as (ours_port, key), \
                 _pproxy(proxies, Path(scratch)) as pproxy_port:
             rotators = [Rotator(OURS, ours_port, ("user", key)),
                         Rotator(SCRAPER, int(scraper_port), None),  # type: ignore[call-overload]
@@ -393,7 +406,9 @@ def main() -> None:
             figures, memory = uvloop.run(run_all(rotators, origin.port, options.seconds,
                                                  options.concurrency, options.idle_tunnels))
             print(f"pool: {options.pool} farm proxies (half HTTP, half SOCKS5); "
-                  f"{options.concurrency} clients, {options.seconds:g} s per cell")
+                  f"{options.concurrency} clients, {options.seconds:g} s per cell; "
+                  f"user caps {'on' if options.user_caps else 'off'}, "
+                  f"Redis {'on' if options.redis else 'off'}")
             print(report(rotators, figures, memory))
     finally:
         for process in (farm, scraper, origin.process):

@@ -22,6 +22,7 @@ from proxyfleet.accounts.service import AccountsService
 from proxyfleet.accounts.telegram import TelegramService
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.instagram import InstagramAction, QuotaPolicy
+from proxyfleet.core.limits import Caps, Limiter, MemoryLimiter
 from proxyfleet.core.notifiers import DeliveryOutcome
 from proxyfleet.core.proxies import Anonymity, ProxyProtocol
 from proxyfleet.gateway.egress import (
@@ -60,7 +61,7 @@ from proxyfleet.pool.reach_bounds import ReachBounds
 from proxyfleet.pool.rotation import RotationService
 from proxyfleet.pool.sources import SourcesService
 from proxyfleet.rotating.bans import BanList
-from proxyfleet.rotating.limits import UsageTally, UserLimits
+from proxyfleet.rotating.limits import UsageTally
 from proxyfleet.rotating.owned import OwnedExits
 from proxyfleet.rotating.router import GatewayPolicy, GatewayRouter, Rotation
 from proxyfleet.rotating.service import GatewayService
@@ -73,7 +74,7 @@ from proxyfleet.shop.service import ShopPolicy, ShopService
 from proxyfleet.storage import migrate
 from proxyfleet.storage.database import PoolSize
 from proxyfleet.storage.sealing import SecretBox
-from proxyfleet.storage.shared_counts import RedisHourCounter
+from proxyfleet.storage.shared_counts import RedisHourCounter, RedisLimiter
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
@@ -161,6 +162,7 @@ class Container:
         await self.instances.restore()
         await self.shop.start()
         await self.start_rotation()
+        self.background.start("limits:reach", self.checking.reach_bounds.limiter.run())
 
     async def start_rotation(self) -> None:
         """Every process that hands out proxies keeps the rotation's snapshot fresh and
@@ -291,8 +293,9 @@ def build(settings: Settings) -> Container:
     client = InstagramClient(client_policy(settings))
     checking = CheckingService(database, Pipeline(checkers), settings.effective_judge_url,
                                checking_policy(settings), reach_bounds=ReachBounds(
-                                   settings.reach_fetches_per_minute,
-                                   settings.reach_concurrent_tests), metrics=metrics,
+                                   build_limiter(settings, redis, "reach", Caps(
+                                       settings.reach_concurrent_tests,
+                                       settings.reach_fetches_per_minute))), metrics=metrics,
                                on_write=inventory.forget_counts, traffic=rotation.record)
     redelivery = checking_policy(settings).claim_hold.total_seconds()
     queue = TaskQueue(build_broker(settings.redis_url, f"{settings.redis_prefix}tasks",
@@ -315,7 +318,7 @@ def build(settings: Settings) -> Container:
                      metrics=metrics, shop=shop,
                      telegram=telegram, rotation=rotation,
                      manager=ManagerService(database, rotation),
-                     gateway=build_gateway(settings, database, accounts, rotation,
+                     gateway=build_gateway(settings, database, accounts, rotation, redis,
                                            owned=shop, metrics=metrics),
                      quotas=quotas, instagram_client=client,
                      instagram=InstagramService(database, quotas, client, rotation,
@@ -438,21 +441,29 @@ def build_shop(settings: Settings, database: Database, checking: CheckingService
                        base_url=settings.shop_upstream_url, token=token,
                        took_from_pool=took_from_pool)
 def build_gateway(settings: Settings, database: Database, accounts: AccountsService,
-                  rotation: Rotation, resolver: Resolver | None = None,
-                  owned: OwnedExits | None = None,
+                  rotation: Rotation, redis: aioredis.Redis | None = None,
+                  resolver: Resolver | None = None, owned: OwnedExits | None = None,
                   metrics: Metrics | None = None) -> GatewayService:
     """The rotating gateway over the accounts and the rotation service (not yet listening);
-    `owned`: the shop, whose buyers may go out through the proxies they bought; `metrics`:
-    where its traffic is counted for `/metrics`."""
+    with Redis, its per-user caps are shared there; `owned`: the shop, whose buyers may go out
+    through the proxies they bought; `metrics`: where its traffic is counted for `/metrics`."""
+    caps = Caps(settings.gateway_user_max_connections, settings.gateway_user_requests_per_minute)
     return GatewayService(database, GatewayRouter(
         accounts, rotation, gateway_policy(settings),
-        UserLimits(settings.gateway_user_max_connections,
-                   settings.gateway_user_requests_per_minute),
+        build_limiter(settings, redis, "gateway", caps),
         UsageTally(), BanList(settings.gateway_ban_statuses, settings.gateway_ban_seconds),
         resolver=resolver or SystemResolver(), egress=egress_for(settings.ipv6_mode),
         owned=owned),
         gateway_listener(settings), flush_seconds=settings.gateway_flush_seconds,
         metrics=metrics)
+
+
+def build_limiter(settings: Settings, redis: aioredis.Redis | None, name: str,
+                  caps: Caps) -> Limiter:
+    """Per-user limits: shared through Redis when it is configured, else in the process."""
+    if redis is None:
+        return MemoryLimiter(caps)
+    return RedisLimiter(redis, f"{settings.redis_prefix}limits:{name}:", caps)
 
 
 def gateway_policy(settings: Settings) -> GatewayPolicy:

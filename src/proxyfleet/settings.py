@@ -156,7 +156,8 @@ class Settings(BaseSettings):
     # Hardening (issue 13): bounds on what one user can make the pool do.
     reach_fetches_per_minute: int = Field(
         100, ge=1, description="POST /proxies/test: proxy fetches one user may start a minute "
-        "(a test of count N is N fetches; refilled evenly; kept per process). At least 50 "
+        "(a test of count N is N fetches; refilled evenly; shared through Redis when it is "
+        "configured, else per process). At least 50 "
         "lets the largest test run.")
     database_pool_size: int = Field(
         20, ge=1, le=1000, description="PostgreSQL: connections one process may hold at once. "
@@ -167,7 +168,7 @@ class Settings(BaseSettings):
         "the rest of a burst's are closed as they are given back.")
     reach_concurrent_tests: int = Field(
         2, ge=1, description="POST /proxies/test: tests one user may have running at once "
-        "(per process).")
+        "(shared through Redis when it is configured, else per process).")
     # -- notify: events, notifiers, source health, /metrics --------------------------------
     notify_enabled: bool = Field(
         True, description="Deliver events to the notifiers inside `serve` (any number of "
@@ -241,10 +242,12 @@ class Settings(BaseSettings):
         10000, ge=1, description="Client connections the gateway serves at once.")
     gateway_user_max_connections: int = Field(
         256, ge=0, description="Connections one user may hold open at once (0: no cap); "
-        "past it, 429 (HTTP) or SOCKS5 'not allowed'.")
+        "past it, 429 (HTTP) or SOCKS5 'not allowed'. Shared by every gateway through Redis "
+        "when it is configured, else per process.")
     gateway_user_requests_per_minute: int = Field(
         6000, ge=0, description="Requests (tunnels, and plain HTTP requests) one user may "
-        "start per minute (0: no cap); past it, 429 or SOCKS5 'not allowed'.")
+        "start per minute, refilled evenly (0: no cap); past it, 429 or SOCKS5 'not "
+        "allowed'. Shared like the connection cap.")
     gateway_ban_statuses: list[int] = Field(
         default_factory=lambda: [403, 429], description="HTTP statuses from a target (plain "
         "HTTP forwarding) that ban the proxy used for that target's domain, as JSON: [403, 429].")

@@ -111,7 +111,8 @@ class Rotator(Protocol):
 
     async def pick(self, want: Want) -> Pick | None: ...
 
-    def record(self, proxy_id: uuid.UUID, ok: bool) -> None: ...
+    def record(self, proxy_id: uuid.UUID, ok: bool,
+               latency_ms: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,8 @@ class Candidate:
 @dataclass(slots=True)
 class Outcomes:
     """Request outcomes of one proxy in one clock hour, not yet stored. `reset`: a success
-    was among them; `tail`: failures after the last success (or all, without one)."""
+    was among them; `tail`: failures after the last success (or all, without one); the
+    latencies measured (time to first byte), summed."""
 
     proxy_id: uuid.UUID
     hour: int
@@ -153,8 +155,18 @@ class Outcomes:
     failed: int = 0
     reset: bool = False
     tail: int = 0
+    latency_total: float = 0.0
+    latency_samples: int = 0
 
-    def add(self, ok: bool) -> None:
+    @property
+    def latency_ms(self) -> float | None:
+        """The mean of the latencies measured, None without any."""
+        return self.latency_total / self.latency_samples if self.latency_samples else None
+
+    def add(self, ok: bool, latency_ms: float | None = None) -> None:
+        if latency_ms is not None:
+            self.latency_total += latency_ms
+            self.latency_samples += 1
         self.total += 1
         if ok:
             self.reset, self.tail = True, 0
@@ -166,6 +178,8 @@ class Outcomes:
         """Fold outcomes that came after these into them."""
         self.total += later.total
         self.failed += later.failed
+        self.latency_total += later.latency_total
+        self.latency_samples += later.latency_samples
         if later.reset:
             self.reset, self.tail = True, later.tail
         else:

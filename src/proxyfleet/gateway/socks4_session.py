@@ -1,12 +1,14 @@
-"""A SOCKS4/4a session on a listener: read the request with `Socks4Server`, dial, answer and
-relay. SOCKS4 carries no password, so a listener that requires a login turns it away.
+"""A SOCKS4/4a session on a listener: read the request with `Socks4Server`, let the client in
+on the login its user id carries (`username:password`: SOCKS4 has no password field), dial,
+answer and relay. A listener that requires a login rejects a request without one, or with a
+wrong one, before anything is dialed.
 
 May import `proxyfleet.wire` and the standard library.
 """
 
 from __future__ import annotations
 
-from proxyfleet.gateway.counters import RequestOutcome, WayIn
+from proxyfleet.gateway.counters import WayIn
 from proxyfleet.gateway.dialer import DialError
 from proxyfleet.gateway.engine import Engine
 from proxyfleet.gateway.leg import Leg, relay
@@ -26,14 +28,9 @@ async def serve_socks4(client: Leg, engine: Engine, deadline: float) -> None:
         return
     if request is None:
         return
-    if engine.requires_login:
-        engine.counters.handshake_failures += 1
-        engine.counters.count_request(WayIn.SOCKS4, RequestOutcome.REFUSED_AUTH)
-        machine.send_reply(Socks4Reply.REJECTED)
-        client.write(machine.data_to_send())
-        return
-    route = await engine.enter(None, client, WayIn.SOCKS4)
+    route = await engine.enter(request.credentials, client, WayIn.SOCKS4)
     if route is None:
+        engine.counters.handshake_failures += 1
         machine.send_reply(Socks4Reply.REJECTED)
         client.write(machine.data_to_send())
         return

@@ -15,6 +15,7 @@ import structlog
 
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.errors import InvalidInput, NotFound
+from proxyfleet.core.limits import Caps, MemoryLimiter
 from proxyfleet.core.proxies import (
     CheckSubject,
     Proxy,
@@ -88,7 +89,8 @@ class CheckingService:
                  on_write: Callable[[], None] | None = None,
                  traffic: Callable[[uuid.UUID, bool], None] | None = None) -> None:
         self._db = database
-        self._reach_bounds = reach_bounds or ReachBounds(fetches_per_minute=100, concurrent=2)
+        self.reach_bounds = reach_bounds or ReachBounds(
+            MemoryLimiter(Caps(at_once=2, per_minute=100)))
         self._metrics = metrics
         self._on_write = on_write  # told after each stored round (statuses changed)
         # Where real-traffic outcomes are counted (the rotation service's `record`).
@@ -130,7 +132,7 @@ class CheckingService:
             raise InvalidInput(str(error), {"url": url}) from None
         if not privileged:
             refuse_unless_public(target.host, await _resolved(target.host, target.port))
-        with self._reach_bounds.held(user_id, count):
+        async with self.reach_bounds.held(user_id, count):
             return await self._reach_through(target, url, wanted, count, seconds)
 
     async def _reach_through(self, target: Target, url: str, wanted: ProxyFilter, count: int,

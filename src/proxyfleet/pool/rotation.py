@@ -42,6 +42,7 @@ from proxyfleet.core.rotation import (
     Want,
     hour_of,
 )
+from proxyfleet.pool.health import LATENCY_SMOOTHING, smoothed_latency
 from proxyfleet.pool.rotation_rules import (
     PROBATION_SECONDS,
     Availability,
@@ -100,10 +101,14 @@ class RotationService:
         now, monotonic = self._now(), time.monotonic()
         hour = hour_of(now)
 
+        slowest = want.filter.max_latency_ms
+
         def usable(candidate: Candidate) -> bool:
+            live = self._live_of(candidate, hour)
             return admissible(candidate, want) and availability(
-                candidate, self._live_of(candidate, hour), settings, now,
-                monotonic) is not Availability.NO
+                candidate, live, settings, now, monotonic) is not Availability.NO and not (
+                slowest is not None and live.latency_ms is not None
+                and live.latency_ms > slowest)
 
         candidate = self._chooser.choose(
             group, strategy, usable, cursor=(want.filter, want.include_private, want.among),
@@ -118,16 +123,18 @@ class RotationService:
         self._in_flight[candidate.proxy_id] = self._in_flight.get(candidate.proxy_id, 0) + 1
         return self._pick_of(candidate)
 
-    def record(self, proxy_id: uuid.UUID, ok: bool) -> None:
-        """Count one request's outcome through a proxy: at once for the next picks, in the
-        database at the next flush. Cheap; never waits."""
+    def record(self, proxy_id: uuid.UUID, ok: bool, latency_ms: float | None = None) -> None:
+        """Count one request's outcome through a proxy, and the latency it showed (time to
+        first byte) when measured: at once for the next picks (a `max_latency_ms` filter
+        sees it), in the database at the next flush (the proxy's `avg_latency_ms`, a moving
+        average as the checker keeps it). Cheap; never waits."""
         now = self._now()
         hour = hour_of(now)
         key = (proxy_id, hour)
         outcomes = self._pending.get(key)
         if outcomes is None:
             outcomes = self._pending[key] = Outcomes(proxy_id, hour)
-        outcomes.add(ok)
+        outcomes.add(ok, latency_ms)
         flying = self._in_flight.get(proxy_id, 0)
         if flying > 1:
             self._in_flight[proxy_id] = flying - 1
@@ -138,8 +145,11 @@ class RotationService:
             return
         if live.hour != hour:
             self._live[proxy_id] = live = Live(hour, errors=live.errors,
-                                               cooling_until=live.cooling_until)
+                                               cooling_until=live.cooling_until,
+                                               latency_ms=live.latency_ms)
         self._apply(live, ok, now)
+        if latency_ms is not None:
+            live.latency_ms = smoothed_latency(live.latency_ms, latency_ms)
 
     async def record_durably(self, proxy_id: uuid.UUID, ok: bool) -> None:
         """`record`, then wait until the outcome is stored."""
@@ -198,7 +208,7 @@ class RotationService:
             try:
                 async with self._db.writing() as uow:
                     await uow.rotation.record(list(batch.values()), self._settings,
-                                              self._now())
+                                              self._now(), LATENCY_SMOOTHING)
                     await uow.commit()
             except BaseException:
                 self._restore(batch)
@@ -254,7 +264,8 @@ class RotationService:
                          used=candidate.requests_this_hour
                          if candidate.requests_hour == hour else 0,
                          errors=candidate.error_count,
-                         cooling_until=candidate.cooling_until)
+                         cooling_until=candidate.cooling_until,
+                         latency_ms=candidate.avg_latency_ms)
             previous = self._live.get(candidate.proxy_id)
             if previous is not None:
                 state.probation_until = previous.probation_until
@@ -275,6 +286,8 @@ class RotationService:
                        settings: RotationSettings, now: datetime) -> None:
         if this_hour:
             live.used += outcomes.total
+        if outcomes.latency_ms is not None:
+            live.latency_ms = smoothed_latency(live.latency_ms, outcomes.latency_ms)
         live.errors = outcomes.tail if outcomes.reset else live.errors + outcomes.tail
         if live.errors >= settings.error_threshold and outcomes.tail:
             live.cooling_until = now + _seconds(settings.cooloff_seconds)
@@ -298,7 +311,7 @@ class RotationService:
         elif live.hour != hour:  # the clock hour turned: a new budget
             live = self._live[candidate.proxy_id] = Live(
                 hour, errors=live.errors, cooling_until=live.cooling_until,
-                probation_until=live.probation_until)
+                probation_until=live.probation_until, latency_ms=live.latency_ms)
         return live
 
     def _group(self, wanted: ProxyFilter, include_private: bool,

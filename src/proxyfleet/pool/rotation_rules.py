@@ -42,13 +42,15 @@ class Availability(enum.Enum):
 @dataclass(slots=True)
 class Live:
     """What this process knows of a proxy's use beyond the snapshot: requests this hour
-    (stored, unflushed and handed out), consecutive errors, cool-off, a probation out."""
+    (stored, unflushed and handed out), consecutive errors, cool-off, a probation out, and
+    its average latency with real traffic's time to first byte folded in."""
 
     hour: int
     used: int = 0
     errors: int = 0
     cooling_until: datetime | None = None
     probation_until: float = 0.0  # monotonic seconds; a probation request is out until then
+    latency_ms: float | None = None
 
 
 def window_uptime(health_window: str, size: int) -> float | None:

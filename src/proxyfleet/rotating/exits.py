@@ -8,6 +8,7 @@ Imports `core`, `wire`, the engine and the standard library.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -56,12 +57,15 @@ class ClientWatch:
 
 
 class ExitWatch:
-    """One connection through pool proxy `proxy_id` to `domain`. The outcome goes to
-    `record(proxy_id, ok)` when it ends: ok when anything came back through it."""
+    """One connection through pool proxy `proxy_id` to `domain`, dialed at `dialed`
+    (monotonic seconds). The outcome goes to `record(proxy_id, ok, ttfb_ms)` when it ends: ok
+    when anything came back through it, and the time to first byte (from the dial, through
+    the proxy's handshake, to the first byte back from the target), None when none came."""
 
     def __init__(self, proxy_id: uuid.UUID, domain: str, user: uuid.UUID | None, *,
                  tally: UsageTally, bans: BanList, exit_header: bool,
-                 record: Callable[[uuid.UUID, bool], None]) -> None:
+                 record: Callable[[uuid.UUID, bool, float | None], None],
+                 dialed: float) -> None:
         self.proxy_id = proxy_id
         self._domain = domain
         self._user = user
@@ -69,11 +73,15 @@ class ExitWatch:
         self._bans = bans
         self._header = f"{EXIT_HEADER}: {proxy_id}\r\n".encode() if exit_header else b""
         self._record = record
+        self._dialed = dialed
+        self.ttfb_ms: float | None = None
         self.received = 0
         self.responses = 0
         self._ended = False
 
     def arrived(self, size: int) -> None:
+        if not self.received:
+            self.ttfb_ms = (time.monotonic() - self._dialed) * 1000
         self.received += size
         if self._user is not None:
             self._tally.counts(self._user)[2] += size
@@ -91,4 +99,4 @@ class ExitWatch:
     def lost(self, exc: Exception | None) -> None:
         if not self._ended:
             self._ended = True
-            self._record(self.proxy_id, self.received > 0)
+            self._record(self.proxy_id, self.received > 0, self.ttfb_ms)

@@ -2,9 +2,11 @@
 API key (the password) and its username's options, and gives it a `ClientRoute`, which dials
 each connection (each plain HTTP request, without a session) through a pool proxy the rotation
 service picks, failing over to another on a connect or handshake failure while nothing has
-reached the client, and feeding every outcome back at once. Caps, usage and bans are kept in
-memory; nothing here waits on the database, but for a connection that names a shop order
-(`-order-`, the caller's own bought proxy: `owned.py`), which asks the shop once.
+reached the client, and feeding every outcome (with its time to first byte) back at once.
+Usage and bans are kept in memory, the per-user caps by a `core.limits.Limiter` (in Redis,
+one script run per admission, when it is configured); nothing here waits on the database, but
+for a connection that names a shop order (`-order-`, the caller's own bought proxy:
+`owned.py`), which asks the shop once.
 
 Imports `core`, `wire`, the engine, `accounts` and the pool's rotation service.
 """
@@ -25,6 +27,7 @@ import structlog
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.core.accounts import Principal
 from proxyfleet.core.errors import DomainError, Unauthenticated
+from proxyfleet.core.limits import Admission, Limiter, Refusal
 from proxyfleet.core.proxies import ProxyFilter
 from proxyfleet.core.rotation import Pick, Want
 from proxyfleet.gateway.chain import ChainDialer, UpstreamError
@@ -35,7 +38,7 @@ from proxyfleet.gateway.leg import Leg
 from proxyfleet.rotating.answers import cannot_reach, over_limit
 from proxyfleet.rotating.bans import BanList
 from proxyfleet.rotating.exits import ClientWatch, ExitWatch, upstream_of
-from proxyfleet.rotating.limits import UsageTally, UserLimits
+from proxyfleet.rotating.limits import UsageTally
 from proxyfleet.rotating.options import BadOptions, Egress, ExitOptions, parse_username
 from proxyfleet.rotating.owned import OwnedExits, owned_exit
 from proxyfleet.wire.credentials import Credentials
@@ -53,7 +56,8 @@ class Rotation(Protocol):
 
     async def pick(self, want: Want) -> Pick | None: ...
 
-    def record(self, proxy_id: uuid.UUID, ok: bool) -> None: ...
+    def record(self, proxy_id: uuid.UUID, ok: bool,
+               latency_ms: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,7 @@ def _retrieved(future: asyncio.Future[Principal]) -> None:
 
 class GatewayRouter:
     def __init__(self, accounts: AccountsService, rotation: Rotation, policy: GatewayPolicy,
-                 limits: UserLimits, tally: UsageTally, bans: BanList, *,
+                 limits: Limiter, tally: UsageTally, bans: BanList, *,
                  resolver: Resolver | None = None, egress: EgressPolicy | None = None,
                  rng: random.Random | None = None,
                  monotonic: Callable[[], float] | None = None,
@@ -146,11 +150,10 @@ class GatewayRouter:
             watcher.user = user  # a client that logs in anew counts for its new user
         else:
             client.watch(ClientWatch(self.tally, user))
-        admitted = self.limits.open(user or uuid.UUID(int=0))
-        return ClientRoute(self, user, options, admitted)
+        return ClientRoute(self, user, options)
 
-    def record(self, proxy_id: uuid.UUID, ok: bool) -> None:
-        self.rotation.record(proxy_id, ok)
+    def record(self, proxy_id: uuid.UUID, ok: bool, latency_ms: float | None = None) -> None:
+        self.rotation.record(proxy_id, ok, latency_ms)
         if not ok:
             self.failing.add(proxy_id)
 
@@ -189,12 +192,13 @@ class GatewayRouter:
 class ClientRoute:
     """One client connection's way out, with the options its username carries."""
 
-    def __init__(self, router: GatewayRouter, user: uuid.UUID | None, options: ExitOptions,
-                 admitted: bool) -> None:
+    def __init__(self, router: GatewayRouter, user: uuid.UUID | None,
+                 options: ExitOptions) -> None:
         self._router = router
         self._user = user
         self._options = options
-        self._admitted = admitted
+        self._held: Admission | None = None
+        """The place under the user's connection cap, taken with the first dial."""
         self._closed = False
         self._filter = ProxyFilter(protocol=options.protocol, anonymity=options.anonymity,
                                    country=options.country, min_score=options.min_score)
@@ -207,23 +211,36 @@ class ClientRoute:
         return self._key is None
 
     def close(self) -> None:
-        if self._admitted and not self._closed:
-            self._closed = True
-            self._router.limits.close(self._user or uuid.UUID(int=0))
+        self._closed = True
+        if self._held is not None:
+            self._router.limits.release(self._held)
+            self._held = None
 
     async def dial(self, target: Target, make_leg: Callable[[], Leg]) -> Leg:
-        router = self._router
-        if not self._admitted:
-            raise over_limit(target, "too many connections open for this user")
+        await self._admit(target)
         if self._user is not None:
-            if not router.limits.start_request(self._user):
-                raise over_limit(target, "too many requests this minute for this user")
-            router.tally.counts(self._user)[0] += 1
+            self._router.tally.counts(self._user)[0] += 1
         if self._options.order is not None and self._own is None:
-            self._own = await owned_exit(router.owned, self._user, self._options.order, target)
+            self._own = await owned_exit(self._router.owned, self._user, self._options.order,
+                                         target)
         if self._options.egress is Egress.IPV6:
             return await self._dial_ipv6(target, make_leg)
         return await self._dial_pool(target, make_leg)
+
+    async def _admit(self, target: Target) -> None:
+        """Count the request against the user's rate (anonymous clients have none) and, at
+        the first, take a place under the user's connection cap; or raise a 429 answer."""
+        hold = self._held is None
+        admission = await self._router.limits.admit(
+            self._user or uuid.UUID(int=0), 0 if self._user is None else 1, hold=hold)
+        if admission.refused is Refusal.AT_ONCE:
+            raise over_limit(target, "too many connections open for this user")
+        if admission.refused is Refusal.RATE:
+            raise over_limit(target, "too many requests this minute for this user")
+        if hold and admission.lease is not None:
+            self._held = admission
+            if self._closed:  # the client left while its place was being taken
+                self.close()
 
     async def _dial_pool(self, target: Target, make_leg: Callable[[], Leg]) -> Leg:
         router, policy = self._router, self._router.policy
@@ -238,6 +255,7 @@ class ClientRoute:
             tried.add(pick.proxy_id)
             dialer = ChainDialer(upstream_of(pick.address),
                                  connect_timeout=policy.upstream_timeout)
+            dialed = time.monotonic()
             try:
                 leg = await dialer.dial(target, make_leg)
             except UpstreamError as exc:
@@ -255,7 +273,7 @@ class ClientRoute:
                                       self._options.sticky_seconds)
             leg.watch(ExitWatch(pick.proxy_id, target.host, self._user, tally=router.tally,
                                 bans=router.bans, exit_header=policy.exit_header,
-                                record=router.record))
+                                record=router.record, dialed=dialed))
             return leg
         raise cannot_reach(last, target, self._no_exit(tried, failures))
 

@@ -60,6 +60,7 @@ class GatewayService:
         await server.start()
         self._server, self._counted = server, TrafficCounters()
         self._keeper.spawn(self._flush_loop(), name="gateway flush")
+        self._keeper.spawn(self.router.limits.run(), name="gateway limits")
         log.info("gateway listening", address=f"{server.address[0]}:{server.address[1]}")
 
     async def close(self) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, Table, bindparam, case, select, update
+from sqlalchemy import Boolean, Float, Integer, Table, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +59,7 @@ def _record_statement() -> Any:
     hour = bindparam("hour", type_=Integer())
     total = bindparam("total", type_=Integer())
     tail = bindparam("tail", type_=Integer())
+    latency = bindparam("latency", type_=Float())
     errors = case((bindparam("reset", type_=Boolean()), tail),
                   else_=PROXIES.c.error_count + tail)
     return (
@@ -74,6 +75,12 @@ def _record_statement() -> Any:
             requests_hour=case((PROXIES.c.requests_hour > hour, PROXIES.c.requests_hour),
                                else_=hour),
             error_count=errors,
+            # Time to first byte in real traffic moves the moving average as a check does.
+            avg_latency_ms=case(
+                (latency.is_(None), PROXIES.c.avg_latency_ms),
+                (PROXIES.c.avg_latency_ms >= NO_LATENCY_MS, latency),
+                else_=PROXIES.c.avg_latency_ms
+                + (latency - PROXIES.c.avg_latency_ms) * bindparam("weight", type_=Float())),
             cooling_until=case(
                 (errors >= bindparam("threshold", type_=Integer()),
                  bindparam("cool_until", type_=PROXIES.c.cooling_until.type)),
@@ -125,14 +132,16 @@ class RotationRepository:
                 if row.origin != ProxyOrigin.PROVIDER.value or row.id in owners]
 
     async def record(self, batch: Sequence[Outcomes], settings: RotationSettings,
-                     at: datetime) -> None:
-        """Add a batch of outcomes to the proxies' counters (one executemany UPDATE)."""
+                     at: datetime, latency_weight: float) -> None:
+        """Add a batch of outcomes to the proxies' counters (one executemany UPDATE); a
+        batch's mean latency enters the proxy's average with `latency_weight`."""
         if not batch:
             return
         cool_until = at + timedelta(seconds=settings.cooloff_seconds)
         rows = [{"proxy": o.proxy_id, "hour": o.hour, "total": o.total, "failed": o.failed,
                  "reset": o.reset, "tail": o.tail, "threshold": settings.error_threshold,
-                 "cool_until": cool_until, "at": at}
+                 "cool_until": cool_until, "at": at, "latency": o.latency_ms,
+                 "weight": latency_weight}
                 for o in sorted(batch, key=lambda o: (o.proxy_id, o.hour))]
         connection = await self._session.connection()
         await connection.execute(_RECORD, rows)

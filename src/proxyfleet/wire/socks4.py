@@ -11,6 +11,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
+from proxyfleet.wire.credentials import Credentials
 from proxyfleet.wire.errors import BadTarget, WireError
 from proxyfleet.wire.handshake import NEED_DATA, Established, NeedData
 from proxyfleet.wire.target import HostKind, Target
@@ -72,6 +73,13 @@ def _is_4a_mark(address: ipaddress.IPv4Address) -> bool:
 class Socks4ConnectRequest:
     target: Target
     userid: str
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """A login carried in the user id as `username:password` (SOCKS4 has no password
+        field), split at the first colon as HTTP Basic is; None without a colon."""
+        username, colon, password = self.userid.partition(":")
+        return Credentials(username, password) if colon else None
 
 
 def _rejected(message: str) -> Socks4Error:

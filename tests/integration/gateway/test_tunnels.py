@@ -115,10 +115,19 @@ async def test_socks5_without_login_offer_is_refused_by_a_locked_proxy(
     assert answer == b"\x05\xff"
 
 
-async def test_socks4_is_refused_by_a_locked_proxy(locked_proxy: ProxyServer) -> None:
+@pytest.mark.parametrize("userid", ["", USER, f"{USER}:nope"])
+async def test_socks4_without_the_login_is_refused_by_a_locked_proxy(
+        locked_proxy: ProxyServer, userid: str) -> None:
     with pytest.raises(Socks4Error) as caught:
-        await open_tunnel(locked_proxy.address, Socks4Client(Target("127.0.0.1", 9)))
+        await open_tunnel(locked_proxy.address, Socks4Client(Target("127.0.0.1", 9), userid))
     assert caught.value.reply is Socks4Reply.REJECTED
+
+
+async def test_socks4_logs_in_with_the_login_as_its_user_id(
+        locked_proxy: ProxyServer, origin: Origin) -> None:
+    answer = await _get_through(locked_proxy, Socks4Client(
+        Target("127.0.0.1", origin.port), f"{USER}:{PASSWORD}"), "/four")
+    assert b"GET /four" in answer
 
 
 @pytest.mark.parametrize("handshake", [HttpConnectClient, Socks5Client])

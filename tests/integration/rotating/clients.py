@@ -14,7 +14,9 @@ MODES = {
     "forward": ["-x", "http://{login}@{gateway}"],
     "connect": ["-p", "-x", "http://{login}@{gateway}"],
     "socks5": ["-x", "socks5h://{login}@{gateway}"],
-    "socks4a": ["-x", "socks4a://{gateway}"],  # no password in SOCKS4: anonymous only
+    "socks4a": ["-x", "socks4a://{gateway}"],  # anonymous
+    # SOCKS4 has no password field: the login travels as the user id `username:key`.
+    "socks4a-login": ["-x", "socks4a://{username}%3A{key}@{gateway}"],
     "anonymous": ["-x", "http://{gateway}"],
 }
 
@@ -47,7 +49,8 @@ def _split(raw: str) -> tuple[int, dict[str, str], str]:
 async def curl(mode: str, gateway: tuple[str, int], username: str, key: str, url: str,
                *extra: str) -> Answer:
     login = f"{username}:{key}"
-    args = [a.format(login=login, gateway=f"{gateway[0]}:{gateway[1]}") for a in MODES[mode]]
+    args = [a.format(login=login, username=username, key=key,
+                     gateway=f"{gateway[0]}:{gateway[1]}") for a in MODES[mode]]
     process = await asyncio.create_subprocess_exec(
         "curl", "-sS", "-i", "--max-time", str(TIMEOUT), *args, *extra, url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

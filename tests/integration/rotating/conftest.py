@@ -93,15 +93,16 @@ async def target() -> AsyncIterator[Target]:
 
 @contextlib.asynccontextmanager
 async def running_gateway(container: Container, **settings: Any) -> AsyncIterator[GatewayService]:
-    """A gateway on a free loopback port over the container's services, `settings` changed."""
+    """A gateway on a free loopback port over the container's services (and its Redis, when
+    the run has one), `settings` changed."""
     # One failover attempt more than there are bad exits: a request finds a live one
     # whatever the order of the rotation.
     changed = container.settings.model_copy(update={
         "gateway_port": 0, "gateway_flush_seconds": 0.2,
         "gateway_failover_attempts": BAD + 1} | settings)
     service = bootstrap.build_gateway(changed, container.database, container.accounts,
-                                      container.rotation, owned=container.shop,
-                                      metrics=container.metrics)
+                                      container.rotation, container.redis,
+                                      owned=container.shop, metrics=container.metrics)
     await service.start()
     try:
         yield service

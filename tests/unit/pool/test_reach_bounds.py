@@ -1,5 +1,5 @@
-"""POST /proxies/test's bounds: a token bucket of proxy fetches per user, tests at once per
-user, and the public-address rule for non-admins."""
+"""POST /proxies/test's bounds: the limiter's refusals as RateLimited (the limiter itself is
+tested in tests/unit/core/test_limits.py), and the public-address rule for non-admins."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from proxyfleet.core.errors import RateLimited
+from proxyfleet.core.limits import Caps, MemoryLimiter
 from proxyfleet.pool.reach_bounds import (
     ReachBounds,
     TargetNotAllowed,
@@ -15,66 +16,31 @@ from proxyfleet.pool.reach_bounds import (
     refuse_unless_public,
 )
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+ALICE = uuid.uuid4()
 
 
-ALICE, BOB = uuid.uuid4(), uuid.uuid4()
-
-
-def test_the_bucket_holds_a_minute_of_fetches_and_refills_evenly() -> None:
-    clock = Clock()
-    bounds = ReachBounds(fetches_per_minute=60, concurrent=5, clock=clock)
-    with bounds.held(ALICE, 50):
+async def test_a_test_over_the_rate_is_refused_with_when_to_come_back() -> None:
+    bounds = ReachBounds(MemoryLimiter(Caps(at_once=5, per_minute=60)))
+    async with bounds.held(ALICE, 60):
         pass
-    with bounds.held(ALICE, 10):
-        pass
-    with pytest.raises(RateLimited) as refused, bounds.held(ALICE, 1):
-        pass
-    assert refused.value.details["retry_after_seconds"] == 1.0
-    with bounds.held(BOB, 60):  # each user has a bucket of their own
-        pass
-    clock.now += 4.999
-    with pytest.raises(RateLimited) as refused, bounds.held(ALICE, 5):
-        pass
-    assert refused.value.details["retry_after_seconds"] == pytest.approx(0.001)
-    clock.now += 0.001
-    with bounds.held(ALICE, 5):
-        pass
-    clock.now += 3600  # a long rest fills the bucket, never past its size
-    with bounds.held(ALICE, 60):
-        pass
-    with pytest.raises(RateLimited), bounds.held(ALICE, 1):
-        pass
-
-
-def test_a_refused_test_takes_no_fetches() -> None:
-    clock = Clock()
-    bounds = ReachBounds(fetches_per_minute=10, concurrent=5, clock=clock)
-    with pytest.raises(RateLimited), bounds.held(ALICE, 11):
-        pass
-    with bounds.held(ALICE, 10):
-        pass
-
-
-def test_tests_at_once_are_bounded_and_freed_when_done() -> None:
-    bounds = ReachBounds(fetches_per_minute=1000, concurrent=2, clock=Clock())
-    with bounds.held(ALICE, 1), bounds.held(ALICE, 1):
-        with pytest.raises(RateLimited) as refused, bounds.held(ALICE, 1):
+    with pytest.raises(RateLimited) as refused:
+        async with bounds.held(ALICE, 2):
             pass
+    assert refused.value.details["fetches_per_minute"] == 60
+    assert 1.0 < refused.value.details["retry_after_seconds"] <= 2.0
+
+
+async def test_tests_at_once_are_bounded_and_freed_when_done() -> None:
+    bounds = ReachBounds(MemoryLimiter(Caps(at_once=2, per_minute=1000)))
+    async with bounds.held(ALICE, 1), bounds.held(ALICE, 1):
+        with pytest.raises(RateLimited) as refused:
+            async with bounds.held(ALICE, 1):
+                pass
         assert refused.value.details["concurrent"] == 2
-        with bounds.held(BOB, 1):
-            pass
-    with bounds.held(ALICE, 1), bounds.held(ALICE, 1):
-        pass
-    with pytest.raises(ValueError, match="boom"), bounds.held(ALICE, 1):
-        raise ValueError("boom")
-    with bounds.held(ALICE, 1), bounds.held(ALICE, 1):  # a failed test frees its place too
+    with pytest.raises(ValueError, match="boom"):
+        async with bounds.held(ALICE, 1):
+            raise ValueError("boom")
+    async with bounds.held(ALICE, 1), bounds.held(ALICE, 1):  # a failed test frees its place
         pass
 
 

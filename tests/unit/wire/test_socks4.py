@@ -1,5 +1,6 @@
 import pytest
 
+from proxyfleet.wire.credentials import Credentials
 from proxyfleet.wire.errors import BadTarget
 from proxyfleet.wire.handshake import NEED_DATA, Established
 from proxyfleet.wire.socks4 import (
@@ -81,3 +82,17 @@ def test_client_established_and_refused() -> None:
     with pytest.raises(Socks4Error) as caught:
         odd.next_event()
     assert caught.value.reply is Socks4Reply.REJECTED
+
+
+@pytest.mark.parametrize(("userid", "login"), [
+    ("", None), ("alice", None), ("alice:s3cret", ("alice", "s3cret")),
+    ("user-country-us:pp_key", ("user-country-us", "pp_key")), ("a::b", ("a", ":b")),
+    (":", ("", "")),
+])
+def test_a_login_travels_in_the_user_id(userid: str, login: tuple[str, str] | None) -> None:
+    server = Socks4Server()
+    server.receive_data(b"\x04\x01\x00\x50\x00\x00\x00\x01" + userid.encode()
+                        + b"\x00example.com\x00")
+    request = server.next_event()
+    assert isinstance(request, Socks4ConnectRequest)
+    assert request.credentials == (None if login is None else Credentials(*login))

@@ -68,9 +68,8 @@ async def gateway_info(_: Caller, found: Services) -> GatewayOut:
     server = found.gateway.server
     host, port = server.address if server is not None else (settings.gateway_host,
                                                             settings.gateway_port)
-    protocols = ["http", "connect", "socks5"]
-    if not settings.gateway_require_credentials:
-        protocols.append("socks4")
+    # SOCKS4a carries the login in its user id (`username:key`).
+    protocols = ["http", "connect", "socks5", "socks4"]
     return GatewayOut(running=server is not None, host=host, port=port,
                       require_credentials=settings.gateway_require_credentials,
                       protocols=protocols)
