@@ -306,24 +306,52 @@ class Figure:
     errors: int
     cpu_us: float
     """CPU the rotator's process spent per request (steadier than rates on a shared box)."""
+    others_us: float = 0.0
+    """CPU the rest of the bench spent per request: the farm, the origin and the clients."""
+
+    @property
+    def total_us(self) -> float:
+        return self.cpu_us + self.others_us
 
 
-async def measure(rotator: Rotator, way: str, origin: int, keep_alive: bool, seconds: float,
-                  concurrency: int) -> Figure:
+@dataclass(frozen=True)
+class Bench:
+    """Where the rotators send their traffic, and the processes that serve it."""
+
+    origin: int
+    """The origin's port."""
+    others: tuple[int, ...] = ()
+    """The farm's and the origin's process ids (their CPU is counted with the clients')."""
+
+    def others_cpu(self) -> float:
+        return time.process_time() + sum(_cpu_of(pid) for pid in self.others)
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(rotator: Rotator, way: str, bench: Bench | int, keep_alive: bool,
+                  seconds: float, concurrency: int) -> Figure:
+    if isinstance(bench, int):
+        bench = Bench(bench)
+    origin = bench.origin
     worker = _kept_alive if keep_alive else _new_connections
     tally = _Tally()
     meter = cpu_meter(rotator.port)
-    spent = meter()
+    spent, others = meter(), bench.others_cpu()
     deadline = time.perf_counter() + seconds
     async with asyncio.timeout(seconds + 60):
         await asyncio.gather(*(worker(rotator, way, origin, deadline, tally)
                                for _ in range(concurrency)), return_exceptions=True)
-    spent = meter() - spent
+    spent, others = meter() - spent, bench.others_cpu() - others
     done = tally.latencies
     if not done:
         return Figure(0.0, 0.0, 0.0, tally.errors, 0.0)
     return Figure(len(done) / seconds, percentile(done, 50) * 1000,
-                  percentile(done, 99) * 1000, tally.errors, spent / len(done) * 1e6)
+                  percentile(done, 99) * 1000, tally.errors, spent / len(done) * 1e6,
+                  others / len(done) * 1e6)
 
 
 def _rss_kib(pid: int) -> int:
@@ -351,7 +379,7 @@ async def idle_tunnel_kib(rotator: Rotator, origin: int, tunnels: int) -> float:
 
 # --- the run -------------------------------------------------------------------------------
 
-async def run_all(rotators: list[Rotator], origin: int, seconds: float, concurrency: int,
+async def run_all(rotators: list[Rotator], bench: Bench, seconds: float, concurrency: int,
                   idle_tunnels: int) -> tuple[dict[tuple[str, str, bool], Figure],
                                               dict[str, float]]:
     figures: dict[tuple[str, str, bool], Figure] = {}
@@ -359,25 +387,34 @@ async def run_all(rotators: list[Rotator], origin: int, seconds: float, concurre
         for keep_alive in (False, True):
             for rotator in rotators:  # side by side, one after the other per cell
                 figures[rotator.name, way, keep_alive] = await measure(
-                    rotator, way, origin, keep_alive, seconds, concurrency)
-    memory = {r.name: await idle_tunnel_kib(r, origin, idle_tunnels) for r in rotators}
+                    rotator, way, bench, keep_alive, seconds, concurrency)
+    memory = {r.name: await idle_tunnel_kib(r, bench.origin, idle_tunnels) for r in rotators}
     return figures, memory
 
 
 def report(rotators: list[Rotator], figures: dict[tuple[str, str, bool], Figure],
            memory: dict[str, float]) -> str:
     rows = [["way", "connection", "rotator", "req/s", "p50 ms", "p99 ms", "errors",
-             "CPU µs/req", "ours x req/s", "their CPU ÷ ours"]]
+             "CPU µs/req", "rest µs/req", "ours x req/s", "their CPU ÷ ours", "ceiling x"]]
     for (name, way, keep), figure in figures.items():
         ours = figures[OURS, way, keep]
-        rate = "" if name == OURS or not figure.rps else f"{ours.rps / figure.rps:.2f}"
-        cpu = "" if name == OURS or not ours.cpu_us else f"{figure.cpu_us / ours.cpu_us:.2f}"
+        theirs = name != OURS
+        rate = f"{ours.rps / figure.rps:.2f}" if theirs and figure.rps else ""
+        cpu = f"{figure.cpu_us / ours.cpu_us:.2f}" if theirs and ours.cpu_us else ""
+        ceiling = f"{figure.total_us / ours.others_us:.2f}" if theirs and ours.others_us else ""
         rows.append([way, "kept alive" if keep else "new each", name, f"{figure.rps:.0f}",
                      f"{figure.p50_ms:.1f}", f"{figure.p99_ms:.1f}", str(figure.errors),
-                     f"{figure.cpu_us:.0f}", rate, cpu])
-    lines = [table(rows), "", table([["rotator", "KiB per idle tunnel"]]
-                                    + [[n, f"{kib:.1f}"] for n, kib in memory.items()])]
+                     f"{figure.cpu_us:.0f}", f"{figure.others_us:.0f}", rate, cpu, ceiling])
+    lines = [table(rows), "", CEILING, "",
+             table([["rotator", "KiB per idle tunnel"]]
+                   + [[n, f"{kib:.1f}"] for n, kib in memory.items()])]
     return "\n".join(lines)
+
+
+CEILING = ("rest µs/req: CPU the farm, the origin and the clients spent per request. ceiling x: "
+           "the most 'ours x req/s' could be were our gateway to cost no CPU at all, when the "
+           "machine's cores are the limit (rate in proportion to 1 / CPU per request): their "
+           "CPU and the rest's in their cell, over the rest's in ours.")
 
 
 def main() -> None:
@@ -403,7 +440,8 @@ def main() -> None:
                         Rotator(PPROXY, pproxy_port, None)]
             import uvloop
 
-            figures, memory = uvloop.run(run_all(rotators, origin.port, options.seconds,
+            bench = Bench(origin.port, (farm.pid, origin.process.pid))  # type: ignore[arg-type]
+            figures, memory = uvloop.run(run_all(rotators, bench, options.seconds,
                                                  options.concurrency, options.idle_tunnels))
             print(f"pool: {options.pool} farm proxies (half HTTP, half SOCKS5); "
                   f"{options.concurrency} clients, {options.seconds:g} s per cell; "

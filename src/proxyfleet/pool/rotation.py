@@ -4,7 +4,10 @@ connection), account sessions and `GET /api/proxies/next`. Its rules are pure, i
 
 - Picks never wait on the database: they choose from an in-memory snapshot of the proxies
   that may be handed out (alive, enabled), reloaded every `refresh_seconds` and at once
-  after this process changes the inventory or the settings (`refresh()`).
+  after this process changes the inventory or the settings (`refresh()`). A reload remakes
+  only what changed, and the background reloads (`refresh_quietly`) come no closer together
+  than RELOAD_SPACING times the last one's duration, so a large pool's reloads take at most
+  about 1/RELOAD_SPACING of the process' time, however short `refresh_seconds` is.
 - Outcomes (`record`) are counted in memory at once (so the next pick sees a failing proxy
   and its budget) and flushed in batches of increment UPDATEs (exact across processes)
   every `flush_seconds`; `record_durably` waits for the flush that stores its outcome
@@ -54,6 +57,7 @@ from proxyfleet.pool.rotation_rules import (
     score,
 )
 from proxyfleet.storage.database import is_database_failure
+from proxyfleet.storage.rotation import SnapshotMemo
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
@@ -61,6 +65,9 @@ log = structlog.get_logger(__name__)
 # Filter groups kept per snapshot (a filter with `verified_since` is new every time).
 GROUPS = 256
 REDIS_HOUR_TTL_SECONDS = 7200
+# A background reload waits at least this many times as long as the last one took
+# (bench/rotation_bench.py --reload: a 10,000-proxy reload costs ~0.1-0.2 s of CPU).
+RELOAD_SPACING = 20.0
 
 
 class HourCounter(Protocol):
@@ -72,9 +79,11 @@ class HourCounter(Protocol):
 class RotationService:
     def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow,
                  hour_counter: HourCounter | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._db = database
         self._now = clock
+        self._monotonic = monotonic
         self._hours = hour_counter
         self._chooser = Chooser(rng or random.Random())
         self._settings = RotationSettings()
@@ -89,6 +98,9 @@ class RotationService:
         # only stored and pending outcomes.
         self._in_flight: dict[uuid.UUID, int] = {}
         self._lock = asyncio.Lock()
+        self._memo = SnapshotMemo()
+        self._next_reload = 0.0
+        """When a background reload may run again (monotonic seconds)."""
         self.loaded = False
 
     # -- the hot path ------------------------------------------------------------------
@@ -98,7 +110,7 @@ class RotationService:
         settings = self._settings
         strategy = want.effective_strategy or settings.strategy
         group = self._group(want.filter, want.include_private, want.owner)
-        now, monotonic = self._now(), time.monotonic()
+        now, monotonic = self._now(), self._monotonic()
         hour = hour_of(now)
 
         slowest = want.filter.max_latency_ms
@@ -192,11 +204,18 @@ class RotationService:
     async def refresh(self) -> None:
         """Reload the snapshot and the settings. Holds the flush lock, so what it reads
         and what is still pending never overlap."""
+        started = self._monotonic()
         async with self._lock:
             async with self._db.reading() as uow:
-                candidates = await uow.rotation.candidates()
+                candidates = await uow.rotation.candidates(self._memo)
                 settings = await uow.rotation.load_settings() or RotationSettings()
             self._install(candidates, settings)
+        self._next_reload = started + RELOAD_SPACING * (self._monotonic() - started)
+
+    @property
+    def remade(self) -> int:
+        """Candidates the last reload made anew; the rest it kept from the one before."""
+        return self._memo.made
 
     async def flush(self) -> None:
         """Store the pending outcomes. On failure they stay pending and the error is raised.
@@ -216,8 +235,11 @@ class RotationService:
         await self._share_hours(batch)
 
     async def refresh_quietly(self) -> None:
-        """`refresh` for the background loop: while the database is down, one line per
-        round instead of a traceback (which costs the event loop more than the round)."""
+        """`refresh` for the background loop, unless the last reload was too recent for
+        its cost (RELOAD_SPACING); while the database is down, one line per round instead
+        of a traceback (which costs the event loop more than the round)."""
+        if self._monotonic() < self._next_reload:
+            return
         await _quietly(self.refresh(), "rotation snapshot not refreshed")
 
     async def flush_quietly(self) -> None:
@@ -275,9 +297,14 @@ class RotationService:
             pending_to = live.get(proxy_id)
             if pending_to is not None:
                 self._apply_pending(pending_to, outcomes, pending_hour == hour, settings, now)
+        # A candidate kept from the last reload keeps its score, if the settings are the same.
+        kept = self._candidates if settings == self._settings else {}
+        scores = self._scores
         self._settings = settings
         self._candidates = {c.proxy_id: c for c in candidates}
-        self._scores = {c.proxy_id: score(c, settings) for c in candidates}
+        self._scores = {c.proxy_id: scores[c.proxy_id]
+                        if kept.get(c.proxy_id) is c and c.proxy_id in scores
+                        else score(c, settings) for c in candidates}
         self._live = live
         self._groups = {}
         self.loaded = True

@@ -2,6 +2,10 @@
 counter updates of real traffic, the shared settings row, seed 000's integer ids. Never
 commits.
 
+A reload reads every row the rotation may hand out, in chunks (the event loop runs between
+them), and turns into a new `Candidate` only a row that changed since the last reload
+(`SnapshotMemo`): a 10,000-proxy pool reloads without rebuilding 10,000 objects.
+
 Counters move by increment UPDATEs (`x = x + :n`), so outcomes flushed by any number of
 processes add up exactly; rows are updated in id order so two flushes never deadlock."""
 
@@ -10,12 +14,12 @@ from __future__ import annotations
 import typing
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, Float, Integer, Table, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proxyfleet.core.proxies import (
@@ -91,27 +95,42 @@ def _record_statement() -> Any:
 _RECORD = _record_statement()
 
 
-def _sealed_address(row: Row[Any] | Any) -> ProxyAddress:
-    """The address with its password still sealed: the rotation opens it only when the proxy
-    is handed out (and remembers what it opened), not for every row of every reload."""
-    return ProxyAddress(row.host, row.port, ProxyProtocol(row.protocol), row.username,
-                        row.password)
-
-
-def candidate_of(row: Row[Any] | Any, owner: uuid.UUID | None = None) -> Candidate:
+def candidate_of(row: Sequence[Any], owner: uuid.UUID | None = None) -> Candidate:
+    """The candidate a `_SNAPSHOT` row makes; its password stays sealed: the rotation opens it
+    only when the proxy is handed out (and remembers what it opened), not for every row of
+    every reload. The row is unpacked by position (bench/rotation_reload.py: reading each
+    field by name cost half of a reload that remade every candidate)."""
+    (proxy_id, number, host, port, protocol, username, password, shared, anonymity, country,
+     checker_score, avg_latency_ms, uptime_pct, last_checked_at, health_window, hourly_budget,
+     total_requests, failed_requests, requests_this_hour, requests_hour, error_count,
+     cooling_until, first_seen_at, updated_at, _) = row
     return Candidate(
-        proxy_id=row.id, number=row.number, address=_sealed_address(row), shared=row.shared,
-        anonymity=Anonymity(row.anonymity) if row.anonymity else None, country=row.country,
-        checker_score=row.score,
-        avg_latency_ms=None if row.avg_latency_ms >= NO_LATENCY_MS else row.avg_latency_ms,
-        uptime_pct=None if row.uptime_pct <= NO_UPTIME_PCT else row.uptime_pct,
-        last_checked_at=None if row.last_checked_at <= NEVER else row.last_checked_at,
-        health_window=row.health_window or "", hourly_budget=row.hourly_budget,
-        total_requests=row.total_requests, failed_requests=row.failed_requests,
-        requests_this_hour=row.requests_this_hour, requests_hour=row.requests_hour,
-        error_count=row.error_count, cooling_until=row.cooling_until,
-        created_at=row.first_seen_at, updated_at=row.updated_at or row.first_seen_at,
-        owner=owner)
+        proxy_id=proxy_id, number=number,
+        address=ProxyAddress(host, port, ProxyProtocol(protocol), username, password),
+        shared=shared, anonymity=Anonymity(anonymity) if anonymity else None, country=country,
+        checker_score=checker_score,
+        avg_latency_ms=None if avg_latency_ms >= NO_LATENCY_MS else avg_latency_ms,
+        uptime_pct=None if uptime_pct <= NO_UPTIME_PCT else uptime_pct,
+        last_checked_at=None if last_checked_at <= NEVER else last_checked_at,
+        health_window=health_window or "", hourly_budget=hourly_budget,
+        total_requests=total_requests, failed_requests=failed_requests,
+        requests_this_hour=requests_this_hour, requests_hour=requests_hour,
+        error_count=error_count, cooling_until=cooling_until, created_at=first_seen_at,
+        updated_at=updated_at or first_seen_at, owner=owner)
+
+
+# Rows handled between two returns to the event loop while a snapshot is read.
+SNAPSHOT_CHUNK = 500
+
+
+@dataclass(slots=True)
+class SnapshotMemo:
+    """What the last reload read, by proxy id: the row's values and its owner, with the
+    `Candidate` made of them. Kept by the rotation service from one reload to the next."""
+
+    seen: dict[uuid.UUID, tuple[tuple[Any, ...], Candidate]] = field(default_factory=dict)
+    made: int = 0
+    """Candidates the last reload had to make anew (the rest were the same as before)."""
 
 
 class RotationRepository:
@@ -122,14 +141,31 @@ class RotationRepository:
         dialect = self._session.get_bind().dialect.name
         return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SETTINGS)
 
-    async def candidates(self) -> list[Candidate]:
+    async def candidates(self, memo: SnapshotMemo | None = None) -> list[Candidate]:
         """Every proxy the rotation may hand out: checked alive and enabled by an admin, and
-        for a bought one, owned (an order not refunded names it: it goes to that buyer)."""
+        for a bought one, owned (an order not refunded names it: it goes to that buyer).
+        With `memo`, a row that reads as it did last time gives the same `Candidate` again,
+        and `memo` is brought up to date."""
+        memo = memo if memo is not None else SnapshotMemo()
         owners = {row.inventory_id: row.user_id
                   for row in await self._session.execute(_OWNERS)}
-        rows = await self._session.execute(_SNAPSHOT)
-        return [candidate_of(row, owners.get(row.id)) for row in rows
-                if row.origin != ProxyOrigin.PROVIDER.value or row.id in owners]
+        before, seen = memo.seen, {}
+        made = 0
+        result = await self._session.stream(_SNAPSHOT)
+        async for rows in result.partitions(SNAPSHOT_CHUNK):
+            for row in rows:
+                owner = owners.get(row.id)
+                if row.origin == ProxyOrigin.PROVIDER.value and owner is None:
+                    continue
+                values = (*row, owner)
+                known = before.get(row.id)
+                if known is not None and known[0] == values:
+                    seen[row.id] = known
+                else:
+                    seen[row.id] = (values, candidate_of(row, owner))
+                    made += 1
+        memo.seen, memo.made = seen, made
+        return [candidate for _, candidate in seen.values()]
 
     async def record(self, batch: Sequence[Outcomes], settings: RotationSettings,
                      at: datetime, latency_weight: float) -> None:
