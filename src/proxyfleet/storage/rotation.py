@@ -53,10 +53,15 @@ _SNAPSHOT = (
            PROXIES.c.requests_hour, PROXIES.c.error_count, PROXIES.c.cooling_until,
            PROXIES.c.first_seen_at, PROXIES.c.updated_at, PROXIES.c.origin)
     .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True)))
-# Who owns each bought proxy: the buyer of the order that names it, while not refunded. Read
-# apart and matched in memory: `shop_orders.inventory_id` has no index for a join to use.
-_OWNERS = select(ORDERS.c.inventory_id, ORDERS.c.user_id).where(
-    ORDERS.c.inventory_id.is_not(None), ORDERS.c.refunded_at.is_(None))
+# Who owns each bought proxy the snapshot may hold: the buyer of the order that names it, while
+# not refunded. Driven from the proxies (through `ix_shop_orders_inventory_id`), so a reload
+# reads the orders of the bought proxies in service, not every order ever sold.
+_OWNERS = (
+    select(ORDERS.c.inventory_id, ORDERS.c.user_id)
+    .join(PROXIES, PROXIES.c.id == ORDERS.c.inventory_id)
+    .where(PROXIES.c.origin == ProxyOrigin.PROVIDER.value,
+           PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True),
+           ORDERS.c.refunded_at.is_(None)))
 
 
 def _record_statement() -> Any:

@@ -451,6 +451,7 @@ class ShopOrderRow(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_shop_orders_idempotency"),
         Index("ix_shop_orders_user_id", "user_id", "id"),
+        Index("ix_shop_orders_inventory_id", "inventory_id"),
     )
 
 
