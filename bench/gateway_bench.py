@@ -395,7 +395,8 @@ async def run_all(rotators: list[Rotator], bench: Bench, seconds: float, concurr
 def report(rotators: list[Rotator], figures: dict[tuple[str, str, bool], Figure],
            memory: dict[str, float]) -> str:
     rows = [["way", "connection", "rotator", "req/s", "p50 ms", "p99 ms", "errors",
-             "CPU µs/req", "rest µs/req", "ours x req/s", "their CPU ÷ ours", "ceiling x"]]
+             "CPU µs/req", "rest µs/req", "cores busy", "ours x req/s", "their CPU ÷ ours",
+             "ceiling x"]]
     for (name, way, keep), figure in figures.items():
         ours = figures[OURS, way, keep]
         theirs = name != OURS
@@ -404,17 +405,19 @@ def report(rotators: list[Rotator], figures: dict[tuple[str, str, bool], Figure]
         ceiling = f"{figure.total_us / ours.others_us:.2f}" if theirs and ours.others_us else ""
         rows.append([way, "kept alive" if keep else "new each", name, f"{figure.rps:.0f}",
                      f"{figure.p50_ms:.1f}", f"{figure.p99_ms:.1f}", str(figure.errors),
-                     f"{figure.cpu_us:.0f}", f"{figure.others_us:.0f}", rate, cpu, ceiling])
+                     f"{figure.cpu_us:.0f}", f"{figure.others_us:.0f}",
+                     f"{figure.rps * figure.total_us / 1e6:.2f}", rate, cpu, ceiling])
     lines = [table(rows), "", CEILING, "",
              table([["rotator", "KiB per idle tunnel"]]
                    + [[n, f"{kib:.1f}"] for n, kib in memory.items()])]
     return "\n".join(lines)
 
 
-CEILING = ("rest µs/req: CPU the farm, the origin and the clients spent per request. ceiling x: "
-           "the most 'ours x req/s' could be were our gateway to cost no CPU at all, when the "
-           "machine's cores are the limit (rate in proportion to 1 / CPU per request): their "
-           "CPU and the rest's in their cell, over the rest's in ours.")
+CEILING = ("rest µs/req: CPU the farm, the origin and the clients spent per request. cores busy: "
+           "CPU of the rotator and the rest per second of the cell. ceiling x: the most "
+           "'ours x req/s' could be were our gateway to cost no CPU at all, when the machine's "
+           "cores are the limit (cores busy near their number: rate in proportion to 1 / CPU "
+           "per request): their CPU and the rest's in their cell, over the rest's in ours.")
 
 
 def main() -> None:
