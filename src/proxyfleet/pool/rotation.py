@@ -360,7 +360,8 @@ class RotationService:
             shared=candidate.shared, is_active=True, total_requests=candidate.total_requests,
             failed_requests=candidate.failed_requests, requests_this_hour=this_hour,
             error_count=live.errors, created_at=candidate.created_at,
-            updated_at=candidate.updated_at or candidate.created_at)
+            updated_at=candidate.updated_at or candidate.created_at,
+            hourly_budget=candidate.hourly_budget)
 
     def strategy_for(self, want: Want) -> Strategy:
         return want.effective_strategy or self._settings.strategy

@@ -232,3 +232,31 @@ async def test_an_id_is_never_given_twice(client: httpx.AsyncClient, admin: Memb
     await client.delete(f"/api/proxies/{first['id']}", headers=admin.headers)
     second = await _create(client, admin, session="another")
     assert second["id"] == 2
+
+
+async def test_a_proxys_own_hourly_budget_overrides_the_setting(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    await _create(client, admin, ip="192.168.1.2", session="s2", hourly_budget=50)
+    for ip in ("192.168.1.1", "192.168.1.2"):
+        await set_fields(container, ip, status="active", score=0.5)
+    await client.put("/api/proxies/rotation", json={"hourly_budget": 100},
+                     headers=admin.headers)
+    own = await client.patch("/api/proxies/1", json={"hourly_budget": 2},
+                             headers=admin.headers)
+    assert own.status_code == 200 and own.json()["hourly_budget"] == 2
+    listed = (await client.get("/api/proxies", headers=admin.headers)).json()
+    assert [p["hourly_budget"] for p in listed] == [2, 50]
+
+    async def handed(times: int) -> list[int]:
+        picks = [await client.get("/api/proxies/next", params={"strategy": "round_robin"},
+                                  headers=admin.headers) for _ in range(times)]
+        return [p.json()["id"] for p in picks]
+
+    assert sorted(await handed(6)) == [1, 1, 2, 2, 2, 2]  # 1 stops at its own 2
+    cleared = await client.patch("/api/proxies/1", json={"hourly_budget": None},
+                                 headers=admin.headers)
+    assert cleared.json()["hourly_budget"] is None  # the setting's 100 applies again
+    assert 1 in await handed(2)
+    bad = await client.patch("/api/proxies/1", json={"hourly_budget": 0}, headers=admin.headers)
+    assert bad.status_code == 422 and "hourly_budget" in bad.json()["details"]["fields"]
