@@ -385,7 +385,7 @@ class InstagramService:
                     if held.get(p, 0) < self.policy.accounts_per_proxy and p not in avoid)
                 if not room:
                     continue
-                pick = await self._rotation.pick(self._want(username, room))
+                pick = await self._rotation.pick(self._want(username, room, counts=False))
                 if pick is None:
                     continue
                 proxy = await uow.instagram_sessions.proxy(pick.proxy_id, lock=True)
@@ -399,8 +399,10 @@ class InstagramService:
         held = await uow.instagram_sessions.sessions_per_proxy([proxy.proxy_id])
         return held.get(proxy.proxy_id, 0) < self.policy.accounts_per_proxy
 
-    def _want(self, username: str, among: frozenset[uuid.UUID]) -> Want:
-        return Want(key=f"instagram:{username}", among=among, include_private=True)
+    def _want(self, username: str, among: frozenset[uuid.UUID], *,
+              counts: bool = True) -> Want:
+        return Want(key=f"instagram:{username}", among=among, include_private=True,
+                    counts=counts)
 
 
 def _unchecked_but_usable(proxy: PinnedProxy) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select
 
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.rotation import Strategy, Want
+from proxyfleet.pool.rotation import RotationService
 from proxyfleet.storage.tables import ProxyRow
 from tests.conftest import Member
 from tests.integration.pool.seeding import addresses, funded, seed, set_fields
@@ -120,3 +122,31 @@ async def test_a_sticky_key_keeps_its_proxy_until_it_is_disabled(container: Cont
     await container.rotation.refresh()
     moved = await container.rotation.pick(Want(key="account-1"))
     assert moved is not None and moved.proxy_id != first.proxy_id
+
+
+async def test_picks_never_answered_stop_counting_when_their_hour_ends(
+        container: Container) -> None:
+    """A `next` client that never reports: its picks count against that hour's budget
+    only."""
+    proxies = addresses(1)
+    await seed(container, proxies, status="active", score=0.5)
+    await container.rotation.change_settings(hourly_budget=2)
+    clock = [datetime(2026, 12, 7, 9, 59, tzinfo=UTC)]
+    rotation = RotationService(container.database, clock=lambda: clock[0])
+    await rotation.refresh()
+    assert [await rotation.pick(Want()) is not None for _ in range(3)] == [True, True, False]
+    await rotation.refresh()  # a snapshot reload within the hour keeps them counted
+    assert await rotation.pick(Want()) is None
+    clock[0] += timedelta(minutes=2)
+    await rotation.refresh()
+    assert [await rotation.pick(Want()) is not None for _ in range(3)] == [True, True, False]
+
+
+async def test_a_choice_that_sends_nothing_takes_no_budget(container: Container) -> None:
+    proxies = addresses(1)
+    await seed(container, proxies, status="active", score=0.5)
+    await container.rotation.change_settings(hourly_budget=1)
+    for _ in range(3):
+        assert await container.rotation.pick(Want(counts=False)) is not None
+    assert await container.rotation.pick(Want()) is not None
+    assert await container.rotation.pick(Want()) is None
