@@ -6,6 +6,9 @@ import httpx
 from sqlalchemy import select
 
 from proxyfleet.bootstrap import Container
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.rotation import RotationSettings, Strategy, hour_of
+from proxyfleet.pool.rotation import RotationService
 from proxyfleet.storage.tables import AccountSessionRow, ProxyRow
 from tests.conftest import Member, register
 from tests.integration.pool.seeding import set_fields
@@ -153,11 +156,21 @@ async def test_not_found(client: httpx.AsyncClient, admin: Member) -> None:
 
 async def test_admins_only_in_this_shape(client: httpx.AsyncClient, admin: Member) -> None:
     member = await register(client)
-    for method, path in (("GET", "/api/proxies"), ("POST", "/api/proxies"),
-                         ("GET", "/api/proxies/next"), ("GET", "/api/proxies/rotation")):
-        response = await client.request(method, path, headers=member.headers, json=_proxy())
+    await _create(client, admin)
+    for method, path, body in (
+            ("GET", "/api/proxies", None), ("POST", "/api/proxies", _proxy(ip="10.1.1.1")),
+            ("GET", "/api/proxies/1", None), ("DELETE", "/api/proxies/1", None),
+            ("PATCH", "/api/proxies/1/status", {"status": "disabled"}),
+            ("PATCH", "/api/proxies/1", {"shared": True}),
+            ("POST", "/api/proxies/1/report", {"success": True}),
+            ("GET", "/api/proxies/next", None), ("GET", "/api/proxies/rotation", None),
+            ("PUT", "/api/proxies/rotation", {"strategy": "weighted"})):
+        response = await client.request(method, path, headers=member.headers, json=body)
         assert response.status_code == 403, path
         assert response.json()["error"] == "forbidden" and "message" in response.json()
+    [untouched] = (await client.get("/api/proxies", headers=admin.headers)).json()
+    assert (untouched["is_active"], untouched["shared"], untouched["total_requests"]) == \
+        (True, False, 0)
     anonymous = await client.get("/api/proxies")  # the 401 every surface answers alike
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "UNAUTHORIZED"
@@ -260,3 +273,30 @@ async def test_a_proxys_own_hourly_budget_overrides_the_setting(
     assert 1 in await handed(2)
     bad = await client.patch("/api/proxies/1", json={"hourly_budget": 0}, headers=admin.headers)
     assert bad.status_code == 422 and "hourly_budget" in bad.json()["details"]["fields"]
+
+
+async def test_requests_this_hour_starts_again_when_the_hour_turns(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    for _ in range(2):
+        await client.post("/api/proxies/1/report", json={"success": True},
+                          headers=admin.headers)
+    # As if those two came in the clock hour before this one.
+    await set_fields(container, "192.168.1.1", requests_hour=hour_of(utcnow()) - 1)
+    [listed] = (await client.get("/api/proxies", headers=admin.headers)).json()
+    assert (listed["total_requests"], listed["requests_this_hour"]) == (2, 0)
+    reported = await client.post("/api/proxies/1/report", json={"success": False},
+                                 headers=admin.headers)
+    assert (reported.json()["total_requests"], reported.json()["requests_this_hour"]) == (3, 1)
+
+
+async def test_rotation_settings_are_read_from_the_database_by_every_process(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await client.put("/api/proxies/rotation", headers=admin.headers, json={
+        "health_window": 7, "hourly_budget": 9, "error_threshold": 4, "cooloff_seconds": 30,
+        "strategy": "least_used"})
+    another = RotationService(container.database)  # what another process starts with
+    await another.refresh()
+    assert another.current_settings == RotationSettings(
+        health_window=7, hourly_budget=9, error_threshold=4, cooloff_seconds=30.0,
+        strategy=Strategy.LEAST_USED)
