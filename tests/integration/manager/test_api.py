@@ -300,3 +300,30 @@ async def test_rotation_settings_are_read_from_the_database_by_every_process(
     assert another.current_settings == RotationSettings(
         health_window=7, hourly_budget=9, error_threshold=4, cooloff_seconds=30.0,
         strategy=Strategy.LEAST_USED)
+
+
+async def test_next_follows_the_pools_filters_and_a_sticky_key(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    await _create(client, admin, ip="192.168.1.2", session="s2", protocol="socks5")
+    await _create(client, admin, ip="192.168.1.3", session="s3")
+    for ip, country in (("192.168.1.1", "US"), ("192.168.1.2", "DE"), ("192.168.1.3", "US")):
+        await set_fields(container, ip, status="active", score=0.5, country=country)
+    await container.rotation.refresh()
+
+    async def next_ids(times: int, **params: str) -> set[int]:
+        answers = [await client.get("/api/proxies/next", params=params, headers=admin.headers)
+                   for _ in range(times)]
+        assert all(a.status_code == 200 for a in answers), answers[-1].text
+        return {a.json()["id"] for a in answers}
+
+    assert await next_ids(4, country="de") == {2}
+    assert await next_ids(4, protocol="socks5") == {2}
+    assert await next_ids(6, country="US", protocol="http") == {1, 3}
+    assert len(await next_ids(6, key="account-1")) == 1  # a key alone means sticky
+    none = await client.get("/api/proxies/next", params={"country": "FR"},
+                            headers=admin.headers)
+    assert (none.status_code, none.json()["error"]) == (404, "not_found")
+    bad = await client.get("/api/proxies/next", params={"strategy": "random"},
+                           headers=admin.headers)
+    assert bad.status_code == 422 and "strategy" in bad.json()["details"]["fields"]
