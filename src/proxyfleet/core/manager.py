@@ -28,3 +28,4 @@ class ManagedProxy:
     created_at: datetime
     updated_at: datetime
     sessions: tuple[AccountSession, ...] = ()
+    hourly_budget: int | None = None  # its own, overriding the rotation setting

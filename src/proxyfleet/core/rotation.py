@@ -52,7 +52,8 @@ class Want:
     these proxies (a session's own proxy). `exclude`: not these (failover after an error).
     `owner`: the user asking for a proxy they own (a shop purchase, through the gateway's
     `order` option); a proxy with an owner goes to that owner alone, never to anyone else,
-    `include_private` or not.
+    `include_private` or not. `counts`: False for a choice no request follows (pinning an
+    account session to its proxy): it takes nothing of the hourly budget and no probation.
     """
 
     filter: ProxyFilter = field(default_factory=ProxyFilter)
@@ -63,6 +64,7 @@ class Want:
     among: frozenset[uuid.UUID] | None = None
     exclude: frozenset[uuid.UUID] = frozenset()
     owner: uuid.UUID | None = None
+    counts: bool = True
 
     @property
     def effective_strategy(self) -> Strategy | None:

@@ -48,18 +48,27 @@ class NewProxy:
     session: str
     shared: bool = False
     owner_id: uuid.UUID | None = None
+    hourly_budget: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Changes:
-    """What a PATCH changes; None leaves a field as it is."""
+    """What a PATCH changes; None leaves a field as it is. `hourly_budget` (the proxy's own,
+    overriding the rotation setting) is changed only with `sets_budget`; None then removes
+    it, so the setting applies again."""
 
     is_active: bool | None = None
     shared: bool | None = None
+    hourly_budget: int | None = None
+    sets_budget: bool = False
 
-    def values(self) -> dict[str, bool]:
-        return {name: value for name, value in
-                (("is_active", self.is_active), ("shared", self.shared)) if value is not None}
+    def values(self) -> dict[str, bool | int | None]:
+        changed: dict[str, bool | int | None] = {
+            name: value for name, value in
+            (("is_active", self.is_active), ("shared", self.shared)) if value is not None}
+        if self.sets_budget:
+            changed["hourly_budget"] = self.hourly_budget
+        return changed
 
 
 class ManagerService:
@@ -86,7 +95,8 @@ class ManagerService:
         now = self._now()
         async with self._db.writing() as uow:
             try:
-                proxy_id = await uow.managed.add(new.address, new.shared, now)
+                proxy_id = await uow.managed.add(new.address, new.shared, now,
+                                                 new.hourly_budget)
                 await uow.sessions.add(proxy_id, new.session, now, owner_id=new.owner_id)
             except EndpointTaken:
                 raise _duplicate_proxy(new.address) from None

@@ -94,9 +94,11 @@ class RotationService:
         self._pending: dict[tuple[uuid.UUID, int], Outcomes] = {}
         self._opened: dict[str, str] = {}
         # Picks whose outcome has not been recorded yet (a gateway tunnel records when it
-        # ends): counted against the budget, and kept across snapshot reloads, which know
-        # only stored and pending outcomes.
-        self._in_flight: dict[uuid.UUID, int] = {}
+        # ends), by the clock hour they were made in: counted against that hour's budget,
+        # and kept across snapshot reloads within it, which know only stored and pending
+        # outcomes. A pick never answered (a `next` client that does not report) is
+        # forgotten when its hour ends.
+        self._in_flight: dict[tuple[uuid.UUID, int], int] = {}
         self._lock = asyncio.Lock()
         self._memo = SnapshotMemo()
         self._next_reload = 0.0
@@ -128,12 +130,19 @@ class RotationService:
             usage=lambda c: self._live_of(c, hour).used)
         if candidate is None:
             return None
+        if want.counts:
+            self._count_pick(candidate, now, monotonic, hour)
+        return self._pick_of(candidate)
+
+    def _count_pick(self, candidate: Candidate, now: datetime, monotonic: float,
+                    hour: int) -> None:
         live = self._live_of(candidate, hour)
-        if availability(candidate, live, settings, now, monotonic) is Availability.PROBATION:
+        if availability(candidate, live, self._settings, now,
+                        monotonic) is Availability.PROBATION:
             live.probation_until = monotonic + PROBATION_SECONDS
         live.used += 1
-        self._in_flight[candidate.proxy_id] = self._in_flight.get(candidate.proxy_id, 0) + 1
-        return self._pick_of(candidate)
+        flying = (candidate.proxy_id, hour)
+        self._in_flight[flying] = self._in_flight.get(flying, 0) + 1
 
     def record(self, proxy_id: uuid.UUID, ok: bool, latency_ms: float | None = None) -> None:
         """Count one request's outcome through a proxy, and the latency it showed (time to
@@ -147,11 +156,7 @@ class RotationService:
         if outcomes is None:
             outcomes = self._pending[key] = Outcomes(proxy_id, hour)
         outcomes.add(ok, latency_ms)
-        flying = self._in_flight.get(proxy_id, 0)
-        if flying > 1:
-            self._in_flight[proxy_id] = flying - 1
-        elif flying:
-            del self._in_flight[proxy_id]
+        self._land(proxy_id, hour)
         live = self._live.get(proxy_id)
         if live is None:
             return
@@ -162,6 +167,18 @@ class RotationService:
         self._apply(live, ok, now)
         if latency_ms is not None:
             live.latency_ms = smoothed_latency(live.latency_ms, latency_ms)
+
+    def _land(self, proxy_id: uuid.UUID, hour: int) -> None:
+        """One pick of the proxy answered: of this hour, else of the hour before (a tunnel
+        that outlived the hour it was opened in)."""
+        for key in ((proxy_id, hour), (proxy_id, hour - 1)):
+            flying = self._in_flight.get(key, 0)
+            if flying > 1:
+                self._in_flight[key] = flying - 1
+                return
+            if flying:
+                del self._in_flight[key]
+                return
 
     async def record_durably(self, proxy_id: uuid.UUID, ok: bool) -> None:
         """`record`, then wait until the outcome is stored."""
@@ -291,12 +308,13 @@ class RotationService:
             previous = self._live.get(candidate.proxy_id)
             if previous is not None:
                 state.probation_until = previous.probation_until
-            state.used += self._in_flight.get(candidate.proxy_id, 0)
+            state.used += self._in_flight.get((candidate.proxy_id, hour), 0)
             live[candidate.proxy_id] = state
         for (proxy_id, pending_hour), outcomes in self._pending.items():
             pending_to = live.get(proxy_id)
             if pending_to is not None:
                 self._apply_pending(pending_to, outcomes, pending_hour == hour, settings, now)
+        self._in_flight = {key: n for key, n in self._in_flight.items() if key[1] >= hour - 1}
         # A candidate kept from the last reload keeps its score, if the settings are the same.
         kept = self._candidates if settings == self._settings else {}
         scores = self._scores
@@ -387,7 +405,8 @@ class RotationService:
             shared=candidate.shared, is_active=True, total_requests=candidate.total_requests,
             failed_requests=candidate.failed_requests, requests_this_hour=this_hour,
             error_count=live.errors, created_at=candidate.created_at,
-            updated_at=candidate.updated_at or candidate.created_at)
+            updated_at=candidate.updated_at or candidate.created_at,
+            hourly_budget=candidate.hourly_budget)
 
     def strategy_for(self, want: Want) -> Strategy:
         return want.effective_strategy or self._settings.strategy

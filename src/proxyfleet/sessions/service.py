@@ -133,7 +133,9 @@ class InstagramService:
 
     async def create_session(self, caller: Principal, request: SessionRequest) -> CreatedSession:
         """A new session for the account, or a new login replacing its session (same row,
-        same quotas, same proxy unless `proxy` names another)."""
+        same quotas, same proxy unless `proxy` names another). A `sessionid` cookie bound
+        to a proxy on the manager (`POST /api/proxies`) is that row, taken over for the
+        account: on its proxy unless `proxy` names another."""
         username = canonical_username(request.username)
         cookies = dict(request.cookies)
         cookie = cookies.setdefault(SESSION_COOKIE, request.session_id)
@@ -145,12 +147,15 @@ class InstagramService:
                 existing = await uow.instagram_sessions.by_username(username, lock=True)
                 if existing is not None and not may_act(caller, existing):
                     raise Forbidden("Another user's session holds this account.")
-                proxy = await self._proxy_for(uow, request.proxy, username, existing)
+                bound = None if existing is not None else \
+                    await uow.instagram_sessions.unclaimed(cookie)
+                proxy = await self._proxy_for(uow, request.proxy, username, existing, bound)
                 new = NewSession(username, cookie, cookies, request.user_agent,
                                  proxy.proxy_id, existing.owner_id if existing else
                                  caller.user.id, now,
                                  expires_at(now, self.policy.expiry_hours))
-                await self._keep(uow, existing, new)
+                await self._keep(uow, existing.id if existing else
+                                 bound[0] if bound else None, new)
                 await uow.instagram.ensure_account(username, now)
                 await uow.instagram.set_overrides(username, request.limits)
                 await uow.commit()
@@ -163,15 +168,16 @@ class InstagramService:
         assert session is not None
         return CreatedSession(session, proxy)
 
-    async def _keep(self, uow: UnitOfWork, existing: InstagramSession | None,
-                    new: NewSession) -> None:
+    async def _keep(self, uow: UnitOfWork, row: int | None, new: NewSession) -> None:
+        """Write the session into its row (the account's, or the manager's session of this
+        cookie), or a new one."""
         holder = await uow.instagram_sessions.cookie_owner(new.cookie)
-        if holder is not None and (existing is None or holder != existing.id):
+        if holder is not None and holder != row:
             raise SessionTaken(new.username)
-        if existing is None:
+        if row is None:
             await uow.instagram_sessions.add(new)
         else:
-            await uow.instagram_sessions.replace(existing.id, new)
+            await uow.instagram_sessions.replace(row, new)
 
     async def invalidate(self, caller: Principal, username: str) -> InstagramSession:
         session = await self._owned(caller, username)
@@ -338,7 +344,10 @@ class InstagramService:
         return proxy
 
     async def _proxy_for(self, uow: UnitOfWork, ref: ProxyRef | None, username: str,
-                         existing: InstagramSession | None) -> PinnedProxy:
+                         existing: InstagramSession | None,
+                         bound: tuple[int, uuid.UUID] | None) -> PinnedProxy:
+        if ref is None and bound is not None:  # the manager bound the cookie to its proxy
+            ref = bound[1]
         if ref is not None:
             return await self._given(uow, ref, existing)
         if existing is not None:
@@ -376,7 +385,7 @@ class InstagramService:
                     if held.get(p, 0) < self.policy.accounts_per_proxy and p not in avoid)
                 if not room:
                     continue
-                pick = await self._rotation.pick(self._want(username, room))
+                pick = await self._rotation.pick(self._want(username, room, counts=False))
                 if pick is None:
                     continue
                 proxy = await uow.instagram_sessions.proxy(pick.proxy_id, lock=True)
@@ -390,8 +399,10 @@ class InstagramService:
         held = await uow.instagram_sessions.sessions_per_proxy([proxy.proxy_id])
         return held.get(proxy.proxy_id, 0) < self.policy.accounts_per_proxy
 
-    def _want(self, username: str, among: frozenset[uuid.UUID]) -> Want:
-        return Want(key=f"instagram:{username}", among=among, include_private=True)
+    def _want(self, username: str, among: frozenset[uuid.UUID], *,
+              counts: bool = True) -> Want:
+        return Want(key=f"instagram:{username}", among=among, include_private=True,
+                    counts=counts)
 
 
 def _unchecked_but_usable(proxy: PinnedProxy) -> bool:

@@ -114,6 +114,14 @@ class InstagramSessionsRepository:
             SESSIONS.c.session_digest == self._box.digest(cookie)))
         return None if found is None else int(found)
 
+    async def unclaimed(self, cookie: str) -> tuple[int, uuid.UUID] | None:
+        """The id and proxy of the seed-000 session (no account yet) bound to the cookie."""
+        row = (await self._session.execute(
+            select(SESSIONS.c.id, SESSIONS.c.proxy_id).where(
+                SESSIONS.c.session_digest == self._box.digest(cookie),
+                SESSIONS.c.username.is_(None)).with_for_update())).first()
+        return None if row is None else (int(row.id), row.proxy_id)
+
     def _values(self, new: NewSession) -> dict[str, typing.Any]:
         return {"proxy_id": new.proxy_id, "session": self._box.seal(new.cookie),
                 "session_digest": self._box.digest(new.cookie),

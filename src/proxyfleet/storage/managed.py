@@ -26,7 +26,7 @@ _COLUMNS = (PROXIES.c.number, PROXIES.c.id, PROXIES.c.host, PROXIES.c.port,
             PROXIES.c.protocol, PROXIES.c.username, PROXIES.c.password, PROXIES.c.shared,
             PROXIES.c.is_active, PROXIES.c.total_requests, PROXIES.c.failed_requests,
             PROXIES.c.requests_this_hour, PROXIES.c.requests_hour, PROXIES.c.error_count,
-            PROXIES.c.first_seen_at, PROXIES.c.updated_at)
+            PROXIES.c.first_seen_at, PROXIES.c.updated_at, PROXIES.c.hourly_budget)
 
 
 class EndpointTaken(Exception):
@@ -48,7 +48,7 @@ class ManagedRepository:
             is_active=row.is_active, total_requests=row.total_requests,
             failed_requests=row.failed_requests, requests_this_hour=this_hour,
             error_count=row.error_count, created_at=row.first_seen_at,
-            updated_at=row.updated_at or row.first_seen_at)
+            updated_at=row.updated_at or row.first_seen_at, hourly_budget=row.hourly_budget)
 
     async def listing(self, now: datetime) -> list[ManagedProxy]:
         """Every proxy with a seed-000 id, in id order, each with its sessions."""
@@ -86,14 +86,15 @@ class ManagedRepository:
             select(PROXIES.c.id).where(PROXIES.c.host == host, PROXIES.c.port == port).limit(1))
         return found is not None
 
-    async def add(self, address: ProxyAddress, shared: bool, at: datetime) -> uuid.UUID:
+    async def add(self, address: ProxyAddress, shared: bool, at: datetime,
+                  hourly_budget: int | None = None) -> uuid.UUID:
         """Insert a proxy with the next number. Raises EndpointTaken."""
         if await self.endpoint_taken(address.host, address.port):
             raise EndpointTaken(address.netloc)
         # The inventory's own defaults for a new row, so a manager proxy is checked like any.
         row = ProxiesRepository._new_row(address, ProxyOrigin.MANUAL, None, at, self._box)
         row |= {"number": await next_number(self._session), "shared": shared,
-                "is_active": True, "updated_at": at}
+                "is_active": True, "updated_at": at, "hourly_budget": hourly_budget}
         try:
             await self._session.execute(insert(PROXIES).values(**row))
         except IntegrityError:  # the same endpoint, inserted meanwhile

@@ -6,6 +6,9 @@ import httpx
 from sqlalchemy import select
 
 from proxyfleet.bootstrap import Container
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.rotation import RotationSettings, Strategy, hour_of
+from proxyfleet.pool.rotation import RotationService
 from proxyfleet.storage.tables import AccountSessionRow, ProxyRow
 from tests.conftest import Member, register
 from tests.integration.pool.seeding import set_fields
@@ -153,11 +156,21 @@ async def test_not_found(client: httpx.AsyncClient, admin: Member) -> None:
 
 async def test_admins_only_in_this_shape(client: httpx.AsyncClient, admin: Member) -> None:
     member = await register(client)
-    for method, path in (("GET", "/api/proxies"), ("POST", "/api/proxies"),
-                         ("GET", "/api/proxies/next"), ("GET", "/api/proxies/rotation")):
-        response = await client.request(method, path, headers=member.headers, json=_proxy())
+    await _create(client, admin)
+    for method, path, body in (
+            ("GET", "/api/proxies", None), ("POST", "/api/proxies", _proxy(ip="10.1.1.1")),
+            ("GET", "/api/proxies/1", None), ("DELETE", "/api/proxies/1", None),
+            ("PATCH", "/api/proxies/1/status", {"status": "disabled"}),
+            ("PATCH", "/api/proxies/1", {"shared": True}),
+            ("POST", "/api/proxies/1/report", {"success": True}),
+            ("GET", "/api/proxies/next", None), ("GET", "/api/proxies/rotation", None),
+            ("PUT", "/api/proxies/rotation", {"strategy": "weighted"})):
+        response = await client.request(method, path, headers=member.headers, json=body)
         assert response.status_code == 403, path
         assert response.json()["error"] == "forbidden" and "message" in response.json()
+    [untouched] = (await client.get("/api/proxies", headers=admin.headers)).json()
+    assert (untouched["is_active"], untouched["shared"], untouched["total_requests"]) == \
+        (True, False, 0)
     anonymous = await client.get("/api/proxies")  # the 401 every surface answers alike
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "UNAUTHORIZED"
@@ -232,3 +245,85 @@ async def test_an_id_is_never_given_twice(client: httpx.AsyncClient, admin: Memb
     await client.delete(f"/api/proxies/{first['id']}", headers=admin.headers)
     second = await _create(client, admin, session="another")
     assert second["id"] == 2
+
+
+async def test_a_proxys_own_hourly_budget_overrides_the_setting(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    await _create(client, admin, ip="192.168.1.2", session="s2", hourly_budget=50)
+    for ip in ("192.168.1.1", "192.168.1.2"):
+        await set_fields(container, ip, status="active", score=0.5)
+    await client.put("/api/proxies/rotation", json={"hourly_budget": 100},
+                     headers=admin.headers)
+    own = await client.patch("/api/proxies/1", json={"hourly_budget": 2},
+                             headers=admin.headers)
+    assert own.status_code == 200 and own.json()["hourly_budget"] == 2
+    listed = (await client.get("/api/proxies", headers=admin.headers)).json()
+    assert [p["hourly_budget"] for p in listed] == [2, 50]
+
+    async def handed(times: int) -> list[int]:
+        picks = [await client.get("/api/proxies/next", params={"strategy": "round_robin"},
+                                  headers=admin.headers) for _ in range(times)]
+        return [p.json()["id"] for p in picks]
+
+    assert sorted(await handed(6)) == [1, 1, 2, 2, 2, 2]  # 1 stops at its own 2
+    cleared = await client.patch("/api/proxies/1", json={"hourly_budget": None},
+                                 headers=admin.headers)
+    assert cleared.json()["hourly_budget"] is None  # the setting's 100 applies again
+    assert 1 in await handed(2)
+    bad = await client.patch("/api/proxies/1", json={"hourly_budget": 0}, headers=admin.headers)
+    assert bad.status_code == 422 and "hourly_budget" in bad.json()["details"]["fields"]
+
+
+async def test_requests_this_hour_starts_again_when_the_hour_turns(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    for _ in range(2):
+        await client.post("/api/proxies/1/report", json={"success": True},
+                          headers=admin.headers)
+    # As if those two came in the clock hour before this one.
+    await set_fields(container, "192.168.1.1", requests_hour=hour_of(utcnow()) - 1)
+    [listed] = (await client.get("/api/proxies", headers=admin.headers)).json()
+    assert (listed["total_requests"], listed["requests_this_hour"]) == (2, 0)
+    reported = await client.post("/api/proxies/1/report", json={"success": False},
+                                 headers=admin.headers)
+    assert (reported.json()["total_requests"], reported.json()["requests_this_hour"]) == (3, 1)
+
+
+async def test_rotation_settings_are_read_from_the_database_by_every_process(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await client.put("/api/proxies/rotation", headers=admin.headers, json={
+        "health_window": 7, "hourly_budget": 9, "error_threshold": 4, "cooloff_seconds": 30,
+        "strategy": "least_used"})
+    another = RotationService(container.database)  # what another process starts with
+    await another.refresh()
+    assert another.current_settings == RotationSettings(
+        health_window=7, hourly_budget=9, error_threshold=4, cooloff_seconds=30.0,
+        strategy=Strategy.LEAST_USED)
+
+
+async def test_next_follows_the_pools_filters_and_a_sticky_key(
+        client: httpx.AsyncClient, container: Container, admin: Member) -> None:
+    await _create(client, admin)
+    await _create(client, admin, ip="192.168.1.2", session="s2", protocol="socks5")
+    await _create(client, admin, ip="192.168.1.3", session="s3")
+    for ip, country in (("192.168.1.1", "US"), ("192.168.1.2", "DE"), ("192.168.1.3", "US")):
+        await set_fields(container, ip, status="active", score=0.5, country=country)
+    await container.rotation.refresh()
+
+    async def next_ids(times: int, **params: str) -> set[int]:
+        answers = [await client.get("/api/proxies/next", params=params, headers=admin.headers)
+                   for _ in range(times)]
+        assert all(a.status_code == 200 for a in answers), answers[-1].text
+        return {a.json()["id"] for a in answers}
+
+    assert await next_ids(4, country="de") == {2}
+    assert await next_ids(4, protocol="socks5") == {2}
+    assert await next_ids(6, country="US", protocol="http") == {1, 3}
+    assert len(await next_ids(6, key="account-1")) == 1  # a key alone means sticky
+    none = await client.get("/api/proxies/next", params={"country": "FR"},
+                            headers=admin.headers)
+    assert (none.status_code, none.json()["error"]) == (404, "not_found")
+    bad = await client.get("/api/proxies/next", params={"strategy": "random"},
+                           headers=admin.headers)
+    assert bad.status_code == 422 and "strategy" in bad.json()["details"]["fields"]

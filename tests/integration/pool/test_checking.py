@@ -87,6 +87,32 @@ async def test_a_round_classifies_every_kind_of_proxy(live: bootstrap.Container,
         assert {"name": "tcp_connect", "stage": 1, "priority": 10} in plugins["checkers"]
 
 
+async def test_a_manager_proxy_is_checked_like_any(live: bootstrap.Container, farm: Farm,
+                                                  admin: Member) -> None:
+    """A proxy added on seed 000's surface is a row of the one inventory: the same pipeline
+    checks it, admins see the verdict in `GET /proxies`, and the rotation follows it."""
+    alive = next(a for a, t in farm.proxies if t.alive and a.protocol.value == "http")
+    dead = next(a for a, t in farm.proxies if not t.alive)
+    transport = httpx.ASGITransport(app=create_app(live))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for n, address in enumerate((alive, dead)):
+            made = await client.post("/api/proxies", headers=admin.headers, json={
+                "ip": address.host, "port": address.port, "protocol": address.protocol.value,
+                "username": address.username, "password": address.password,
+                "session": f"cookie-{n}"})
+            assert made.status_code == 201, made.text
+        assert (await client.get("/api/proxies/next", headers=admin.headers)).status_code \
+            == 404  # unchecked: not handed out yet
+        assert await live.schedule_checks() == 2
+        await _until(lambda: _all_checked(live, 2))
+        pool = (await client.get("/proxies", headers=admin.headers)).json()["items"]
+        assert {(p["ip"], p["status"]) for p in pool} == {(alive.host, "active"),
+                                                        (dead.host, "dead")}
+        await live.rotation.refresh()
+        handed = await client.get("/api/proxies/next", headers=admin.headers)
+        assert (handed.status_code, handed.json()["ip"]) == (200, alive.host), handed.text
+
+
 def _verdict(row: ProxyRow) -> tuple[bool, str | None, str | None]:
     return row.status == "active", row.anonymity, row.exit_ip
 

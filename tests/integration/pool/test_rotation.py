@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select
 
 from proxyfleet.bootstrap import Container
-from proxyfleet.core.rotation import Strategy, Want
+from proxyfleet.core.clock import utcnow
+from proxyfleet.core.rotation import Strategy, Want, hour_of
+from proxyfleet.pool.rotation import RotationService
 from proxyfleet.storage.tables import ProxyRow
 from tests.conftest import Member
 from tests.integration.pool.seeding import addresses, funded, seed, set_fields
@@ -120,3 +124,68 @@ async def test_a_sticky_key_keeps_its_proxy_until_it_is_disabled(container: Cont
     await container.rotation.refresh()
     moved = await container.rotation.pick(Want(key="account-1"))
     assert moved is not None and moved.proxy_id != first.proxy_id
+
+
+async def test_picks_never_answered_stop_counting_when_their_hour_ends(
+        container: Container) -> None:
+    """A `next` client that never reports: its picks count against that hour's budget
+    only."""
+    proxies = addresses(1)
+    await seed(container, proxies, status="active", score=0.5)
+    await container.rotation.change_settings(hourly_budget=2)
+    clock = [datetime(2026, 12, 7, 9, 59, tzinfo=UTC)]
+    rotation = RotationService(container.database, clock=lambda: clock[0])
+    await rotation.refresh()
+    assert [await rotation.pick(Want()) is not None for _ in range(3)] == [True, True, False]
+    await rotation.refresh()  # a snapshot reload within the hour keeps them counted
+    assert await rotation.pick(Want()) is None
+    clock[0] += timedelta(minutes=2)
+    await rotation.refresh()
+    assert [await rotation.pick(Want()) is not None for _ in range(3)] == [True, True, False]
+
+
+async def test_a_choice_that_sends_nothing_takes_no_budget(container: Container) -> None:
+    proxies = addresses(1)
+    await seed(container, proxies, status="active", score=0.5)
+    await container.rotation.change_settings(hourly_budget=1)
+    for _ in range(3):
+        assert await container.rotation.pick(Want(counts=False)) is not None
+    assert await container.rotation.pick(Want()) is not None
+    assert await container.rotation.pick(Want()) is None
+
+
+async def test_never_a_disabled_dead_private_over_budget_or_cooling_proxy(
+        container: Container) -> None:
+    """Random inventories (seeded) through the real snapshot: whatever the strategy, a
+    pick is never a proxy it may not hand out."""
+    proxies = addresses(12)
+    await seed(container, proxies, status="active", score=0.5)
+    ids = await _ids(container)
+    rng = random.Random(14)
+    hour = hour_of(utcnow())
+    handed = 0
+    for _ in range(12):
+        banned: set[object] = set()
+        for proxy in proxies:
+            fields = {"is_active": rng.random() > 0.25,
+                      "status": rng.choice(["active", "active", "dead", "unchecked"]),
+                      "shared": rng.random() > 0.25, "score": rng.uniform(0.05, 1.0),
+                      "hourly_budget": rng.choice([None, None, 3, 5]),
+                      "requests_this_hour": rng.randrange(6), "requests_hour": hour,
+                      "error_count": rng.choice([0, 0, 1, 5]), "cooling_until": None}
+            if fields["error_count"] == 5:
+                fields["cooling_until"] = utcnow() + timedelta(hours=1)
+            await set_fields(container, proxy.host, **fields)
+            budget = fields["hourly_budget"]
+            if not (fields["is_active"] and fields["status"] == "active"
+                    and fields["shared"] and fields["error_count"] < 5
+                    and (budget is None or fields["requests_this_hour"] < budget)):
+                banned.add(ids[proxy.host])
+        await container.rotation.change_settings(error_threshold=5, cooloff_seconds=3600,
+                                                 hourly_budget=None)
+        for strategy in Strategy:
+            for _ in range(15):
+                pick = await container.rotation.pick(Want(strategy=strategy, key="k"))
+                assert pick is None or pick.proxy_id not in banned, (strategy, pick)
+                handed += pick is not None
+    assert handed > 150  # asks found proxies: the rules had work to do

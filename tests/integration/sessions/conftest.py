@@ -11,14 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, func, insert, literal, select, update
 
 from proxyfleet import bootstrap
 from proxyfleet.core.proxies import ProxyProtocol
 from proxyfleet.settings import Settings
 from proxyfleet.sim.farm import Behaviour, Farm, FarmProxy, FarmSpec
 from proxyfleet.sim.instagram import SimInstagram
-from proxyfleet.storage.tables import ProxyRow
+from proxyfleet.storage.numbers import PROXY_NUMBERS
+from proxyfleet.storage.tables import IdSequenceRow, ProxyRow
 from tests.conftest import _empty_tables
 from tests.integration.pool.seeding import seed
 
@@ -73,6 +74,10 @@ async def add_private_proxies(container: bootstrap.Container, members: list[Farm
         for n, member in enumerate(members, first_number):
             await conn.execute(update(ProxyRow).where(ProxyRow.host == member.address.host)
                                .values(number=n, shared=False, is_active=True))
+        # The numbers given here are taken: the manager numbers the next proxy after them.
+        await conn.execute(delete(IdSequenceRow).where(IdSequenceRow.name == PROXY_NUMBERS))
+        await conn.execute(insert(IdSequenceRow).from_select(
+            ["name", "value"], select(literal(PROXY_NUMBERS), func.max(ProxyRow.number))))
     await container.rotation.refresh()
 
 

@@ -254,6 +254,34 @@ async def test_the_session_is_a_row_of_the_one_session_table(
     assert [s["status"] for s in proxy["sessions"]] == ["disabled"]
 
 
+async def test_a_cookie_bound_on_the_manager_is_the_accounts_session(
+        api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram,
+        farm: Farm) -> None:
+    """Seed 000 binds a cookie to a proxy; seed 003 takes that same row for the account,
+    on that proxy, and the manager lists it under it."""
+    exit_proxy = farm.members[3]
+    assert (await api.delete("/api/proxies/4", headers=admin.headers)).status_code == 204
+    account = new_account(instagram)
+    made = await api.post("/api/proxies", headers=admin.headers, json={
+        "ip": exit_proxy.address.host, "port": exit_proxy.address.port,
+        "username": exit_proxy.address.username, "password": exit_proxy.address.password,
+        "session": account.sessionid})
+    assert made.status_code == 201, made.text
+    [bound] = made.json()["sessions"]
+    session = await create(api, member, account)
+    assert (session["id"], session["proxy"]["id"]) == (bound["id"], made.json()["id"])
+    answer = await api.post("/api/instagram/like", headers=member.headers,
+                            json={"username": account.username, "media_id": "m1"})
+    assert answer.status_code == 200, answer.text
+    assert instagram.world.actions[-1]["peer"] == exit_proxy.egress
+    listed = (await api.get(f"/api/proxies/{made.json()['id']}", headers=admin.headers)).json()
+    assert listed["sessions"] == [{"id": bound["id"], "session": account.sessionid,
+                                   "status": "active"}]
+    again = await api.post("/api/proxies", headers=admin.headers, json={
+        "ip": "192.168.50.1", "port": 8080, "session": account.sessionid})
+    assert (again.status_code, again.json()["error"]) == (409, "duplicate_session")
+
+
 async def test_a_user_lists_their_sessions_and_an_admin_every_one(
         api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram) -> None:
     mine = await create(api, member, new_account(instagram, "b_mine"))

@@ -189,3 +189,41 @@ async def _set_status(world: Container, number: int, status: str) -> None:
         await conn.execute(update(ProxyRow).where(ProxyRow.number == number)
                            .values(status=status))
     await world.rotation.refresh()
+
+
+async def test_a_disabled_proxy_carries_no_session(
+        api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram,
+        farm: Farm) -> None:
+    account = new_account(instagram)
+    moving = await create(api, member, account, proxy_id=2)
+    for number in (1, 2):
+        disabled = await api.patch(f"/api/proxies/{number}/status", headers=admin.headers,
+                                   json={"status": "disabled"})
+        assert disabled.status_code == 200, disabled.text
+    pinned = [(await create(api, member, new_account(instagram)))["proxy"]["id"]
+              for _ in range(5)]
+    assert set(pinned) == {3, 4}  # room for 6 there; never on a disabled one
+    answer = await api.post("/api/instagram/like", headers=member.headers,
+                            json={"username": account.username, "media_id": "m1"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["proxy"]["id"] in {3, 4} and moving["proxy"]["id"] == 2
+    assert instagram.world.actions[-1]["peer"] not in {egress_of(farm, 1), egress_of(farm, 2)}
+
+
+async def test_sessions_follow_the_rotation_settings(
+        api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram,
+        farm: Farm) -> None:
+    """Sessions take their proxy from the one rotation service: its hourly budget holds
+    them too (the session waits for its proxy, never leaves it)."""
+    account = new_account(instagram)
+    number = (await create(api, member, account))["proxy"]["id"]
+    changed = await api.put("/api/proxies/rotation", headers=admin.headers,
+                            json={"hourly_budget": 1})
+    assert changed.status_code == 200, changed.text
+    first = await api.post("/api/instagram/like", headers=member.headers,
+                           json={"username": account.username, "media_id": "m1"})
+    assert first.status_code == 200, first.text
+    second = await api.post("/api/instagram/like", headers=member.headers,
+                            json={"username": account.username, "media_id": "m2"})
+    failure(second, 503, "NO_PROXY_AVAILABLE")
+    assert [a["peer"] for a in instagram.world.actions] == [egress_of(farm, number)]

@@ -46,7 +46,7 @@ async def create_proxy(body: ProxyCreate, admin: Admin, found: Services) -> Prox
             {"field": "body.ip", "message": "not an IP address or host name",
              "type": "value_error"}]})
     added = await found.manager.add(NewProxy(address, body.session, body.shared,
-                                             admin.user.id))
+                                             admin.user.id, body.hourly_budget))
     return ProxyWithSessionsOut.of(added)
 
 
@@ -107,8 +107,9 @@ async def change_status(proxy_id: int, body: StatusChange, _: Admin,
 
 @router.patch("/api/proxies/{proxy_id}", response_model=ProxyOut)
 async def change_proxy(proxy_id: int, body: ProxyChange, _: Admin, found: Services) -> ProxyOut:
-    return ProxyOut.of(await found.manager.change(proxy_id,
-                                                  Changes(body.is_active, body.shared)))
+    changes = Changes(body.is_active, body.shared, body.hourly_budget,
+                      sets_budget="hourly_budget" in body.model_fields_set)
+    return ProxyOut.of(await found.manager.change(proxy_id, changes))
 
 
 @router.post("/api/proxies/{proxy_id}/report", response_model=ProxyOut)

@@ -1,5 +1,5 @@
-"""Seed 000's request and response bodies, field for field (plus `protocol` and `shared`,
-which the seed's model lacks and proxyfleet adds)."""
+"""Seed 000's request and response bodies, field for field (plus `protocol`, `shared` and
+`hourly_budget`, which the seed's model lacks and proxyfleet adds)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from proxyfleet.core.manager import ManagedProxy
 from proxyfleet.core.proxies import ProxyProtocol
 from proxyfleet.core.rotation import Pick, RotationSettings, Strategy
 from proxyfleet.core.sessions import AccountSession
+
+BUDGET = ("Requests per clock hour the rotation hands this proxy out for, overriding the "
+          "rotation setting's `hourly_budget`; null: the setting applies.")
 
 
 class Strict(BaseModel):
@@ -32,6 +35,7 @@ class ProxyCreate(Strict):
     session: str = Field(min_length=1, max_length=16_384)
     protocol: ProxyProtocol = ProxyProtocol.HTTP
     shared: bool = Field(False, description="Also hand it out to leases and the gateway.")
+    hourly_budget: int | None = Field(None, ge=1, description=BUDGET)
 
 
 class StatusChange(Strict):
@@ -42,6 +46,7 @@ class StatusChange(Strict):
 class ProxyChange(Strict):
     is_active: bool | None = None
     shared: bool | None = None
+    hourly_budget: int | None = Field(None, ge=1, description=BUDGET)
 
 
 class Report(Strict):
@@ -73,6 +78,7 @@ class ProxyOut(BaseModel):
     updated_at: datetime
     protocol: ProxyProtocol
     shared: bool
+    hourly_budget: int | None = Field(description=BUDGET)
 
     @classmethod
     def fields_of(cls, proxy: ManagedProxy) -> dict[str, object]:
@@ -84,7 +90,7 @@ class ProxyOut(BaseModel):
                 "requests_this_hour": proxy.requests_this_hour,
                 "error_count": proxy.error_count, "created_at": proxy.created_at,
                 "updated_at": proxy.updated_at, "protocol": address.protocol,
-                "shared": proxy.shared}
+                "shared": proxy.shared, "hourly_budget": proxy.hourly_budget}
 
     @classmethod
     def of(cls, proxy: ManagedProxy) -> ProxyOut:
