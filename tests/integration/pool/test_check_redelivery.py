@@ -66,6 +66,9 @@ async def test_a_lapsed_claim_checks_nothing(live: bootstrap.Container, farm: Fa
     # Without a claim (a hand-run check), they are checked, and counted.
     assert (await live.checking.check(batch.ids)).checked == len(good)
     assert (await _counts(live))[1] == [(1, 1)] * len(good)
+    # Each round adds to the counters, past what the bounded history keeps.
+    await live.checking.check(batch.ids)
+    assert (await _counts(live))[1] == [(2, 2)] * len(good)
 
 
 async def _queued_and_run(live: bootstrap.Container, batch: Claim) -> None:
