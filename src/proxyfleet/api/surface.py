@@ -174,9 +174,10 @@ ERROR_MEANINGS: Mapping[int, str] = {
 
 
 def documented(model: type[Any], statuses: Sequence[int],
-               models: Mapping[int, type[Any]] | None = None) -> dict[int | str, Any]:
+               models: Mapping[int, Any] | None = None) -> dict[int | str, Any]:
     """The `responses=` of a route: each status it answers besides success, with the body
-    model (`models` overrides it for some statuses)."""
+    model (`models` overrides it for some statuses: a model, or a union of the models a
+    status may answer in)."""
     chosen = models or {}
     return {status: {"model": chosen.get(status, model), "description": ERROR_MEANINGS[status]}
             for status in statuses}
