@@ -174,3 +174,20 @@ async def test_signed_creation_cursors_holding_the_wrong_values_are_422(
     fine = ours.encode(["2025-01-01T00:00:00+00:00", str(uuid.uuid4())])
     assert (await client.get(path, params={"cursor": fine},
                              headers=admin.headers)).status_code == 200
+
+
+async def test_nul_on_every_other_surface_is_its_own_validation_error(
+        client: httpx.AsyncClient, admin: Member, member: Member) -> None:
+    manager = await client.post("/api/proxies", headers=admin.headers, json={
+        "ip": "10.9.9.8", "port": 8080, "username": "u\u0000", "password": "p"})
+    assert manager.status_code == 422, manager.text
+    assert manager.json()["error"] == "validation_error"
+    assert (await client.get("/api/proxies", headers=admin.headers)).json() == []
+    shop = await client.post("/api/external-proxy/purchase", headers=member.headers,
+                             json={"product_id": 1, "note": "\u0000"})
+    assert shop.status_code == 422, shop.text
+    assert "detail" in shop.json()
+    instagram = await client.post("/api/instagram/session", headers=member.headers, json={
+        "username": "al\u0000ice", "cookies": {"sessionid": "s"}})
+    assert instagram.status_code == 422, instagram.text
+    assert instagram.json()["error_code"] == "VALIDATION_ERROR"
