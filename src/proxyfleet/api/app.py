@@ -20,6 +20,7 @@ from proxyfleet.api import dashboard
 from proxyfleet.api.instagram import routes as instagram_routes
 from proxyfleet.api.ipv6 import instances as ipv6_instances
 from proxyfleet.api.manager import proxies as manager_proxies
+from proxyfleet.api.manager.envelope import MANAGER
 from proxyfleet.api.pool import (
     accounts,
     gateway,
@@ -34,7 +35,7 @@ from proxyfleet.api.pool import (
 from proxyfleet.api.pool.envelope import POOL
 from proxyfleet.api.shop import routes as shop_routes
 from proxyfleet.api.shop import telegram as telegram_routes
-from proxyfleet.api.surface import render_domain, render_http, render_validation
+from proxyfleet.api.surface import Surface, render_domain, render_http, render_validation
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.errors import DomainError
 from proxyfleet.logconfig import configure
@@ -137,13 +138,27 @@ def _leaf_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
             yield route
 
 
+# Paths a surface owns whole: an unknown path or a wrong method under one answers in that
+# surface's envelope. Seed 000's proxy numbers take an int converter (so /api/proxies/next is
+# never taken for a number), which makes /api/proxies/abc such an unknown path.
+_OWNED_PATHS: Sequence[tuple[str, Surface]] = (("/api/proxies", MANAGER),)
+
+
+def _fallback_surface(request: Request) -> Surface:
+    path = request.url.path
+    for prefix, surface in _OWNED_PATHS:
+        if path == prefix or path.startswith(prefix + "/"):
+            return surface
+    return POOL
+
+
 def _install_fallback_handlers(app: FastAPI) -> None:
-    """Errors raised outside a surface's routes (unknown paths, wrong methods) use the pool
-    API's envelope, the main surface's."""
+    """Errors raised outside a surface's routes (unknown paths, wrong methods) use the
+    envelope of the surface owning the path, else the pool API's, the main surface's."""
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
-        response = render_http(POOL, error)
+        response = render_http(_fallback_surface(request), error)
         if error.status_code == 405:
             # Starlette names the methods of the first route that matched the path; a path
             # served by several routes allows all of theirs.

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from proxyfleet.core.errors import DomainError, ErrorKind, InvalidInput
+from proxyfleet.core.errors import DomainError, ErrorKind
 
 STATUS_BY_KIND: Mapping[ErrorKind, int] = {
     ErrorKind.INVALID: 422,
@@ -90,36 +90,51 @@ _NUL_BYTES = (b"\x00", b"\\u0000")
 _NUL_QUERY = b"%00"
 
 
-def _carries_nul(value: Any) -> bool:
+def _nul_at(value: Any, where: str) -> str | None:
+    """Where in a decoded JSON value a NUL character is (`body.proxies.0.username`; a key
+    holding one is named by the object holding it), or None."""
     if isinstance(value, str):
-        return _NUL in value
+        return where if _NUL in value else None
     if isinstance(value, dict):
-        return any(_carries_nul(k) or _carries_nul(v) for k, v in value.items())
+        for key, item in value.items():
+            found = where if _NUL in key else _nul_at(item, f"{where}.{key}")
+            if found is not None:
+                return found
     if isinstance(value, list):
-        return any(_carries_nul(item) for item in value)
-    return False
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{where}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
+def _nul_refused(where: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": tuple(where.split(".")), "type": "nul",
+                                    "msg": "Text may not contain NUL characters."}])
 
 
 async def refuse_nul(request: Request) -> None:
-    """Raise InvalidInput when the path, the query or a JSON body holds a NUL character.
+    """Raise a validation error (each surface answers it as it answers bad fields) when the
+    path, the query or a JSON body holds a NUL character.
 
     The body is decoded only when its bytes hold a NUL or a `\\u0000` escape (a cheap search
     on every request); Starlette keeps the body, so the handler reads it again for free."""
-    if _NUL in request.scope["path"] or _NUL_QUERY in request.scope["query_string"]:
-        raise InvalidInput("Text may not contain NUL characters.", {"fields": [
-            {"field": "query", "message": "contains a NUL character", "type": "nul"}]})
+    if _NUL in request.scope["path"]:
+        raise _nul_refused("path")
+    if _NUL_QUERY in request.scope["query_string"]:
+        raise _nul_refused("query")
     if request.method in {"GET", "HEAD", "DELETE", "OPTIONS"}:
         return
     body = await request.body()
     if not any(marker in body for marker in _NUL_BYTES):
         return
     try:
-        found = _NUL.encode() in body or _carries_nul(json.loads(body))
+        # A raw NUL byte is no JSON text: the body as a whole is refused.
+        found = "body" if _NUL.encode() in body else _nul_at(json.loads(body), "body")
     except ValueError:
         return  # not JSON: the handler's own validation answers it
-    if found:
-        raise InvalidInput("Text may not contain NUL characters.", {"fields": [
-            {"field": "body", "message": "contains a NUL character", "type": "nul"}]})
+    if found is not None:
+        raise _nul_refused(found)
 
 
 # Turns a foreign exception a route let through into the domain error to answer with, or
@@ -174,9 +189,10 @@ ERROR_MEANINGS: Mapping[int, str] = {
 
 
 def documented(model: type[Any], statuses: Sequence[int],
-               models: Mapping[int, type[Any]] | None = None) -> dict[int | str, Any]:
+               models: Mapping[int, Any] | None = None) -> dict[int | str, Any]:
     """The `responses=` of a route: each status it answers besides success, with the body
-    model (`models` overrides it for some statuses)."""
+    model (`models` overrides it for some statuses: a model, or a union of the models a
+    status may answer in)."""
     chosen = models or {}
     return {status: {"model": chosen.get(status, model), "description": ERROR_MEANINGS[status]}
             for status in statuses}

@@ -35,7 +35,8 @@ def _protected_routes(container: Container) -> list[tuple[str, str]]:
     for full_path, route in _api_routes(app.routes):
         if full_path in PUBLIC_PATHS:
             continue
-        path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), full_path)
+        path = re.sub(r"\{[^}]+:int\}", "1", full_path)  # seed 000's proxy numbers
+        path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
         found.extend((method, path) for method in sorted(route.methods))
     return found
 

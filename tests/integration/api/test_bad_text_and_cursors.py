@@ -126,3 +126,68 @@ async def test_a_cursor_from_another_secret_key_is_refused(
         ["score", "desc", 0.5, str(uuid.uuid4()), 1])
     response = await client.get("/proxies", params={"cursor": foreign}, headers=member.headers)
     assert response.status_code == 422
+
+
+async def test_signed_proxy_cursors_holding_the_wrong_values_are_422(
+        client: httpx.AsyncClient, member: Member, container: Container) -> None:
+    """A cursor the server signed is still read with care: should one ever carry a value of
+    the wrong type, it is the caller's 422, never a value bound into SQL or a 500."""
+    await seed(container, addresses(3), status="active", score=0.5)
+    ours = CursorCodec(container.database.box)
+    proxy_id = str(uuid.uuid4())
+    for sort, position in [
+        ("score", ["score", "desc", 10**200, proxy_id, 3]),  # beyond any score
+        ("score", ["score", "desc", True, proxy_id, 3]),  # a boolean is not a number
+        ("score", ["score", "desc", float("inf"), proxy_id, 3]),
+        ("score", ["score", "desc", "0.5", proxy_id, 3]),
+        ("score", ["score", "desc", 0.5, proxy_id, True]),
+        ("score", ["score", "desc", 0.5, proxy_id, -1]),
+        ("score", ["score", "desc", 0.5, proxy_id, 2**53 + 1]),
+        ("score", ["score", "desc", 0.5, "not-a-uuid", 3]),
+        ("score", ["score", "asc", 0.5, proxy_id, 3]),  # another ordering's cursor
+        ("score", ["latency", "desc", 0.5, proxy_id, 3]),
+        ("score", ["score", "desc", 0.5, proxy_id]),
+        ("last_checked", ["last_checked", "desc", "2025-01-01T00:00:00", proxy_id, 3]),
+        ("last_checked", ["last_checked", "desc", 5, proxy_id, 3]),
+    ]:
+        response = await client.get("/proxies", params={"sort": sort, "cursor": ours.encode(
+            position)}, headers=member.headers)
+        assert response.status_code == 422, (position, response.text)
+        assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    fine = ours.encode(["score", "desc", 0.6, proxy_id, 3])
+    response = await client.get("/proxies", params={"cursor": fine}, headers=member.headers)
+    assert response.status_code == 200
+    assert response.json()["total_count"] == 3
+
+
+@pytest.mark.parametrize("path", ["/admin/users", "/sources"])
+async def test_signed_creation_cursors_holding_the_wrong_values_are_422(
+        client: httpx.AsyncClient, admin: Member, container: Container, path: str) -> None:
+    ours = CursorCodec(container.database.box)
+    for position in (["2025-01-01T00:00:00", str(uuid.uuid4())],  # a moment without a zone
+                     ["2025-01-01T00:00:00+00:00", "not-a-uuid"],
+                     [True, str(uuid.uuid4())], ["2025-01-01T00:00:00+00:00"]):
+        response = await client.get(path, params={"cursor": ours.encode(position)},
+                                    headers=admin.headers)
+        assert response.status_code == 422, (position, response.text)
+        assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    fine = ours.encode(["2025-01-01T00:00:00+00:00", str(uuid.uuid4())])
+    assert (await client.get(path, params={"cursor": fine},
+                             headers=admin.headers)).status_code == 200
+
+
+async def test_nul_on_every_other_surface_is_its_own_validation_error(
+        client: httpx.AsyncClient, admin: Member, member: Member) -> None:
+    manager = await client.post("/api/proxies", headers=admin.headers, json={
+        "ip": "10.9.9.8", "port": 8080, "username": "u\u0000", "password": "p"})
+    assert manager.status_code == 422, manager.text
+    assert manager.json()["error"] == "validation_error"
+    assert (await client.get("/api/proxies", headers=admin.headers)).json() == []
+    shop = await client.post("/api/external-proxy/purchase", headers=member.headers,
+                             json={"product_id": 1, "note": "\u0000"})
+    assert shop.status_code == 422, shop.text
+    assert "detail" in shop.json()
+    instagram = await client.post("/api/instagram/session", headers=member.headers, json={
+        "username": "al\u0000ice", "cookies": {"sessionid": "s"}})
+    assert instagram.status_code == 422, instagram.text
+    assert instagram.json()["error_code"] == "VALIDATION_ERROR"

@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.proxies import ProxyFilter
 from proxyfleet.pool.leasing import LeasingService
-from proxyfleet.storage.tables import LeaseRow, LedgerEntryRow
+from proxyfleet.storage.tables import BalanceRow, LeaseRow, LedgerEntryRow
 from tests.conftest import Member
 from tests.integration.pool.seeding import addresses, funded, seed
 
@@ -80,6 +80,32 @@ async def test_on_sqlite_the_clock_is_read_only_once_the_write_lock_is_held(
     grant = await acquiring
     assert read == [False]
     assert grant.lease.expires_at - grant.lease.created_at == timedelta(seconds=60)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_on_postgresql_the_start_is_read_once_the_grant_has_waited(
+        client: httpx.AsyncClient, container: Container, admin: Member, backend: str) -> None:
+    """The grant statement waits for a row another transaction holds (here the balance); its
+    lease starts after that wait, not at the statement's start, and lasts what was asked."""
+    if container.database.backend != backend:
+        pytest.skip("SQLite takes lease times from the caller's clock after BEGIN IMMEDIATE")
+    await seed(container, addresses(1), status="active", score=0.5)
+    member = await funded(client, admin, 1)
+    async with container.database.engines.writer.connect() as conn, conn.begin():
+        await conn.execute(select(BalanceRow.amount).where(
+            BalanceRow.user_id == uuid.UUID(member.id)).with_for_update())
+        acquiring = asyncio.ensure_future(client.post(
+            "/proxies/acquire", headers=member.headers,
+            json={"lease_duration_seconds": 60}))
+        await asyncio.sleep(0.3)
+        assert not acquiring.done()
+        waited_until = (await conn.execute(select(func.clock_timestamp()))).scalar_one()
+    granted = await acquiring
+    assert granted.status_code == 200, granted.text
+    async with container.database.engines.reader.connect() as conn:
+        start, end = (await conn.execute(select(LeaseRow.created_at, LeaseRow.expires_at))).one()
+    assert start >= waited_until
+    assert end - start == timedelta(seconds=60)
 
 
 async def _acquire(client: httpx.AsyncClient, member: Member, key: str) -> httpx.Response:

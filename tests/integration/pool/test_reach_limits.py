@@ -1,25 +1,29 @@
 """POST /proxies/test is bounded: non-admins may not aim the pool at loopback, private or
-link-local targets, and each user has a rate of proxy fetches. GET /judge names credential
-headers without repeating them."""
+link-local targets, and each user has a rate of proxy fetches and a number of tests at once.
+GET /judge names credential headers without repeating them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 
 from proxyfleet import bootstrap
 from proxyfleet.api.app import create_app
+from proxyfleet.core.proxies import ProxyAddress, ProxyProtocol
 from proxyfleet.settings import Settings
 from tests.conftest import Member, register
+from tests.integration.pool.seeding import seed
 
 
-@pytest.fixture
-async def strict_client(settings: Settings, container: bootstrap.Container,
-                        ) -> AsyncIterator[httpx.AsyncClient]:
-    """A second API process over the same database, with a small fetch allowance."""
-    built = bootstrap.build(settings.model_copy(update={"reach_fetches_per_minute": 60}))
+@asynccontextmanager
+async def _second_api(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A second API process over the same database, with these settings changed."""
+    built = bootstrap.build(settings.model_copy(update=changes))
     await built.start()
     transport = httpx.ASGITransport(app=create_app(built))
     try:
@@ -27,6 +31,14 @@ async def strict_client(settings: Settings, container: bootstrap.Container,
             yield client
     finally:
         await built.close()
+
+
+@pytest.fixture
+async def strict_client(settings: Settings, container: bootstrap.Container,
+                        ) -> AsyncIterator[httpx.AsyncClient]:
+    """A small fetch allowance."""
+    async with _second_api(settings, reach_fetches_per_minute=60) as client:
+        yield client
 
 
 @pytest.mark.parametrize("url", [
@@ -65,6 +77,66 @@ async def test_each_user_has_a_rate_of_fetches(strict_client: httpx.AsyncClient)
     assert small.status_code == 404  # ten fetches were left
     theirs = await strict_client.post("/proxies/test", headers=other.headers, json=body)
     assert theirs.status_code == 404
+
+
+class SilentProxy:
+    """A pool proxy that takes connections and answers nothing until let go; then it closes
+    every connection it holds, and each new one at once."""
+
+    def __init__(self) -> None:
+        self.connected = asyncio.Event()
+        self._held: list[asyncio.StreamWriter] = []
+        self._holding = True
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> ProxyAddress:
+        self._server = await asyncio.start_server(self._take, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return ProxyAddress("127.0.0.1", port, ProxyProtocol.HTTP)
+
+    async def __aexit__(self, *_: object) -> None:
+        self.let_go()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _take(self, _: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._holding:
+            writer.close()
+            return
+        self._held.append(writer)
+        self.connected.set()
+
+    def let_go(self) -> None:
+        self._holding = False
+        for writer in self._held:
+            writer.close()
+
+
+async def test_each_user_has_a_number_of_tests_at_once(
+        settings: Settings, container: bootstrap.Container) -> None:
+    silent = SilentProxy()
+    async with silent as proxy, _second_api(settings, reach_concurrent_tests=1) as api:
+        await seed(container, [proxy], status="active", score=0.5)
+        member, other = await register(api), await register(api)
+        body = {"url": "http://1.0.0.1:9/", "count": 1, "timeout_seconds": 60}
+        first = asyncio.ensure_future(api.post("/proxies/test", headers=member.headers,
+                                               json=body))
+        await asyncio.wait_for(silent.connected.wait(), 30)
+        second = await api.post("/proxies/test", headers=member.headers, json=body)
+        assert second.status_code == 429, second.text
+        assert second.json()["error"]["code"] == "RATE_LIMITED"
+        assert second.json()["error"]["details"]["concurrent"] == 1
+        assert second.headers["Retry-After"] == "1"
+        silent.let_go()
+        answered = await first
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["results"][0]["reachable"] is False
+        # The finished test gave its place back; other users never shared it.
+        again = await api.post("/proxies/test", headers=member.headers, json=body)
+        assert again.status_code == 200, again.text
+        theirs = await api.post("/proxies/test", headers=other.headers, json=body)
+        assert theirs.status_code == 200, theirs.text
 
 
 async def test_the_judge_leaves_credentials_out(client: httpx.AsyncClient) -> None:

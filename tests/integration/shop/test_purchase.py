@@ -15,6 +15,7 @@ from proxyfleet.core.proxies import ProxyAddress, ProxyProtocol
 from proxyfleet.sim.upstream import UpstreamSim
 from tests.conftest import Member
 from tests.integration.shop.conftest import PRICE_CENTS, funded, listed, synced, usd
+from tests.integration.storage.at_rest import every_value, sqlite_files
 
 PURCHASE = "/api/external-proxy/purchase"
 
@@ -201,3 +202,26 @@ async def test_one_buyer_racing_twenty_purchases_with_money_for_three(
     assert sorted(a.status_code for a in answers) == [200] * 3 + [402] * 17
     assert await usd(container, buyer) == 0
     assert len(await _orders(client, buyer)) == 3
+
+
+async def test_no_shop_secret_is_stored_in_plain_text(
+        client: httpx.AsyncClient, admin: Member, container: Container,
+        upstream: UpstreamSim) -> None:
+    """The provider's token and a bought proxy's password are sealed at rest, as every
+    secret is (storage/sealing.py): in no column, and in no SQLite file."""
+    buyer = await funded(client, admin, 500)
+    product_id = (await _products(client, admin, buyer))[0]
+    bought = await client.post(PURCHASE, headers=buyer.headers, json={"product_id": product_id})
+    assert bought.status_code == 200, bought.text
+    secrets = [upstream.token, bought.json()["credentials"]["password"]]
+    assert all(len(secret) >= 8 for secret in secrets)
+    values = await every_value(container)
+    for secret in secrets:
+        assert not any(secret in value for value in values), secret
+    for path in sqlite_files(container):
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, path
+    # Still the buyer's to read.
+    orders = await _orders(client, buyer)
+    assert orders[0]["credentials"]["password"] == secrets[1]  # type: ignore[index]

@@ -1,6 +1,7 @@
 """PostgreSQL connection reuse: a connection idle long enough is pinged (and replaced when
 the database dropped it); one reused right away is not; a burst opens at most the pool's size
-and what it opened past the kept connections is closed once given back."""
+and what it opened past the kept connections is closed once given back; each process's pool
+is sized by PROXYFLEET_DATABASE_POOL_SIZE and _POOL_KEPT."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from proxyfleet import bootstrap
+from proxyfleet.settings import Settings
 from proxyfleet.storage.database import Backend, Engines, PoolSize
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
@@ -83,10 +86,9 @@ async def test_an_idle_connection_dropped_by_the_database_is_replaced(
     assert len(pings) >= 1
 
 
-async def test_a_burst_opens_at_most_the_pool_size_and_idle_extras_are_let_go(
-        database_url: str) -> None:
-    size = PoolSize(most=8, kept=3)
-    engines = Engines.create(database_url, idle_before_ping=3600.0, pool=size)
+async def _burst(engines: Engines, clients: int) -> tuple[int, int]:
+    """Run `clients` queries at once: how many connections they used, and how many of those
+    are still open afterwards."""
 
     async def backend_in_use() -> int:
         async with engines.writer.connect() as conn:
@@ -94,17 +96,36 @@ async def test_a_burst_opens_at_most_the_pool_size_and_idle_extras_are_let_go(
             await conn.execute(text("SELECT pg_sleep(0.02)"))
             return int(pid)
 
+    burst = set(await asyncio.gather(*(backend_in_use() for _ in range(clients))))
+    async with engines.reader.connect() as conn:
+        alive = (await conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+            {"pids": list(burst)})).scalar_one()
+    return len(burst), int(alive)
+
+
+async def test_a_burst_opens_at_most_the_pool_size_and_idle_extras_are_let_go(
+        database_url: str) -> None:
+    size = PoolSize(most=8, kept=3)
+    engines = Engines.create(database_url, idle_before_ping=3600.0, pool=size)
     try:
-        burst = set(await asyncio.gather(*(backend_in_use() for _ in range(size.most + 20))))
-        assert size.kept < len(burst) <= size.most
-        async with engines.reader.connect() as conn:
-            alive = (await conn.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
-                {"pids": list(burst)})).scalar_one()
+        used, alive = await _burst(engines, size.most + 20)
+        assert size.kept < used <= size.most
         # The connection asking is one of the kept ones.
         assert alive == size.kept
     finally:
         await engines.dispose()
+
+
+async def test_each_process_sizes_its_pool_from_the_settings(settings: Settings) -> None:
+    built = bootstrap.build(settings.model_copy(update={"database_pool_size": 6,
+                                                       "database_pool_kept": 2}))
+    try:
+        used, alive = await _burst(built.database.engines, 30)
+        assert 2 < used <= 6
+        assert alive == 2
+    finally:
+        await built.close()
 
 
 def test_a_pool_keeps_no_more_than_it_may_hold() -> None:

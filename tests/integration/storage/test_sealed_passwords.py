@@ -30,15 +30,9 @@ from proxyfleet.storage.proxies import ProxiesRepository
 from proxyfleet.storage.sealing import SecretBox
 from proxyfleet.storage.tables import ProxyRow
 from tests.conftest import TEST_SECRET, Member, _admin_sql
-from tests.integration.storage.test_secrets_at_rest import _every_value
+from tests.integration.storage.at_rest import every_value, sqlite_files
 
 SECRETS = ["hunter2-plain-secret", "pässwörd-ünïcode", "p@ss:with:colons"]
-
-
-def _sqlite_files(url: str) -> list[Path]:
-    database = make_url(url).database
-    assert database is not None
-    return list(Path(database).parent.glob(Path(database).name + "*"))
 
 
 async def test_no_proxy_password_is_stored_in_plain_text(
@@ -53,18 +47,17 @@ async def test_no_proxy_password_is_stored_in_plain_text(
         [ProxyAddress("10.7.0.3", 3128, ProxyProtocol.HTTPS, "u3", SECRETS[2])],
         ProxyOrigin.MANUAL)
 
-    values = await _every_value(container)
+    values = await every_value(container)
     for secret in SECRETS:
         assert not any(secret in value for value in values)
     async with container.database.engines.reader.connect() as conn:
         stored = (await conn.execute(select(ProxyRow.password))).scalars().all()
     assert len(stored) == 3
     assert all(SecretBox.looks_sealed(token) for token in stored)
-    if container.database.backend == "sqlite":
-        for path in _sqlite_files(container.settings.effective_database_url):
-            content = path.read_bytes()
-            for secret in SECRETS:
-                assert secret.encode() not in content, path
+    for path in sqlite_files(container):
+        content = path.read_bytes()
+        for secret in SECRETS:
+            assert secret.encode() not in content, path
 
     listed = (await client.get("/proxies", headers=admin.headers)).json()["items"]
     assert sorted(p["password"] for p in listed) == sorted(SECRETS)

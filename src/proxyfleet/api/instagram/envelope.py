@@ -81,10 +81,11 @@ class InstagramErrorOut(BaseModel):
     errors: dict[str, Any]
 
 
-# What every route of this surface may answer; a rejected key (401) and a forbidden account
-# (403) in the platform's shape.
+# What every route of this surface may answer; a forbidden account (403) in the platform's
+# shape, and a 401 in either: the platform's for a rejected key, the seed's for
+# INVALID_SESSION.
 INSTAGRAM_ERRORS = documented(InstagramErrorOut, (401, 403, 422, 429, 502, 503),
-                              {403: ErrorOut})
+                              {401: InstagramErrorOut | ErrorOut, 403: ErrorOut})
 
 
 def instagram_router(**options: Any) -> APIRouter:

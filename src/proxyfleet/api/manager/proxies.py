@@ -84,18 +84,18 @@ async def change_rotation(body: RotationIn, _: Admin, found: Services) -> Rotati
     return RotationOut.of(await found.rotation.change_settings(**changes))
 
 
-@router.get("/api/proxies/{proxy_id}", response_model=ProxyWithSessionsOut)
+@router.get("/api/proxies/{proxy_id:int}", response_model=ProxyWithSessionsOut)
 async def get_proxy(proxy_id: int, _: Admin, found: Services) -> ProxyWithSessionsOut:
     return ProxyWithSessionsOut.of(await found.manager.get(proxy_id))
 
 
-@router.delete("/api/proxies/{proxy_id}", status_code=204, response_class=Response)
+@router.delete("/api/proxies/{proxy_id:int}", status_code=204, response_class=Response)
 async def delete_proxy(proxy_id: int, _: Admin, found: Services) -> Response:
     await found.manager.remove(proxy_id)
     return Response(status_code=204)
 
 
-@router.patch("/api/proxies/{proxy_id}/status", response_model=ProxyOut)
+@router.patch("/api/proxies/{proxy_id:int}/status", response_model=ProxyOut)
 async def change_status(proxy_id: int, body: StatusChange, _: Admin,
                         found: Services) -> ProxyOut:
     if body.status is None and body.shared is None:
@@ -105,13 +105,13 @@ async def change_status(proxy_id: int, body: StatusChange, _: Admin,
     return ProxyOut.of(await found.manager.change(proxy_id, Changes(active, body.shared)))
 
 
-@router.patch("/api/proxies/{proxy_id}", response_model=ProxyOut)
+@router.patch("/api/proxies/{proxy_id:int}", response_model=ProxyOut)
 async def change_proxy(proxy_id: int, body: ProxyChange, _: Admin, found: Services) -> ProxyOut:
     changes = Changes(body.is_active, body.shared, body.hourly_budget,
                       sets_budget="hourly_budget" in body.model_fields_set)
     return ProxyOut.of(await found.manager.change(proxy_id, changes))
 
 
-@router.post("/api/proxies/{proxy_id}/report", response_model=ProxyOut)
+@router.post("/api/proxies/{proxy_id:int}/report", response_model=ProxyOut)
 async def report(proxy_id: int, body: Report, _: Admin, found: Services) -> ProxyOut:
     return ProxyOut.of(await found.manager.report(proxy_id, body.success))

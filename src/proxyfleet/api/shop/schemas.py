@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from proxyfleet.core.shop import CatalogueItem, Order, ProductKind, ShopStats, SyncReport
 from proxyfleet.shop.rules import dollars
 
 MAX_PAGE_SIZE = 500
+# A money amount: a Decimal here, a JSON number with two decimals on the wire (envelope.py's
+# MoneyJSONResponse), so the spec says number, not pydantic's string for a Decimal.
+Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [2.0]})]
 
 
 def utc_text(moment: datetime | None) -> str | None:
@@ -29,7 +32,7 @@ class ProductOut(BaseModel):
     country_code: str
     city: str
     ISP: str
-    price: Decimal
+    price: Money
     status: int
 
     @classmethod
@@ -64,7 +67,7 @@ class PurchaseOut(BaseModel):
     order_id: str
     proxy_id: int
     credentials: CredentialsOut
-    price: Decimal
+    price: Money
     expires_at: str | None
     refundable: bool
 
@@ -102,7 +105,7 @@ class RefundIn(BaseModel):
 class RefundOut(BaseModel):
     status: Literal["success"] = "success"
     message: str = "Proxy refunded successfully"
-    refund_amount: Decimal
+    refund_amount: Money
 
 
 class SyncIn(BaseModel):
@@ -136,7 +139,7 @@ class StatsOut(BaseModel):
     total_inventory: int
     total_sold: int
     total_refunded: int
-    revenue: Decimal
+    revenue: Money
     countries_available: int
     last_sync: str | None
 
