@@ -6,11 +6,12 @@ loopback, checking for 5xx answers and answers the spec does not describe.
 
 Prints, per key, the operations and cases run and the failures found (schemathesis's own
 summary follows each run); exits non-zero when any run failed. A 5xx is a failure unless it
-is a 502 the route documents (a third party failing: bench/schemathesis.toml). The server
-fetches URLs the fuzz makes up (a new source is scraped at once): run it where nothing
-leaves loopback, as the README shows. PostgreSQL is the server at
-PROXYFLEET_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres), in a database
-made for the run.
+is a 502 the route documents (a third party failing: bench/schemathesis.toml).
+
+The server fetches URLs the fuzz makes up (a new source is scraped at once), so the bench
+runs itself again in a network namespace of its own where only loopback exists (`unshare
+--net`, as root); PostgreSQL's Unix socket is bridged to 127.0.0.1:5432 inside it (socat).
+PostgreSQL is the server at 127.0.0.1:5432, in a database made for the run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,11 +99,36 @@ def _fuzz(base: str, who: str, key: str, max_examples: int) -> bool:
     return run.returncode == 0
 
 
+ISOLATED = "PROXYFLEET_FUZZ_ISOLATED"
+PG_SOCKET = "/var/run/postgresql/.s.PGSQL.5432"
+# Inside the namespace: loopback up, PostgreSQL's socket on 127.0.0.1:5432, then the bench.
+_INSIDE = ('ip link set lo up || exit 1; bridge=; '
+           'if [ -S "$PG_SOCKET" ]; then socat TCP-LISTEN:5432,bind=127.0.0.1,fork,reuseaddr '
+           'UNIX-CONNECT:"$PG_SOCKET" & bridge=$!; sleep 0.3; fi; '
+           '"$@"; status=$?; [ -n "$bridge" ] && kill "$bridge" && wait "$bridge"; exit $status')
+
+
+def _isolated() -> None:
+    """Run this bench again in a network namespace of its own, and exit with its status."""
+    if os.environ.get(ISOLATED):
+        return
+    missing = [tool for tool in ("unshare", "ip", "socat") if shutil.which(tool) is None]
+    if os.geteuid() != 0 or missing:
+        sys.exit("bench.fuzz_api runs as root with unshare, ip and socat (missing: "
+                 f"{', '.join(missing) or 'root'}): the server fetches the URLs it is given, "
+                 "and nothing may leave the machine")
+    argv = [sys.executable, "-m", "bench.fuzz_api", *sys.argv[1:]]
+    done = subprocess.run(["unshare", "--net", "sh", "-c", _INSIDE, "sh", *argv],
+                          env=os.environ | {ISOLATED: "1", "PG_SOCKET": PG_SOCKET})
+    sys.exit(done.returncode)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--max-examples", type=int, default=30)
     options = parser.parse_args()
+    _isolated()
     sys.exit(0 if asyncio.run(_run(options.backend, options.max_examples)) else 1)
 
 
