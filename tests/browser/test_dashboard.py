@@ -561,7 +561,29 @@ def test_the_manager_creates_disables_and_deletes_a_proxy_with_its_rotation(
     expect(row.locator("[data-test=mgr-state]")).to_have_text("disabled")
     with world.http(world.admin_key) as http:
         made = next(p for p in http.get("/api/proxies").json() if p["ip"] == address)
-    assert made["is_active"] is False
+    assert made["is_active"] is False and made["hourly_budget"] is None
+
+    # The proxy's own hourly budget is stored on the server, which every hand-out follows.
+    budget = row.locator("[data-test=mgr-budget]")
+    budget.fill("7")
+    budget.dispatch_event("change")
+    with world.http(world.admin_key) as http:
+        for _ in range(100):
+            made = http.get(f"/api/proxies/{made['id']}").json()
+            if made["hourly_budget"] is not None:
+                break
+            page.wait_for_timeout(100)
+    assert made["hourly_budget"] == 7
+    budget.fill("")
+    budget.dispatch_event("change")
+    expect(budget).to_have_value("")
+    with world.http(world.admin_key) as http:
+        for _ in range(100):
+            made = http.get(f"/api/proxies/{made['id']}").json()
+            if made["hourly_budget"] is None:
+                break
+            page.wait_for_timeout(100)
+    assert made["hourly_budget"] is None
 
     try:
         page.fill("[data-test=rot-threshold]", str(rotation["error_threshold"] + 2))

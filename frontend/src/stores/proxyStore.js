@@ -43,7 +43,6 @@ export const useProxyStore = defineStore('proxies', {
     rotationLoaded: false,
     history: {}, // proxy id -> [{ at, success, latencyMs }], the last `health_window` outcomes
     seenHour: {}, // proxy id -> the UTC hour its requests_this_hour was counted in
-    budgets: {}, // proxy id -> hourly budget overriding the setting
     cooling: {}, // proxy id -> { since, until, probing }
     alerts: [], // error threshold crossings: { id, at, error_count }
     cursor: null, // round robin: the id picked last
@@ -61,7 +60,6 @@ export const useProxyStore = defineStore('proxies', {
         now: state.now,
         history: state.history,
         seenHour: state.seenHour,
-        overrides: state.budgets,
         cooling: state.cooling,
         cursor: state.cursor,
         sticky: state.sticky,
@@ -246,9 +244,10 @@ export const useProxyStore = defineStore('proxies', {
     },
 
     // --- per-proxy rate limiting ---
+    // A proxy's own hourly budget is stored on the server (PATCH /api/proxies/{id}), which
+    // holds it for every hand-out (the gateway, sessions, /next); null: the setting applies.
     setBudget(id, perHour) {
-      if (perHour === null || perHour === undefined) delete this.budgets[id]
-      else this.budgets[id] = perHour
+      return this._patch(id, `/api/proxies/${id}`, { hourly_budget: perHour ?? null })
     },
     isRateLimited(id) {
       this.tick()
@@ -374,7 +373,6 @@ export const useProxyStore = defineStore('proxies', {
     _forget(id) {
       delete this.history[id]
       delete this.seenHour[id]
-      delete this.budgets[id]
       delete this.cooling[id]
       delete this.pending[id]
       for (const [key, value] of Object.entries(this.sticky)) if (value === id) delete this.sticky[key]

@@ -264,10 +264,21 @@ describe('request rate limiting per proxy', () => {
   it('uses a per-proxy budget over the setting, and null as no budget', async () => {
     const [a, b] = await seed(2)
     await store.saveRotation({ hourly_budget: null })
-    store.setBudget(a, 1)
+    await store.setBudget(a, 1)
     expect(picks(5)).toEqual([a, b, b, b, b])
-    store.setBudget(a, null)
+    await store.setBudget(a, null)
     expect(store.isRateLimited(a)).toBe(false)
+  })
+
+  it('stores a per-proxy budget on the server, which holds it for every hand-out', async () => {
+    const [a] = await seed(1)
+    await store.setBudget(a, 7)
+    expect(server.calls.at(-1)).toMatchObject({ method: 'PATCH', path: `/api/proxies/${a}`, body: { hourly_budget: 7 } })
+    expect(server.proxies.get(a).hourly_budget).toBe(7)
+    expect(store.byId.get(a).hourly_budget).toBe(7)
+    const refused = await store.setBudget(a, 0).catch((e) => e)
+    expect(refused.status).toBe(422)
+    expect(server.proxies.get(a).hourly_budget).toBe(7)
   })
 })
 

@@ -44,7 +44,7 @@ export function seedServer({ now = () => Date.now(), names = {}, rotation = {} }
     const proxy = {
       id: nextProxyId++, ip: body.ip, port: body.port, username: body.username ?? null,
       password: body.password ?? null, protocol: body.protocol ?? 'http', shared: body.shared ?? false,
-      is_active: true, total_requests: 0, failed_requests: 0,
+      hourly_budget: body.hourly_budget ?? null, is_active: true, total_requests: 0, failed_requests: 0,
       requests_this_hour: 0, error_count: 0, created_at: iso(), updated_at: iso(),
       sessions: [{ id: nextSessionId++, session: body.session, status: 'active' }],
     }
@@ -98,8 +98,12 @@ export function seedServer({ now = () => Date.now(), names = {}, rotation = {} }
     if ((m = /^\/api\/proxies\/(\d+)$/.exec(path)) && method === 'PATCH') {
       const proxy = proxies.get(Number(m[1]))
       if (!proxy) return fail(404, 'not_found', 'Requested resource not found', { proxy_id: Number(m[1]) })
-      const unknown = Object.keys(body ?? {}).filter((k) => !['is_active', 'shared'].includes(k))
+      const unknown = Object.keys(body ?? {}).filter((k) => !['is_active', 'shared', 'hourly_budget'].includes(k))
       if (unknown.length) return fail(422, 'validation_error', 'Missing or invalid fields', { fields: unknown })
+      const budget = body.hourly_budget
+      if (budget !== undefined && budget !== null && !(Number.isInteger(budget) && budget >= 1)) {
+        return fail(422, 'validation_error', 'Missing or invalid fields', { fields: ['hourly_budget'] })
+      }
       Object.assign(proxy, body, { updated_at: iso() })
       return json(200, view(proxy, false))
     }
