@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 
@@ -11,6 +12,8 @@ KEY_PREFIX = "pp_"
 KEY_BODY_LENGTH = 48
 DISPLAY_PREFIX_LENGTH = 8  # "pp_" + 5 characters, as the reference shows ("pp_a1b2c")
 _ALPHABET = string.ascii_lowercase + string.digits
+# A whole key in one match (the gateway checks one per connection).
+_KEY = re.compile(f"{KEY_PREFIX}[a-z0-9]{{{KEY_BODY_LENGTH}}}")
 
 
 def new_raw_key() -> str:
@@ -18,12 +21,7 @@ def new_raw_key() -> str:
 
 
 def looks_like_key(candidate: str) -> bool:
-    body = candidate.removeprefix(KEY_PREFIX)
-    return (
-        candidate.startswith(KEY_PREFIX)
-        and len(body) == KEY_BODY_LENGTH
-        and all(ch in _ALPHABET for ch in body)
-    )
+    return _KEY.fullmatch(candidate) is not None
 
 
 def display_prefix(raw: str) -> str:

@@ -8,6 +8,7 @@ Imports `core`, `wire`, the engine and the standard library.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +31,10 @@ UPSTREAM_PROTOCOLS = {
 EXIT_HEADER = "X-Proxyfleet-Exit"
 
 
+@functools.lru_cache(maxsize=65_536)
 def upstream_of(address: ProxyAddress) -> Upstream:
+    """How to speak to a pool proxy. Remembered: the same few thousand addresses are dialed
+    over and over, and checking a host costs more than the lookup (bench/gateway_bench)."""
     login = None
     if address.username is not None:
         login = Credentials(address.username, address.password or "")

@@ -12,6 +12,7 @@ Pure: imports `core` and the standard library.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -81,8 +82,11 @@ class ExitOptions:
         return 60.0 * (self.session_minutes or DEFAULT_SESSION_MINUTES)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_username(text: str) -> ExitOptions:
-    """The options in a username; `BadOptions` names what is wrong with it."""
+    """The options in a username; `BadOptions` names what is wrong with it. Remembers recent
+    answers (a client logs in with the same username connection after connection, and
+    `ExitOptions` is immutable); refusals raise every time."""
     user, *rest = text.split("-")
     if not _USER.match(user) or _keyword(user) is not None:
         raise BadOptions("The username must start with a name (letters, digits, _ . @ +).",

@@ -41,11 +41,7 @@ class Target:
 
     @property
     def kind(self) -> HostKind:
-        try:
-            version = ipaddress.ip_address(self.host).version
-        except ValueError:
-            return HostKind.NAME
-        return HostKind.IPV4 if version == 4 else HostKind.IPV6
+        return _kind(self.host)
 
     @property
     def authority(self) -> str:
@@ -53,6 +49,15 @@ class Target:
         # Of the normal forms only an IPv6 literal holds a colon.
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(host: str) -> HostKind:
+    try:
+        version = ipaddress.ip_address(host).version
+    except ValueError:
+        return HostKind.NAME
+    return HostKind.IPV4 if version == 4 else HostKind.IPV6
 
 
 def _normal_host(host: str) -> str:
