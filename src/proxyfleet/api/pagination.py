@@ -44,6 +44,8 @@ class CursorCodec:
         return f"{payload}.{self._mac(payload)}"
 
     def decode(self, cursor: str) -> list[Any]:
+        if not cursor.isascii():  # cursors are written in base64url and hex only
+            raise invalid_cursor(cursor)
         payload, _, mac = cursor.rpartition(".")
         if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             raise invalid_cursor(cursor)

@@ -40,6 +40,14 @@ def test_a_changed_cursor_is_refused(position: list[object], at: int, char: str)
             CURSORS.decode(changed)
 
 
+@pytest.mark.parametrize("char", ["\ud800", "é", "\x00"])
+def test_a_cursor_with_a_character_it_is_never_written_with_is_refused(char: str) -> None:
+    cursor = CURSORS.encode(["score", "desc", 0.5, "x", 3])
+    for changed in (char + cursor, cursor[:3] + char + cursor[4:], cursor + char):
+        with pytest.raises(InvalidInput):
+            CURSORS.decode(changed)
+
+
 def test_a_cursor_written_under_another_key_is_refused() -> None:
     with pytest.raises(InvalidInput):
         CURSORS.decode(OTHER.encode(["score", "desc", 0.5, "x", 3]))
