@@ -2,9 +2,11 @@
 counter updates of real traffic, the shared settings row, seed 000's integer ids. Never
 commits.
 
-A reload reads every row the rotation may hand out, in chunks (the event loop runs between
-them), and turns into a new `Candidate` only a row that changed since the last reload
-(`SnapshotMemo`): a 10,000-proxy pool reloads without rebuilding 10,000 objects.
+A reload reads every row the rotation may hand out and turns into a new `Candidate` only a
+row that changed since the last reload (`SnapshotMemo`): a 10,000-proxy pool reloads without
+rebuilding 10,000 objects. The rows are read in one statement, not streamed: a reload
+cancelled while a cursor is open leaves its connection to be torn down, which aiosqlite can
+leave waiting for ever (a test run hung in its teardown so).
 
 Counters move by increment UPDATEs (`x = x + :n`), so outcomes flushed by any number of
 processes add up exactly; rows are updated in id order so two flushes never deadlock."""
@@ -124,10 +126,6 @@ def candidate_of(row: Sequence[Any], owner: uuid.UUID | None = None) -> Candidat
         updated_at=updated_at or first_seen_at, owner=owner)
 
 
-# Rows handled between two returns to the event loop while a snapshot is read.
-SNAPSHOT_CHUNK = 500
-
-
 @dataclass(slots=True)
 class SnapshotMemo:
     """What the last reload read, by proxy id: the row's values and its owner, with the
@@ -156,19 +154,17 @@ class RotationRepository:
                   for row in await self._session.execute(_OWNERS)}
         before, seen = memo.seen, {}
         made = 0
-        result = await self._session.stream(_SNAPSHOT)
-        async for rows in result.partitions(SNAPSHOT_CHUNK):
-            for row in rows:
-                owner = owners.get(row.id)
-                if row.origin == ProxyOrigin.PROVIDER.value and owner is None:
-                    continue
-                values = (*row, owner)
-                known = before.get(row.id)
-                if known is not None and known[0] == values:
-                    seen[row.id] = known
-                else:
-                    seen[row.id] = (values, candidate_of(row, owner))
-                    made += 1
+        for row in await self._session.execute(_SNAPSHOT):
+            owner = owners.get(row.id)
+            if row.origin == ProxyOrigin.PROVIDER.value and owner is None:
+                continue
+            values = (*row, owner)
+            known = before.get(row.id)
+            if known is not None and known[0] == values:
+                seen[row.id] = known
+            else:
+                seen[row.id] = (values, candidate_of(row, owner))
+                made += 1
         memo.seen, memo.made = seen, made
         return [candidate for _, candidate in seen.values()]
 
