@@ -41,7 +41,7 @@ from tests.integration.daemons.processes import accepts, free_port
 
 from bench import relay
 from bench.common import percentile, table
-from bench.procstat import cpu_meter, listener_pid
+from bench.procstat import cpu_meter, cpu_seconds, listener_pid
 from proxyfleet.core.proxies import ProxyProtocol
 from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec
 
@@ -324,18 +324,11 @@ class Bench:
     """The farm's and the origin's process ids (their CPU is counted with the clients')."""
 
     def others_cpu(self) -> float:
-        return time.process_time() + sum(_cpu_of(pid) for pid in self.others)
+        return time.process_time() + sum(cpu_seconds(pid) for pid in self.others)
 
 
-def _cpu_of(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def measure(rotator: Rotator, way: str, bench: Bench | int, keep_alive: bool,
+async def measure(rotator: Rotator, way: str, bench: Bench, keep_alive: bool,
                   seconds: float, concurrency: int) -> Figure:
-    if isinstance(bench, int):
-        bench = Bench(bench)
     origin = bench.origin
     worker = _kept_alive if keep_alive else _new_connections
     tally = _Tally()

@@ -54,6 +54,11 @@ def _stat(pid: int, *, reaped: bool = False) -> tuple[int, float]:
     return int(fields[2]), ticks / _CLOCK_TICKS
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds one process has used so far (its threads included)."""
+    return _stat(pid)[1]
+
+
 def cpu_meter(port: int) -> Callable[[], float]:
     """A function giving the CPU seconds used so far by whatever serves `port`."""
     pid = listener_pid(port)

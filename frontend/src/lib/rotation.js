@@ -2,7 +2,7 @@
 // exactly as the server does for the same settings and state:
 // - candidates are enabled (`is_active`), healthy (the checker's verdict: a proxy the server
 //   gives a `status` must be `active`, and one it marks `healthy: false` is not) and under their
-//   hourly budget (a per-proxy override, else the setting; null means no budget) for the
+//   hourly budget (the proxy's own `hourly_budget`, else the setting; null means no budget) for the
 //   current UTC clock hour;
 // - a proxy whose consecutive errors reached `error_threshold` cools off for
 //   `cooloff_seconds`, then gets exactly one probation request (another after
@@ -81,13 +81,13 @@ export function usedThisHour(proxy, seenHour, now) {
   return seenHour === hourKey(now) ? proxy.requests_this_hour ?? 0 : 0
 }
 
-export function budgetOf(proxy, settings, overrides = {}) {
-  const own = overrides[proxy.id] ?? proxy.hourly_budget
+export function budgetOf(proxy, settings) {
+  const own = proxy.hourly_budget
   return own === undefined || own === null ? settings.hourly_budget : own
 }
 
 export function overBudget(proxy, settings, ctx) {
-  const budget = budgetOf(proxy, settings, ctx.overrides)
+  const budget = budgetOf(proxy, settings)
   return budget !== null && budget !== undefined && usedThisHour(proxy, ctx.seenHour?.[proxy.id], ctx.now) >= budget
 }
 

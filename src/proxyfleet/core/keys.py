@@ -13,7 +13,7 @@ KEY_BODY_LENGTH = 48
 DISPLAY_PREFIX_LENGTH = 8  # "pp_" + 5 characters, as the reference shows ("pp_a1b2c")
 _ALPHABET = string.ascii_lowercase + string.digits
 # A whole key in one match (the gateway checks one per connection).
-_KEY = re.compile(f"{KEY_PREFIX}[a-z0-9]{{{KEY_BODY_LENGTH}}}")
+_KEY = re.compile(f"{re.escape(KEY_PREFIX)}[{_ALPHABET}]{{{KEY_BODY_LENGTH}}}")
 
 
 def new_raw_key() -> str:

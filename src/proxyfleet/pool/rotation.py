@@ -66,7 +66,7 @@ log = structlog.get_logger(__name__)
 GROUPS = 256
 REDIS_HOUR_TTL_SECONDS = 7200
 # A background reload waits at least this many times as long as the last one took
-# (bench/rotation_bench.py --reload: a 10,000-proxy reload costs ~0.1-0.2 s of CPU).
+# (bench/rotation_reload.py: a 10,000-proxy reload costs ~0.1-0.3 s of CPU).
 RELOAD_SPACING = 20.0
 
 

@@ -46,6 +46,8 @@ SETTINGS = typing.cast(Table, RotationSettingsRow.__table__)
 ORDERS = typing.cast(Table, ShopOrderRow.__table__)
 SETTINGS_ROW_ID = 1
 
+# What the rotation may hand out: checked alive and enabled by an admin.
+_IN_SERVICE = (PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True))
 _SNAPSHOT = (
     select(PROXIES.c.id, PROXIES.c.number, PROXIES.c.host, PROXIES.c.port, PROXIES.c.protocol,
            PROXIES.c.username, PROXIES.c.password, PROXIES.c.shared, PROXIES.c.anonymity,
@@ -54,15 +56,14 @@ _SNAPSHOT = (
            PROXIES.c.total_requests, PROXIES.c.failed_requests, PROXIES.c.requests_this_hour,
            PROXIES.c.requests_hour, PROXIES.c.error_count, PROXIES.c.cooling_until,
            PROXIES.c.first_seen_at, PROXIES.c.updated_at, PROXIES.c.origin)
-    .where(PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True)))
+    .where(*_IN_SERVICE))
 # Who owns each bought proxy the snapshot may hold: the buyer of the order that names it, while
 # not refunded. Driven from the proxies (through `ix_shop_orders_inventory_id`), so a reload
 # reads the orders of the bought proxies in service, not every order ever sold.
 _OWNERS = (
     select(ORDERS.c.inventory_id, ORDERS.c.user_id)
     .join(PROXIES, PROXIES.c.id == ORDERS.c.inventory_id)
-    .where(PROXIES.c.origin == ProxyOrigin.PROVIDER.value,
-           PROXIES.c.status == ProxyStatus.ACTIVE.value, PROXIES.c.is_active.is_(True),
+    .where(PROXIES.c.origin == ProxyOrigin.PROVIDER.value, *_IN_SERVICE,
            ORDERS.c.refunded_at.is_(None)))
 
 
