@@ -1,6 +1,7 @@
 """Engines for one database URL: a reader and a writer, set up per backend.
 
-SQLite: WAL mode, a busy timeout, and writes that start with BEGIN IMMEDIATE so two writers
+SQLite: WAL mode, a busy timeout, readers that cannot write (`query_only`: every write goes
+through the writer's one connection), and writes that start with BEGIN IMMEDIATE so two writers
 queue instead of deadlocking on a lock upgrade. PostgreSQL: asyncpg, READ COMMITTED, with
 races settled by conditional single-statement updates and constraints.
 """
@@ -70,6 +71,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # A write through a reader would take SQLite's one write lock outside the writer's
+    # queue (and with a deferred BEGIN, which can deadlock on the upgrade): refuse it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def _sqlite_engine(url: URL, *, immediate: bool) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +92,8 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> AsyncEngine:
     )
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if not immediate:
+        event.listen(engine.sync_engine, "connect", _sqlite_reader_pragmas)
     event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql(begin))
     return engine
 
