@@ -10,6 +10,7 @@ import dataclasses
 import os
 import struct
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from tests.conftest import Member
 from tests.integration.rotating.clients import curl, fetch
 from tests.integration.rotating.conftest import CARRYING, Pool, running_gateway
 from tests.integration.rotating.target import Target
+from tests.integration.test_process import _free_port, server_env
 
 WAYS_IN = ["connect", "forward", "socks5"]
 
@@ -311,6 +313,40 @@ async def test_the_gateway_command_refuses_to_start_open(tmp_path: object) -> No
         _, err = await process.communicate()
     assert process.returncode == 2
     assert b"requires credentials" in err
+
+
+async def test_the_gateway_command_serves_alone(
+        container: Container, pool: Pool, target: Target, member: Member,
+        tmp_path: Path) -> None:
+    """`proxyfleet gateway`, without the API beside it, carries every way in through the
+    pool the database holds (what runs it on more machines)."""
+    port = _free_port()
+    env = server_env(tmp_path / "gateway", container.settings.effective_database_url,
+                     container.settings.redis_url)
+    env |= {"PROXYFLEET_GATEWAY_PORT": str(port)}
+    if container.settings.redis_url:
+        env["PROXYFLEET_REDIS_PREFIX"] = container.settings.redis_prefix
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxyfleet", "gateway", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.1)
+                    continue
+                writer.close()
+                break
+        for way in WAYS_IN:
+            answer = await curl(way, ("127.0.0.1", port), "user", member.key, target.url())
+            assert answer.status == 200, (way, answer)
+            assert answer.peer in pool.egresses(CARRYING)
+    finally:
+        process.terminate()
+        async with asyncio.timeout(60):
+            await process.wait()
 
 
 async def test_without_required_credentials_on_loopback_every_protocol_serves(
