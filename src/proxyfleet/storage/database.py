@@ -8,12 +8,17 @@ races settled by conditional single-statement updates and constraints.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import sqlite3
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
+import aiosqlite.core
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -79,6 +84,80 @@ def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class _LockReleasingConnection(aiosqlite.Connection):
+    """aiosqlite's connection, closed so that it lets go of SQLite's write lock at once.
+
+    SQLAlchemy closes a connection whose task was cancelled mid-transaction (a periodic
+    flush stopped at shutdown, a request whose client went away) instead of giving it back to
+    the pool. sqlite3's close() of a connection with a statement not yet finalized (the
+    cancelled cursor's, alive until the garbage collector frees it) leaves a "zombie" that
+    keeps its transaction, and so the write lock, until then: every write after it, the
+    writer's next connection's included, waited out the busy timeout and failed with
+    "database is locked". Rolling back first ends the transaction whatever is left open.
+
+    And aiosqlite (0.22) answers a second stop, or a close after a stop, with a future its
+    worker, gone after the first, never resolves: a shutdown awaiting it hung for ever. Here
+    only the first stop is sent, and a later stop or close waits on it.
+    Built on aiosqlite's internals (`_tx`, `_running`, `_connection`, its stop sentinel):
+    constraints.txt pins the version it was written against."""
+
+    @staticmethod
+    def _end(connection: sqlite3.Connection) -> None:
+        try:
+            connection.rollback()
+        finally:
+            connection.close()
+
+    _stopping: asyncio.Future[Any] | None = None
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        """Roll back, close and let the worker end, once: a later call answers the first
+        call's future."""
+        if not self._running:
+            return self._stopping
+        self._running = False
+
+        def end_and_stop() -> object:
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                self._end(connection)
+            return aiosqlite.core._STOP_RUNNING_SENTINEL
+
+        try:
+            self._stopping = asyncio.get_running_loop().create_future()
+        except RuntimeError:  # from __del__, the loop gone: nobody waits
+            self._stopping = None
+        self._tx.put_nowait((self._stopping, end_and_stop))
+        return self._stopping
+
+    async def close(self) -> None:
+        if self._connection is None:
+            return
+        try:
+            if self._running:
+                await self._execute(self._end, self._conn)  # type: ignore[no-untyped-call]
+        finally:
+            self._connection = None
+            future = self.stop()
+            if future is not None:
+                await future
+
+
+def lock_releasing_connection(database: str, *, iter_chunk_size: int = 64,
+                               **kwargs: Any) -> aiosqlite.Connection:
+    connection = _LockReleasingConnection(partial(sqlite3.connect, database, **kwargs),
+                                          iter_chunk_size)
+    # As SQLAlchemy sets it for its own aiosqlite connections: a process may exit with one
+    # left open (its file is consistent whatever happens: SQLite's journal sees to that).
+    connection._thread.daemon = True
+    return connection
+
+
+def _use_lock_releasing_connections(_dialect: Any, _record: Any, _args: Any,
+                                    params: dict[str, Any]) -> None:
+    params["async_creator_fn"] = lock_releasing_connection
+
+
 def _sqlite_engine(url: URL, *, immediate: bool) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +170,7 @@ def _sqlite_engine(url: URL, *, immediate: bool) -> AsyncEngine:
         pool_timeout=60,
     )
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    event.listen(engine.sync_engine, "do_connect", _use_lock_releasing_connections)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     if not immediate:
         event.listen(engine.sync_engine, "connect", _sqlite_reader_pragmas)

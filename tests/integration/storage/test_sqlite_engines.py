@@ -1,15 +1,23 @@
 """SQLite's two engines: the reader can only read (a write through it would take SQLite's
-one write lock outside the writer's queue), the writer's transactions take that lock first."""
+one write lock outside the writer's queue); a writer cancelled mid-transaction lets go of the
+lock at once; a connection stopped and then closed does not hang its closer."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import exc, text
 
-from proxyfleet.storage.database import Engines
+from proxyfleet.storage.database import Engines, lock_releasing_connection
+
+# A statement that runs for a while (a count to ten million), long enough to be cancelled in.
+_SLOW = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) "
+         "SELECT i FROM n")
 
 
 @pytest.fixture
@@ -31,3 +39,51 @@ async def test_the_reader_refuses_to_write_and_the_writer_writes(engines: Engine
         await conn.execute(text("INSERT INTO t VALUES (2)"))
     async with engines.reader.connect() as conn:
         assert (await conn.execute(text("SELECT x FROM t"))).scalars().all() == [2]
+
+
+async def test_a_write_cancelled_mid_statement_lets_go_of_the_write_lock(
+        engines: Engines, tmp_path: Path) -> None:
+    """The write is cancelled while a statement runs, with another one not finalized (a
+    streamed result): SQLAlchemy closes the connection, and the lock must go with it, not
+    when the garbage collector (off here) frees the cursor."""
+    started = asyncio.Event()
+
+    async def write() -> None:
+        async with engines.writer.connect() as conn, conn.begin():
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            streamed = await conn.stream(text("SELECT x FROM t"))
+            await streamed.fetchmany(1)
+            started.set()
+            await conn.execute(text(f"SELECT count(*) FROM ({_SLOW})"))
+
+    gc.disable()
+    try:
+        task = asyncio.create_task(write())
+        await started.wait()
+        await asyncio.sleep(0.1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled()
+        probe = sqlite3.connect(tmp_path / "engines.db", isolation_level=None, timeout=30)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+    finally:
+        gc.enable()
+    async with engines.writer.begin() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (2)"))
+    async with engines.reader.connect() as conn:
+        assert (await conn.execute(text("SELECT x FROM t"))).scalars().all() == [2]
+
+
+async def test_closing_a_stopped_connection_returns(tmp_path: Path) -> None:
+    """aiosqlite answered a close after a stop with a future its stopped worker never
+    resolves: a shutdown awaiting it hung."""
+    connection = await lock_releasing_connection(str(tmp_path / "stopped.db"))
+    stopping = connection.stop()
+    await asyncio.wait_for(connection.close(), 10)
+    assert stopping is not None
+    await asyncio.wait_for(stopping, 10)
+    assert connection.stop() is stopping
