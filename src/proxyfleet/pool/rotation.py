@@ -168,17 +168,30 @@ class RotationService:
         if latency_ms is not None:
             live.latency_ms = smoothed_latency(live.latency_ms, latency_ms)
 
-    def _land(self, proxy_id: uuid.UUID, hour: int) -> None:
+    def release(self, proxy_id: uuid.UUID) -> None:
+        """A pick given back unused (the caller turned its work away before it reached the
+        proxy: an Instagram action over its quota, or done already): it no longer counts
+        against the proxy's hourly budget. Cheap; never waits."""
+        hour = hour_of(self._now())
+        if self._land(proxy_id, hour) != hour:
+            return  # made in the hour before: that budget is spent and gone
+        live = self._live.get(proxy_id)
+        if live is not None and live.hour == hour and live.used > 0:
+            live.used -= 1
+
+    def _land(self, proxy_id: uuid.UUID, hour: int) -> int | None:
         """One pick of the proxy answered: of this hour, else of the hour before (a tunnel
-        that outlived the hour it was opened in)."""
+        that outlived the hour it was opened in). Answers the hour it was made in, None if
+        no pick was in flight."""
         for key in ((proxy_id, hour), (proxy_id, hour - 1)):
             flying = self._in_flight.get(key, 0)
             if flying > 1:
                 self._in_flight[key] = flying - 1
-                return
+                return key[1]
             if flying:
                 del self._in_flight[key]
-                return
+                return key[1]
+        return None
 
     async def record_durably(self, proxy_id: uuid.UUID, ok: bool) -> None:
         """`record`, then wait until the outcome is stored."""

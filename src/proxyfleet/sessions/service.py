@@ -71,6 +71,8 @@ class ProxyPicker(Protocol):
 
     def record(self, proxy_id: uuid.UUID, ok: bool) -> None: ...
 
+    def release(self, proxy_id: uuid.UUID) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class SessionPolicy:
@@ -247,9 +249,16 @@ class InstagramService:
     async def perform(self, caller: Principal, username: str, action: InstagramAction,
                       target: str, text: str | None = None) -> ActionResult:
         session, pinned, suspect = await self._usable(caller, username)
-        proxy = await self._egress(session, pinned, suspect)
-        taken = await self.quotas.reserve(session.username, action, target, proxy.proxy_id)
+        proxy, picked = await self._egress(session, pinned, suspect)
+        try:
+            taken = await self.quotas.reserve(session.username, action, target, proxy.proxy_id)
+        except BaseException:  # over its quota: the proxy was never used
+            if picked:
+                self._rotation.release(proxy.proxy_id)
+            raise
         if isinstance(taken, AlreadyDone):
+            if picked:
+                self._rotation.release(proxy.proxy_id)
             return ActionResult(session.username, action, target, True, proxy)
         outcome = await self._send(session, proxy, taken, text)
         if outcome.refusal is not None:
@@ -315,20 +324,21 @@ class InstagramService:
     # --- proxies ----------------------------------------------------------------------------
 
     async def _egress(self, session: InstagramSession, pinned: PinnedProxy | None,
-                      suspect: bool) -> PinnedProxy:
+                      suspect: bool) -> tuple[PinnedProxy, bool]:
         """The session's proxy, or a new one when it died, was disabled or became a
-        suspect. A proxy alive but resting (cooling off, over its hourly budget) is waited
-        for, never left: the account keeps its address."""
+        suspect, and whether a pick was counted for it (to give back if the action goes
+        no further). A proxy alive but resting (cooling off, over its hourly budget) is
+        waited for, never left: the account keeps its address."""
         if pinned is not None and not suspect and pinned.alive:
             if await self._rotation.pick(self._want(session.username,
                                                     frozenset({pinned.proxy_id}))):
-                return pinned
+                return pinned, True
             raise NoProxyForSession("The session's proxy is resting (cooling off or over "
                                     "its hourly budget); try again later.",
                                     {"proxy_id": str(pinned.proxy_id)})
         if pinned is not None and not suspect and _unchecked_but_usable(pinned):
-            return pinned
-        return await self._move(session)
+            return pinned, False
+        return await self._move(session), False
 
     async def _move(self, session: InstagramSession) -> PinnedProxy:
         async with self._database.writing() as uow:

@@ -126,21 +126,46 @@ async def test_a_sticky_key_keeps_its_proxy_until_it_is_disabled(container: Cont
     assert moved is not None and moved.proxy_id != first.proxy_id
 
 
-async def test_picks_never_answered_stop_counting_when_their_hour_ends(
-        container: Container) -> None:
-    """A `next` client that never reports: its picks count against that hour's budget
-    only."""
-    proxies = addresses(1)
-    await seed(container, proxies, status="active", score=0.5)
+async def _one_proxy_budget_of_two_at_9_59(
+        container: Container) -> tuple[RotationService, list[datetime]]:
+    """One proxy, a budget of 2 an hour, and a rotation service whose clock (the list's one
+    item) stands a minute before 10 o'clock."""
+    await seed(container, addresses(1), status="active", score=0.5)
     await container.rotation.change_settings(hourly_budget=2)
     clock = [datetime(2026, 12, 7, 9, 59, tzinfo=UTC)]
     rotation = RotationService(container.database, clock=lambda: clock[0])
     await rotation.refresh()
+    return rotation, clock
+
+
+async def test_picks_never_answered_stop_counting_when_their_hour_ends(
+        container: Container) -> None:
+    """A `next` client that never reports: its picks count against that hour's budget
+    only."""
+    rotation, clock = await _one_proxy_budget_of_two_at_9_59(container)
     assert [await rotation.pick(Want()) is not None for _ in range(3)] == [True, True, False]
     await rotation.refresh()  # a snapshot reload within the hour keeps them counted
     assert await rotation.pick(Want()) is None
     clock[0] += timedelta(minutes=2)
     await rotation.refresh()
+    assert [await rotation.pick(Want()) is not None for _ in range(3)] == [True, True, False]
+
+
+async def test_a_pick_given_back_frees_its_place_in_its_own_hour_only(
+        container: Container) -> None:
+    """A pick released unused no longer counts, across a reload too; one made in the hour
+    before spent that hour's budget and frees nothing in the new one."""
+    rotation, clock = await _one_proxy_budget_of_two_at_9_59(container)
+    first = await rotation.pick(Want())
+    assert first is not None and await rotation.pick(Want()) is not None
+    assert await rotation.pick(Want()) is None
+    rotation.release(first.proxy_id)
+    await rotation.refresh()
+    late = await rotation.pick(Want())
+    assert late is not None and await rotation.pick(Want()) is None
+    clock[0] += timedelta(minutes=2)
+    await rotation.refresh()
+    rotation.release(late.proxy_id)  # of 9 o'clock: 10 o'clock's budget is still two
     assert [await rotation.pick(Want()) is not None for _ in range(3)] == [True, True, False]
 
 

@@ -227,3 +227,25 @@ async def test_sessions_follow_the_rotation_settings(
                             json={"username": account.username, "media_id": "m2"})
     failure(second, 503, "NO_PROXY_AVAILABLE")
     assert [a["peer"] for a in instagram.world.actions] == [egress_of(farm, number)]
+
+
+async def test_an_action_turned_away_before_instagram_spends_none_of_the_budget(
+        api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram,
+        farm: Farm) -> None:
+    """A like done already is answered without reaching Instagram: the pick made for it is
+    given back, so the proxy's hourly budget is left for the actions that go out."""
+    account = new_account(instagram)
+    number = (await create(api, member, account))["proxy"]["id"]
+    changed = await api.put("/api/proxies/rotation", headers=admin.headers,
+                            json={"hourly_budget": 2})
+    assert changed.status_code == 200, changed.text
+    likes = [await api.post("/api/instagram/like", headers=member.headers,
+                            json={"username": account.username, "media_id": media})
+             for media in ("m1", "m1", "m1", "m1", "m2")]
+    assert [answer.status_code for answer in likes] == [200] * 5, likes[-1].text
+    assert [answer.json()["data"]["already_done"] for answer in likes] == [
+        False, True, True, True, False]
+    assert [a["peer"] for a in instagram.world.actions] == [egress_of(farm, number)] * 2
+    third = await api.post("/api/instagram/like", headers=member.headers,
+                           json={"username": account.username, "media_id": "m3"})
+    failure(third, 503, "NO_PROXY_AVAILABLE")  # the budget holds for what goes out
