@@ -57,7 +57,7 @@ from proxyfleet.pool.rotation_rules import (
     score,
 )
 from proxyfleet.storage.database import is_database_failure
-from proxyfleet.storage.rotation import SnapshotMemo
+from proxyfleet.storage.rotation import ROWS_PER_TURN, SnapshotMemo
 from proxyfleet.storage.uow import Database
 
 log = structlog.get_logger(__name__)
@@ -239,7 +239,7 @@ class RotationService:
             async with self._db.reading() as uow:
                 candidates = await uow.rotation.candidates(self._memo)
                 settings = await uow.rotation.load_settings() or RotationSettings()
-            self._install(candidates, settings)
+            self._install(candidates, settings, await self._scores_of(candidates, settings))
         self._next_reload = started + RELOAD_SPACING * (self._monotonic() - started)
 
     @property
@@ -307,7 +307,24 @@ class RotationService:
 
     # -- inner workings ----------------------------------------------------------------
 
-    def _install(self, candidates: list[Candidate], settings: RotationSettings) -> None:
+    async def _scores_of(self, candidates: list[Candidate], settings: RotationSettings,
+                         ) -> dict[uuid.UUID, float]:
+        """Each candidate's score: kept from the last reload for a candidate kept from it
+        under the same settings, else worked out, a slice at a time with the loop let run
+        between slices (only a reload, under the lock, changes what this reads)."""
+        kept = self._candidates if settings == self._settings else {}
+        before = self._scores
+        scores: dict[uuid.UUID, float] = {}
+        for count, candidate in enumerate(candidates, 1):
+            if count % ROWS_PER_TURN == 0:
+                await asyncio.sleep(0)
+            proxy_id = candidate.proxy_id
+            known = before.get(proxy_id) if kept.get(proxy_id) is candidate else None
+            scores[proxy_id] = score(candidate, settings) if known is None else known
+        return scores
+
+    def _install(self, candidates: list[Candidate], settings: RotationSettings,
+                 scores: dict[uuid.UUID, float]) -> None:
         now = self._now()
         hour = hour_of(now)
         live: dict[uuid.UUID, Live] = {}
@@ -328,14 +345,9 @@ class RotationService:
             if pending_to is not None:
                 self._apply_pending(pending_to, outcomes, pending_hour == hour, settings, now)
         self._in_flight = {key: n for key, n in self._in_flight.items() if key[1] >= hour - 1}
-        # A candidate kept from the last reload keeps its score, if the settings are the same.
-        kept = self._candidates if settings == self._settings else {}
-        scores = self._scores
         self._settings = settings
         self._candidates = {c.proxy_id: c for c in candidates}
-        self._scores = {c.proxy_id: scores[c.proxy_id]
-                        if kept.get(c.proxy_id) is c and c.proxy_id in scores
-                        else score(c, settings) for c in candidates}
+        self._scores = scores
         self._live = live
         self._groups = {}
         self.loaded = True

@@ -4,15 +4,17 @@ commits.
 
 A reload reads every row the rotation may hand out and turns into a new `Candidate` only a
 row that changed since the last reload (`SnapshotMemo`): a 10,000-proxy pool reloads without
-rebuilding 10,000 objects. The rows are read in one statement, not streamed: a reload
-cancelled while a cursor is open leaves its connection to be torn down, which aiosqlite can
-leave waiting for ever (a test run hung in its teardown so).
+rebuilding 10,000 objects. The rows are read in one statement, not streamed (a reload
+cancelled with a cursor open leaves its connection to be torn down mid-statement), and gone
+through a slice at a time, the loop let run between slices: a gateway's clients do not wait
+out the whole reload.
 
 Counters move by increment UPDATEs (`x = x + :n`), so outcomes flushed by any number of
 processes add up exactly; rows are updated in id order so two flushes never deadlock."""
 
 from __future__ import annotations
 
+import asyncio
 import typing
 import uuid
 from collections.abc import Sequence
@@ -137,6 +139,10 @@ class SnapshotMemo:
     """Candidates the last reload had to make anew (the rest were the same as before)."""
 
 
+# Rows gone through between two turns of the event loop: a few milliseconds' work.
+ROWS_PER_TURN = 500
+
+
 class RotationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -155,7 +161,9 @@ class RotationRepository:
                   for row in await self._session.execute(_OWNERS)}
         before, seen = memo.seen, {}
         made = 0
-        for row in await self._session.execute(_SNAPSHOT):
+        for count, row in enumerate(await self._session.execute(_SNAPSHOT), 1):
+            if count % ROWS_PER_TURN == 0:
+                await asyncio.sleep(0)  # every row is read already: no cursor waits
             owner = owners.get(row.id)
             if row.origin == ProxyOrigin.PROVIDER.value and owner is None:
                 continue
