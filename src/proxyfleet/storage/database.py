@@ -9,6 +9,7 @@ races settled by conditional single-statement updates and constraints.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import sqlite3
 import time
@@ -120,7 +121,9 @@ class _LockReleasingConnection(aiosqlite.Connection):
         def end_and_stop() -> object:
             if self._connection is not None:
                 connection, self._connection = self._connection, None
-                self._end(connection)
+                # The worker ends only on the sentinel: nothing may keep it from it.
+                with contextlib.suppress(sqlite3.Error):
+                    self._end(connection)
             return aiosqlite.core._STOP_RUNNING_SENTINEL
 
         try:
@@ -135,9 +138,12 @@ class _LockReleasingConnection(aiosqlite.Connection):
             return
         try:
             if self._running:
-                await self._execute(self._end, self._conn)  # type: ignore[no-untyped-call]
+                try:
+                    await self._execute(self._end, self._conn)  # type: ignore[no-untyped-call]
+                finally:
+                    self._connection = None
+            # else a stop is under way: it ends the connection, before the worker
         finally:
-            self._connection = None
             future = self.stop()
             if future is not None:
                 await future

@@ -78,12 +78,24 @@ async def test_a_write_cancelled_mid_statement_lets_go_of_the_write_lock(
         assert (await conn.execute(text("SELECT x FROM t"))).scalars().all() == [2]
 
 
-async def test_closing_a_stopped_connection_returns(tmp_path: Path) -> None:
+async def test_a_stopped_connection_closes_and_lets_go_of_the_lock(tmp_path: Path) -> None:
     """aiosqlite answered a close after a stop with a future its stopped worker never
-    resolves: a shutdown awaiting it hung."""
-    connection = await lock_releasing_connection(str(tmp_path / "stopped.db"))
+    resolves (a shutdown awaiting it hung); and whichever comes first, the connection's
+    transaction ends with it."""
+    path = tmp_path / "stopped.db"
+    connection = await lock_releasing_connection(str(path))
+    await connection.execute("BEGIN IMMEDIATE")
     stopping = connection.stop()
     await asyncio.wait_for(connection.close(), 10)
-    assert stopping is not None
-    await asyncio.wait_for(stopping, 10)
+    assert stopping is not None and stopping.done()
     assert connection.stop() is stopping
+    gc.disable()  # the lock must not wait for the collector
+    try:
+        probe = sqlite3.connect(path, isolation_level=None, timeout=5)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+    finally:
+        gc.enable()
