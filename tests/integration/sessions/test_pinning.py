@@ -249,3 +249,28 @@ async def test_an_action_turned_away_before_instagram_spends_none_of_the_budget(
     third = await api.post("/api/instagram/like", headers=member.headers,
                            json={"username": account.username, "media_id": "m3"})
     failure(third, 503, "NO_PROXY_AVAILABLE")  # the budget holds for what goes out
+
+
+async def test_an_action_over_its_quota_spends_none_of_the_budget(
+        api: httpx.AsyncClient, member: Member, admin: Member, instagram: SimInstagram,
+        farm: Farm) -> None:
+    """A like refused for the account's own quota never reaches Instagram: its pick is
+    given back too, and the budget is left for a follow."""
+    account = new_account(instagram)
+    number = (await create(api, member, account, limits={"like": 1}))["proxy"]["id"]
+    changed = await api.put("/api/proxies/rotation", headers=admin.headers,
+                            json={"hourly_budget": 2})
+    assert changed.status_code == 200, changed.text
+
+    async def like(media: str) -> httpx.Response:
+        return await api.post("/api/instagram/like", headers=member.headers,
+                              json={"username": account.username, "media_id": media})
+
+    assert (await like("m1")).status_code == 200
+    for media in ("m2", "m3"):
+        assert failure(await like(media), 429, "RATE_LIMIT_EXCEEDED")["errors"][
+            "reason"] == "daily_limit"
+    followed = await api.post("/api/instagram/follow", headers=member.headers,
+                              json={"username": account.username, "target_user_id": "1"})
+    assert followed.status_code == 200, followed.text
+    assert [a["peer"] for a in instagram.world.actions] == [egress_of(farm, number)] * 2
