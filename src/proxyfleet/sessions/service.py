@@ -250,15 +250,13 @@ class InstagramService:
                       target: str, text: str | None = None) -> ActionResult:
         session, pinned, suspect = await self._usable(caller, username)
         proxy, picked = await self._egress(session, pinned, suspect)
+        taken: Reservation | AlreadyDone | None = None
         try:
             taken = await self.quotas.reserve(session.username, action, target, proxy.proxy_id)
-        except BaseException:  # over its quota: the proxy was never used
-            if picked:
-                self._rotation.release(proxy.proxy_id)
-            raise
+        finally:
+            if picked and not isinstance(taken, Reservation):  # over quota, or done already:
+                self._rotation.release(proxy.proxy_id)  # the proxy is not used
         if isinstance(taken, AlreadyDone):
-            if picked:
-                self._rotation.release(proxy.proxy_id)
             return ActionResult(session.username, action, target, True, proxy)
         outcome = await self._send(session, proxy, taken, text)
         if outcome.refusal is not None:

@@ -102,18 +102,11 @@ class _LockReleasingConnection(aiosqlite.Connection):
     Built on aiosqlite's internals (`_tx`, `_running`, `_connection`, its stop sentinel):
     constraints.txt pins the version it was written against."""
 
-    @staticmethod
-    def _end(connection: sqlite3.Connection) -> None:
-        try:
-            connection.rollback()
-        finally:
-            connection.close()
-
     _stopping: asyncio.Future[Any] | None = None
 
     def stop(self) -> asyncio.Future[Any] | None:
-        """Roll back, close and let the worker end, once: a later call answers the first
-        call's future."""
+        """Roll back, close and let the worker end, after what is queued already; once: a
+        later call answers the first call's future."""
         if not self._running:
             return self._stopping
         self._running = False
@@ -123,7 +116,10 @@ class _LockReleasingConnection(aiosqlite.Connection):
                 connection, self._connection = self._connection, None
                 # The worker ends only on the sentinel: nothing may keep it from it.
                 with contextlib.suppress(sqlite3.Error):
-                    self._end(connection)
+                    try:
+                        connection.rollback()
+                    finally:
+                        connection.close()
             return aiosqlite.core._STOP_RUNNING_SENTINEL
 
         try:
@@ -134,19 +130,11 @@ class _LockReleasingConnection(aiosqlite.Connection):
         return self._stopping
 
     async def close(self) -> None:
-        if self._connection is None:
-            return
-        try:
-            if self._running:
-                try:
-                    await self._execute(self._end, self._conn)  # type: ignore[no-untyped-call]
-                finally:
-                    self._connection = None
-            # else a stop is under way: it ends the connection, before the worker
-        finally:
-            future = self.stop()
-            if future is not None:
-                await future
+        """The stop, waited for (shielded: a closer cancelled leaves the stop to finish for
+        any other closer)."""
+        future = self.stop()
+        if future is not None:
+            await asyncio.shield(future)
 
 
 def lock_releasing_connection(database: str, *, iter_chunk_size: int = 64,

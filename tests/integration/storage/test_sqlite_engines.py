@@ -5,9 +5,10 @@ lock at once; a connection stopped and then closed does not hang its closer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,22 +57,14 @@ async def test_a_write_cancelled_mid_statement_lets_go_of_the_write_lock(
             started.set()
             await conn.execute(text(f"SELECT count(*) FROM ({_SLOW})"))
 
-    gc.disable()
-    try:
+    with _collector_off():
         task = asyncio.create_task(write())
         await started.wait()
         await asyncio.sleep(0.1)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert task.cancelled()
-        probe = sqlite3.connect(tmp_path / "engines.db", isolation_level=None, timeout=30)
-        try:
-            probe.execute("BEGIN IMMEDIATE")
-            probe.execute("ROLLBACK")
-        finally:
-            probe.close()
-    finally:
-        gc.enable()
+        _take_the_write_lock(tmp_path / "engines.db", wait_seconds=30)
     async with engines.writer.begin() as conn:
         await conn.execute(text("INSERT INTO t VALUES (2)"))
     async with engines.reader.connect() as conn:
@@ -89,13 +82,26 @@ async def test_a_stopped_connection_closes_and_lets_go_of_the_lock(tmp_path: Pat
     await asyncio.wait_for(connection.close(), 10)
     assert stopping is not None and stopping.done()
     assert connection.stop() is stopping
-    gc.disable()  # the lock must not wait for the collector
+    with _collector_off():  # the lock must not wait for the collector
+        _take_the_write_lock(path, wait_seconds=5)
+
+
+@contextlib.contextmanager
+def _collector_off() -> Iterator[None]:
+    """The garbage collector off: what it would free (a cursor, a connection) stays."""
+    gc.disable()
     try:
-        probe = sqlite3.connect(path, isolation_level=None, timeout=5)
-        try:
-            probe.execute("BEGIN IMMEDIATE")
-            probe.execute("ROLLBACK")
-        finally:
-            probe.close()
+        yield
     finally:
         gc.enable()
+
+
+def _take_the_write_lock(path: Path, wait_seconds: float) -> None:
+    """Take SQLite's write lock from another connection and give it back; raises
+    `database is locked` when it is still held after `wait_seconds`."""
+    probe = sqlite3.connect(path, isolation_level=None, timeout=wait_seconds)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+    finally:
+        probe.close()
