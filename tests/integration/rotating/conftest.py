@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from proxyfleet import bootstrap
+from proxyfleet.accounts.service import AccountsService
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.clock import utcnow
 from proxyfleet.core.proxies import ProxyOrigin, ProxyProtocol
@@ -92,15 +93,17 @@ async def target() -> AsyncIterator[Target]:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(container: Container, **settings: Any) -> AsyncIterator[GatewayService]:
-    """A gateway on a free loopback port over the container's services (and its Redis, when
-    the run has one), `settings` changed."""
+async def running_gateway(container: Container, *, accounts: AccountsService | None = None,
+                          **settings: Any) -> AsyncIterator[GatewayService]:
+    """A gateway on a free loopback port over the container's services (its own `accounts`
+    if given; and the container's Redis, when the run has one), `settings` changed."""
     # One failover attempt more than there are bad exits: a request finds a live one
     # whatever the order of the rotation.
     changed = container.settings.model_copy(update={
         "gateway_port": 0, "gateway_flush_seconds": 0.2,
         "gateway_failover_attempts": BAD + 1} | settings)
-    service = bootstrap.build_gateway(changed, container.database, container.accounts,
+    service = bootstrap.build_gateway(changed, container.database,
+                                      accounts or container.accounts,
                                       container.rotation, container.redis,
                                       owned=container.shop, metrics=container.metrics)
     await service.start()

@@ -1,7 +1,8 @@
 """A target on loopback for the gateway tests: HTTP/1.1 with keep-alive, written apart from
 `proxyfleet.wire`. `GET /` answers 200 with the peer address it saw (the exit's egress
 address, for a farm proxy); `GET /status/NNN` answers NNN the same way; `/bytes/N` sends N
-bytes. Any other first line is answered as raw TCP would be: the bytes echoed."""
+bytes; `/silent` closes the connection without a byte. Any other first line is answered as
+raw TCP would be: the bytes echoed."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ class Target:
                                if line.lower().startswith("content-length:")), 0)
                 await reader.readexactly(length)
                 self.peers.append(peer)
+                if path == "/silent":
+                    break
                 writer.write(self._answer(path, peer))
                 await writer.drain()
                 if "connection: close" in head.lower():

@@ -15,8 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from proxyfleet import bootstrap
+from proxyfleet.accounts.principals import PrincipalCache
+from proxyfleet.accounts.service import AccountsService
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.clock import utcnow
 from proxyfleet.rotating.service import GatewayService
@@ -116,6 +119,25 @@ async def test_a_failing_proxy_is_rechecked_soon(
     assert any(due[proxy_id] < later for proxy_id in dead)
     live = [pool.ids[i] for i in pool.indexes(Behaviour.ELITE)]
     assert all(due[proxy_id] == later for proxy_id in live)
+
+
+async def test_a_tunnel_that_brings_nothing_back_counts_against_its_exit(
+        container: Container, gateway: GatewayService, pool: Pool, target: Target,
+        member: Member) -> None:
+    """A tunnel opened through an exit that never brings a byte back is that exit's failed
+    request, as a refused connection is; one that answers is a success."""
+    username = "user-session-empty1"
+    exit_used = (await curl("connect", gateway.address, username, member.key,
+                            target.url())).peer
+    empty = await curl("connect", gateway.address, username, member.key,
+                       target.url("/silent"))
+    assert empty.exit_code != 0 and target.peers[-1] == exit_used  # it got there: no answer
+    await container.rotation.flush()
+    async with container.database.engines.reader.connect() as conn:
+        total, failed = (await conn.execute(
+            select(ProxyRow.total_requests, ProxyRow.failed_requests)
+            .where(ProxyRow.id == pool.id_of_egress(exit_used)))).one()
+    assert (total, failed) == (2, 1)
 
 
 @pytest.mark.parametrize("way", WAYS_IN)
@@ -283,6 +305,38 @@ async def test_a_ban_rule_bans_the_proxy_for_that_domain_only(
     assert (await client.get("/gateway/bans", headers=member.headers)).status_code == 403
 
 
+async def test_a_known_keys_connections_run_no_database_statement(
+        container: Container, pool: Pool, target: Target) -> None:
+    """The hot path never waits on the database: once a key is known (the principal cache,
+    here kept a minute), a connection's login, pick, limits and counts are all in memory.
+    No statement runs in a client's task; the flush writes the counts later, in its own."""
+    _, issued = await container.accounts.register("hot-path@example.com", "Hot path")
+    statements: list[str] = []
+
+    def in_a_client(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if asyncio.current_task().get_name() == "proxy client":  # type: ignore[union-attr]
+            statements.append(statement)
+
+    engines = {container.database.engines.reader, container.database.engines.writer}
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", in_a_client)
+    accounts = AccountsService(container.database, bootstrap.load_secret(container.settings),
+                               principals=PrincipalCache(60.0))
+    try:
+        async with running_gateway(container, accounts=accounts) as gateway:
+            first = await curl("forward", gateway.address, "user", issued.raw, target.url())
+            assert first.status == 200
+            assert statements  # a key not seen yet is looked up, in the client's task
+            looked_up = len(statements)
+            for way in WAYS_IN * 3:
+                answer = await curl(way, gateway.address, "user", issued.raw, target.url())
+                assert answer.status == 200
+            assert len(statements) == looked_up
+    finally:
+        for engine in engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", in_a_client)
+
+
 async def test_the_exit_header_is_opt_in(
         container: Container, pool: Pool, target: Target, member: Member) -> None:
     async with running_gateway(container) as plain:
@@ -291,6 +345,12 @@ async def test_the_exit_header_is_opt_in(
     async with running_gateway(container, gateway_exit_header=True) as telling:
         answer = await curl("forward", telling.address, "user", member.key, target.url())
         assert answer.headers["x-proxyfleet-exit"] == str(pool.id_of_egress(answer.peer))
+
+
+def test_the_gateway_listens_on_loopback_port_8899_with_logins_by_default() -> None:
+    defaults = Settings()
+    assert (defaults.gateway_host, defaults.gateway_port,
+            defaults.gateway_require_credentials) == ("127.0.0.1", 8899, True)
 
 
 def test_never_an_open_proxy() -> None:
