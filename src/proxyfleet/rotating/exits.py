@@ -63,8 +63,9 @@ class ClientWatch:
 class ExitWatch:
     """One connection through pool proxy `proxy_id` to `domain`, dialed at `dialed`
     (monotonic seconds). The outcome goes to `record(proxy_id, ok, ttfb_ms)` when it ends: ok
-    when anything came back through it, and the time to first byte (from the dial, through
-    the proxy's handshake, to the first byte back from the target), None when none came."""
+    when anything came back through it and it did not break (a read or write error), and the
+    time to first byte (from the dial, through the proxy's handshake, to the first byte back
+    from the target), None when none came."""
 
     def __init__(self, proxy_id: uuid.UUID, domain: str, user: uuid.UUID | None, *,
                  tally: UsageTally, bans: BanList, exit_header: bool,
@@ -103,4 +104,4 @@ class ExitWatch:
     def lost(self, exc: Exception | None) -> None:
         if not self._ended:
             self._ended = True
-            self._record(self.proxy_id, self.received > 0, self.ttfb_ms)
+            self._record(self.proxy_id, self.received > 0 and exc is None, self.ttfb_ms)

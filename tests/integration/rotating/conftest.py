@@ -17,7 +17,7 @@ from proxyfleet import bootstrap
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.clock import utcnow
-from proxyfleet.core.proxies import ProxyOrigin, ProxyProtocol
+from proxyfleet.core.proxies import ProxyAddress, ProxyOrigin, ProxyProtocol
 from proxyfleet.rotating.service import GatewayService
 from proxyfleet.sim.farm import Behaviour, Farm, FarmSpec
 from proxyfleet.storage.tables import ProxyRow
@@ -59,18 +59,24 @@ class Pool:
 async def seed_farm(container: Container, farm: Farm, **fields: Any) -> dict[int, uuid.UUID]:
     """Put every farm proxy in the inventory as a checked, healthy one (the checker's verdict
     is not what these tests are about), and load the rotation service with them."""
-    await container.inventory.add([m.address for m in farm.members], ProxyOrigin.MANUAL)
+    ids = await seed_proxies(container, [m.address for m in farm.members], **fields)
+    return {member.index: proxy_id for member, proxy_id in zip(farm.members, ids, strict=True)}
+
+
+async def seed_proxies(container: Container, addresses: list[ProxyAddress],
+                       **fields: Any) -> list[uuid.UUID]:
+    """`addresses` in the inventory as checked, healthy proxies, the rotation service loaded
+    with them; their ids, in order."""
+    await container.inventory.add(addresses, ProxyOrigin.MANUAL)
     values = {"status": "active", "score": 0.9, "uptime_pct": 100.0, "avg_latency_ms": 20.0,
               "anonymity": "elite", "country": "US", "health_window": "1" * 10,
               "last_checked_at": utcnow(), "last_alive_at": utcnow()} | fields
-    ids: dict[int, uuid.UUID] = {}
     async with container.database.engines.writer.begin() as conn:
         await conn.execute(update(ProxyRow).values(**values))
-        for member in farm.members:
-            address = member.address
-            ids[member.index] = (await conn.execute(select(ProxyRow.id).where(
-                ProxyRow.host == address.host, ProxyRow.port == address.port,
-                ProxyRow.protocol == address.protocol.value))).scalar_one()
+        ids = [(await conn.execute(select(ProxyRow.id).where(
+            ProxyRow.host == address.host, ProxyRow.port == address.port,
+            ProxyRow.protocol == address.protocol.value))).scalar_one()
+            for address in addresses]
     await container.rotation.refresh()
     return ids
 

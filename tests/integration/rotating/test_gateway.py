@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import socket
 import struct
 import sys
 from pathlib import Path
@@ -22,13 +23,20 @@ from proxyfleet.accounts.principals import PrincipalCache
 from proxyfleet.accounts.service import AccountsService
 from proxyfleet.bootstrap import Container
 from proxyfleet.core.clock import utcnow
+from proxyfleet.core.proxies import ProxyAddress, ProxyProtocol
 from proxyfleet.rotating.service import GatewayService
 from proxyfleet.settings import Settings
 from proxyfleet.sim.farm import Behaviour
 from proxyfleet.storage.tables import ProxyRow
 from tests.conftest import Member
 from tests.integration.rotating.clients import curl, fetch
-from tests.integration.rotating.conftest import CARRYING, Pool, running_gateway
+from tests.integration.rotating.conftest import (
+    BAD,
+    CARRYING,
+    Pool,
+    running_gateway,
+    seed_proxies,
+)
 from tests.integration.rotating.target import Target
 from tests.integration.test_process import _free_port, server_env
 
@@ -138,6 +146,40 @@ async def test_a_tunnel_that_brings_nothing_back_counts_against_its_exit(
             select(ProxyRow.total_requests, ProxyRow.failed_requests)
             .where(ProxyRow.id == pool.id_of_egress(exit_used)))).one()
     assert (total, failed) == (2, 1)
+
+
+async def test_an_exit_that_breaks_mid_answer_counts_as_failed(
+        container: Container, target: Target, member: Member) -> None:
+    """A read error on an exit (the proxy resets the connection halfway through an answer)
+    is that exit's failed request, though some bytes came back."""
+    async def breaking_proxy(reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the CONNECT
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")  # the request
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the part is read before the reset
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # closed with no linger: a reset
+
+    server = await asyncio.start_server(breaking_proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        [proxy_id] = await seed_proxies(
+            container, [ProxyAddress("127.0.0.1", port, ProxyProtocol.HTTP)])
+        async with running_gateway(container) as gateway:
+            broken = await curl("forward", gateway.address, "user", member.key, target.url())
+        assert broken.exit_code != 0
+    finally:
+        server.close()
+    await container.rotation.flush()
+    async with container.database.engines.reader.connect() as conn:
+        counted = (await conn.execute(
+            select(ProxyRow.total_requests, ProxyRow.failed_requests)
+            .where(ProxyRow.id == proxy_id))).one()
+    assert tuple(counted) == (1, 1)
 
 
 @pytest.mark.parametrize("way", WAYS_IN)
@@ -383,7 +425,9 @@ async def test_the_gateway_command_serves_alone(
     port = _free_port()
     env = server_env(tmp_path / "gateway", container.settings.effective_database_url,
                      container.settings.redis_url)
-    env |= {"PROXYFLEET_GATEWAY_PORT": str(port)}
+    # As running_gateway: one failover attempt more than there are bad exits.
+    env |= {"PROXYFLEET_GATEWAY_PORT": str(port),
+            "PROXYFLEET_GATEWAY_FAILOVER_ATTEMPTS": str(BAD + 1)}
     if container.settings.redis_url:
         env["PROXYFLEET_REDIS_PREFIX"] = container.settings.redis_prefix
     process = await asyncio.create_subprocess_exec(
