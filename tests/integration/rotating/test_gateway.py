@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ from proxyfleet.settings import Settings
 from proxyfleet.sim.farm import Behaviour
 from proxyfleet.storage.tables import ProxyRow
 from tests.conftest import Member
-from tests.integration.rotating.clients import curl, fetch
+from tests.integration.rotating.clients import Answer, curl, fetch
 from tests.integration.rotating.conftest import (
     BAD,
     CARRYING,
@@ -148,6 +149,30 @@ async def test_a_tunnel_that_brings_nothing_back_counts_against_its_exit(
     assert (total, failed) == (2, 1)
 
 
+ProxyHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _through_a_proxy_of_ours(container: Container, member: Member, target: Target,
+                                   proxy: ProxyHandler) -> tuple[Answer, tuple[int, int]]:
+    """One forwarded request through a pool of one proxy, `proxy` on loopback: the answer,
+    and that proxy's (total, failed) requests as the rotation stored them."""
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        [proxy_id] = await seed_proxies(
+            container, [ProxyAddress("127.0.0.1", port, ProxyProtocol.HTTP)])
+        async with running_gateway(container) as gateway:
+            answer = await curl("forward", gateway.address, "user", member.key, target.url())
+    finally:
+        server.close()
+    await container.rotation.flush()
+    async with container.database.engines.reader.connect() as conn:
+        total, failed = (await conn.execute(
+            select(ProxyRow.total_requests, ProxyRow.failed_requests)
+            .where(ProxyRow.id == proxy_id))).one()
+    return answer, (total, failed)
+
+
 async def test_an_exit_that_breaks_mid_answer_counts_as_failed(
         container: Container, target: Target, member: Member) -> None:
     """A read error on an exit (the proxy resets the connection halfway through an answer)
@@ -164,22 +189,28 @@ async def test_an_exit_that_breaks_mid_answer_counts_as_failed(
             socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()  # closed with no linger: a reset
 
-    server = await asyncio.start_server(breaking_proxy, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        [proxy_id] = await seed_proxies(
-            container, [ProxyAddress("127.0.0.1", port, ProxyProtocol.HTTP)])
-        async with running_gateway(container) as gateway:
-            broken = await curl("forward", gateway.address, "user", member.key, target.url())
-        assert broken.exit_code != 0
-    finally:
-        server.close()
-    await container.rotation.flush()
-    async with container.database.engines.reader.connect() as conn:
-        counted = (await conn.execute(
-            select(ProxyRow.total_requests, ProxyRow.failed_requests)
-            .where(ProxyRow.id == proxy_id))).one()
-    assert tuple(counted) == (1, 1)
+    broken, counted = await _through_a_proxy_of_ours(container, member, target,
+                                                      breaking_proxy)
+    assert broken.exit_code != 0
+    assert counted == (1, 1)
+
+
+async def test_an_exit_that_refuses_the_handshake_counts_as_failed(
+        container: Container, target: Target, member: Member) -> None:
+    """A handshake refusal (the proxy turns our login away) is that exit's failed request;
+    with no other exit, the client gets 502 saying why."""
+    async def refusing_proxy(reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the CONNECT
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                     b"Content-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    refused, counted = await _through_a_proxy_of_ours(container, member, target,
+                                                       refusing_proxy)
+    assert refused.status == 502 and "login refused" in refused.headers["proxy-status"]
+    assert counted == (1, 1)
 
 
 @pytest.mark.parametrize("way", WAYS_IN)
